@@ -1,0 +1,306 @@
+"""TCP header and options (RFC 9293 §3.1, RFC 7323, RFC 2018): bytes <-> ``TcpSegment``.
+
+``parse_tcp`` turns bytes into an immutable ``TcpSegment`` or raises ``WireError``; ``emit_tcp``
+turns a segment back into bytes. Every flag bit is kept as it came: what to do with SYN+FIN or
+SYN+RST is policy, and lives in ``synack.tcp``.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, replace
+from typing import Union
+
+from synack.wire.checksum import checksum, ones_sum
+from synack.wire.errors import WireError
+
+PROTO_TCP = 6
+HEADER_LEN = 20
+_HDR = struct.Struct("!HHIIBBHHH")
+
+
+class Flags(enum.IntFlag):
+    FIN = 0x01
+    SYN = 0x02
+    RST = 0x04
+    PSH = 0x08
+    ACK = 0x10
+    URG = 0x20
+    ECE = 0x40
+    CWR = 0x80
+
+    def short(self) -> str:
+        """tcpdump-style flag letters: S, F, R, P, . (ACK), U, E, W."""
+        out = ""
+        for bit, ch in ((Flags.SYN, "S"), (Flags.FIN, "F"), (Flags.RST, "R"), (Flags.PSH, "P"),
+                        (Flags.URG, "U"), (Flags.ECE, "E"), (Flags.CWR, "W"), (Flags.ACK, ".")):
+            if self & bit:
+                out += ch
+        return out or "none"
+
+
+# --- options (RFC 9293 §3.2; RFC 7323 §2, §3; RFC 2018 §2, §3) --------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Eol:
+    """End of option list (kind 0); what follows it is padding."""
+    kind = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Nop:
+    kind = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Mss:
+    value: int
+    kind = 2
+
+
+@dataclass(frozen=True, slots=True)
+class WindowScale:
+    shift: int
+    kind = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SackPermitted:
+    kind = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Sack:
+    blocks: tuple[tuple[int, int], ...]   # (left edge, right edge), right edge exclusive
+    kind = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamps:
+    val: int
+    ecr: int
+    kind = 8
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownOption:
+    """An option synack does not interpret (or a known kind with a length it cannot use):
+    kept as its kind and data bytes, skipped by TCP (RFC 9293 §3.1, MUST-6)."""
+    kind: int
+    data: bytes = b""
+
+
+TcpOption = Union[Eol, Nop, Mss, WindowScale, SackPermitted, Sack, Timestamps, UnknownOption]
+
+def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
+    """Parse the option bytes of a TCP header. Illegal lengths raise ``WireError`` (MUST-7)."""
+    out: list[TcpOption] = []
+    i, n = 0, len(raw)
+    while i < n:
+        kind = raw[i]
+        if kind == 0:
+            out.append(Eol())
+            break                       # the rest is padding
+        if kind == 1:
+            out.append(Nop())
+            i += 1
+            continue
+        if i + 1 >= n:
+            raise WireError(f"option kind {kind} has no length byte")
+        length = raw[i + 1]
+        if length < 2:
+            raise WireError(f"option kind {kind} has illegal length {length}")
+        if i + length > n:
+            raise WireError(f"option kind {kind} length {length} runs past the header")
+        data = bytes(raw[i + 2:i + length])
+        if kind == 2 and length == 4:
+            out.append(Mss(int.from_bytes(data, "big")))
+        elif kind == 3 and length == 3:
+            out.append(WindowScale(data[0]))
+        elif kind == 4 and length == 2:
+            out.append(SackPermitted())
+        elif kind == 8 and length == 10:
+            val, ecr = struct.unpack("!II", data)
+            out.append(Timestamps(val, ecr))
+        elif kind == 5 and length > 2 and (length - 2) % 8 == 0:
+            blocks = tuple(struct.unpack("!II", data[j:j + 8]) for j in range(0, len(data), 8))
+            out.append(Sack(blocks))
+        else:
+            # Unknown kinds, and known kinds with a length they never have (expected != length),
+            # are kept but not interpreted: Linux ignores such options too.
+            out.append(UnknownOption(kind, data))
+        i += length
+    return tuple(out)
+
+
+def emit_options(options: tuple[TcpOption, ...] | list[TcpOption]) -> bytes:
+    """Encode options in the order given, then pad with zeros to a multiple of 4 bytes."""
+    parts: list[bytes] = []
+    for o in options:
+        if isinstance(o, Eol):
+            parts.append(b"\x00")
+        elif isinstance(o, Nop):
+            parts.append(b"\x01")
+        elif isinstance(o, Mss):
+            parts.append(struct.pack("!BBH", 2, 4, o.value))
+        elif isinstance(o, WindowScale):
+            parts.append(struct.pack("!BBB", 3, 3, o.shift))
+        elif isinstance(o, SackPermitted):
+            parts.append(b"\x04\x02")
+        elif isinstance(o, Sack):
+            parts.append(struct.pack("!BB", 5, 2 + 8 * len(o.blocks)))
+            parts.extend(struct.pack("!II", a, b) for a, b in o.blocks)
+        elif isinstance(o, Timestamps):
+            parts.append(struct.pack("!BBII", 8, 10, o.val, o.ecr))
+        elif isinstance(o, UnknownOption):
+            parts.append(struct.pack("!BB", o.kind, 2 + len(o.data)) + o.data)
+        else:
+            raise TypeError(f"not a TCP option: {o!r}")
+    raw = b"".join(parts)
+    if len(raw) % 4:
+        raw += b"\x00" * (4 - len(raw) % 4)
+    return raw
+
+
+# --- the segment ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TcpSegment:
+    """One TCP segment as a value. ``ack`` is carried whether or not the ACK flag is set
+    (packetdrill writes ``ack N`` on segments without ACK)."""
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: Flags
+    window: int
+    urgent: int = 0
+    options: tuple[TcpOption, ...] = ()
+    payload: bytes = b""
+    reserved: int = 0          # the 4 bits between data offset and flags (AE is bit 0)
+
+    @property
+    def seg_len(self) -> int:
+        """SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 §3.4)."""
+        return len(self.payload) + (1 if self.flags & Flags.SYN else 0) + (1 if self.flags & Flags.FIN else 0)
+
+    def option(self, kind: type) -> TcpOption | None:
+        """The first option of the given class, or None."""
+        for o in self.options:
+            if isinstance(o, kind):
+                return o
+        return None
+
+    @property
+    def mss(self) -> int | None:
+        o = self.option(Mss)
+        return o.value if o else None  # type: ignore[union-attr]
+
+    @property
+    def wscale(self) -> int | None:
+        o = self.option(WindowScale)
+        return o.shift if o else None  # type: ignore[union-attr]
+
+    @property
+    def sack_permitted(self) -> bool:
+        return self.option(SackPermitted) is not None
+
+    @property
+    def timestamps(self) -> Timestamps | None:
+        return self.option(Timestamps)  # type: ignore[return-value]
+
+    @property
+    def sack_blocks(self) -> tuple[tuple[int, int], ...]:
+        o = self.option(Sack)
+        return o.blocks if o else ()  # type: ignore[union-attr]
+
+    def replace(self, **changes) -> "TcpSegment":
+        return replace(self, **changes)
+
+    def summary(self) -> str:
+        """One tcpdump-like line: ``S 4294967293:4294967293(0) win 65535 <mss 1460>``."""
+        s = f"{self.flags.short()} {self.seq}:{(self.seq + len(self.payload)) & 0xFFFFFFFF}({len(self.payload)})"
+        if self.flags & Flags.ACK:
+            s += f" ack {self.ack}"
+        s += f" win {self.window}"
+        if self.flags & Flags.URG:
+            s += f" urg {self.urgent}"
+        if self.options:
+            s += " <" + ",".join(format_option(o) for o in self.options) + ">"
+        return s
+
+
+def format_option(o: TcpOption) -> str:
+    """packetdrill/tcpdump spelling of one option."""
+    if isinstance(o, Eol):
+        return "eol"
+    if isinstance(o, Nop):
+        return "nop"
+    if isinstance(o, Mss):
+        return f"mss {o.value}"
+    if isinstance(o, WindowScale):
+        return f"wscale {o.shift}"
+    if isinstance(o, SackPermitted):
+        return "sackOK"
+    if isinstance(o, Sack):
+        return "sack " + " ".join(f"{a}:{b}" for a, b in o.blocks)
+    if isinstance(o, Timestamps):
+        return f"TS val {o.val} ecr {o.ecr}"
+    return f"opt-{o.kind} {o.data.hex()}"
+
+
+def _pseudo_sum(src: bytes, dst: bytes, length: int) -> int:
+    if len(src) == 4:
+        return ones_sum(src + dst + struct.pack("!BBH", 0, PROTO_TCP, length))
+    return ones_sum(src + dst + struct.pack("!IxxxB", length, PROTO_TCP))
+
+
+def parse_tcp(data: bytes | bytearray | memoryview, src: bytes | None = None, dst: bytes | None = None,
+              *, verify: bool = True) -> TcpSegment:
+    """Parse a TCP segment (header + payload). With ``src``/``dst`` (4 or 16 address bytes) and
+    ``verify``, a bad checksum raises ``WireError("bad checksum")``."""
+    n = len(data)
+    if n < HEADER_LEN:
+        raise WireError(f"TCP header truncated: {n} bytes")
+    sport, dport, seq, ack, off_res, flags, window, csum, urgent = _HDR.unpack_from(data, 0)
+    doff = (off_res >> 4) * 4
+    if doff < HEADER_LEN:
+        raise WireError(f"TCP data offset {doff // 4} < 5")
+    if doff > n:
+        raise WireError(f"TCP data offset {doff} past the end ({n} bytes)")
+    if verify and src is not None and dst is not None:
+        if checksum(data, _pseudo_sum(bytes(src), bytes(dst), n)) != 0:
+            raise WireError("bad TCP checksum")
+    options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
+    return TcpSegment(sport, dport, seq, ack, Flags(flags), window, urgent, options,
+                      bytes(data[doff:]), off_res & 0x0F)
+
+
+def emit_tcp(seg: TcpSegment, src: bytes | None = None, dst: bytes | None = None,
+             *, checksum_field: int | None = None) -> bytes:
+    """Encode ``seg``. With ``src``/``dst`` the checksum is computed over the pseudo-header;
+    ``checksum_field`` writes a given value instead (e.g. the pseudo-header sum a TUN offload
+    expects, or a deliberately bad one in a test)."""
+    opts = emit_options(seg.options) if seg.options else b""
+    doff = HEADER_LEN + len(opts)
+    if doff > 60:
+        raise WireError(f"TCP options too long: {len(opts)} bytes")
+    hdr = bytearray(_HDR.pack(seg.sport, seg.dport, seg.seq & 0xFFFFFFFF, seg.ack & 0xFFFFFFFF,
+                              ((doff // 4) << 4) | (seg.reserved & 0x0F), int(seg.flags) & 0xFF,
+                              seg.window, 0, seg.urgent))
+    out = bytes(hdr) + opts + seg.payload
+    if checksum_field is not None:
+        c = checksum_field
+    elif src is not None and dst is not None:
+        c = checksum(out, _pseudo_sum(bytes(src), bytes(dst), len(out)))
+    else:
+        return out
+    return out[:16] + struct.pack("!H", c) + out[18:]
+
+
+__all__ = [
+    "Flags", "Eol", "Nop", "Mss", "WindowScale", "SackPermitted", "Sack", "Timestamps", "UnknownOption",
+    "TcpOption", "TcpSegment", "parse_tcp", "emit_tcp", "parse_options", "emit_options", "format_option",
+    "PROTO_TCP",
+]

@@ -1,0 +1,102 @@
+"""The 11 TCP states and every legal move between them, as data (RFC 9293 §3.3.2, Figure 5).
+
+Segment processing in ``connection.py`` decides *what happened* (a ``Cause``); this table decides
+*where that leads*. ``TcpConnection._advance()`` is the only writer of the state, and it goes
+through ``advance()`` here, so a bug shows as ``IllegalTransition`` naming (state, cause) at once.
+The state diagram in docs/ is drawn from this table (``python -m synack.pictures.fsm``).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class State(enum.Enum):
+    CLOSED = "CLOSED"
+    LISTEN = "LISTEN"
+    SYN_SENT = "SYN-SENT"
+    SYN_RECEIVED = "SYN-RECEIVED"
+    ESTABLISHED = "ESTABLISHED"
+    FIN_WAIT_1 = "FIN-WAIT-1"
+    FIN_WAIT_2 = "FIN-WAIT-2"
+    CLOSE_WAIT = "CLOSE-WAIT"
+    CLOSING = "CLOSING"
+    LAST_ACK = "LAST-ACK"
+    TIME_WAIT = "TIME-WAIT"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def synchronized(self) -> bool:
+        """ESTABLISHED and later: both ISNs are known (RFC 9293 §3.5.2, group 3)."""
+        return self not in (State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED)
+
+
+class Cause(enum.Enum):
+    """What happened, in the words of Figure 5's edge labels."""
+    PASSIVE_OPEN = "passive OPEN"
+    ACTIVE_OPEN = "active OPEN / snd SYN"
+    SEND = "SEND / snd SYN"                      # SEND in LISTEN turns it active (RFC 9293 §3.10.2)
+    RCV_SYN = "rcv SYN / snd SYN,ACK"
+    RCV_SYN_ACK = "rcv SYN,ACK / snd ACK"
+    RCV_ACK_OF_SYN = "rcv ACK of SYN"
+    CLOSE = "CLOSE / snd FIN"
+    RCV_FIN = "rcv FIN / snd ACK"
+    RCV_ACK_OF_FIN = "rcv ACK of FIN"
+    RCV_FIN_ACK_OF_FIN = "rcv FIN + ACK of FIN / snd ACK"
+    TIMEOUT_2MSL = "Timeout=2MSL"
+    RCV_RST = "rcv RST"
+    ABORT = "ABORT / snd RST"
+    TIMEOUT = "user timeout / retries exhausted"
+    CLOSE_UNSYNCED = "CLOSE (delete TCB)"
+
+
+S, C = State, Cause
+
+TRANSITIONS: dict[tuple[State, Cause], State] = {
+    # opening (RFC 9293 §3.5)
+    (S.CLOSED, C.PASSIVE_OPEN): S.LISTEN,
+    (S.CLOSED, C.ACTIVE_OPEN): S.SYN_SENT,
+    (S.LISTEN, C.RCV_SYN): S.SYN_RECEIVED,
+    (S.LISTEN, C.SEND): S.SYN_SENT,
+    (S.LISTEN, C.CLOSE_UNSYNCED): S.CLOSED,
+    (S.SYN_SENT, C.RCV_SYN_ACK): S.ESTABLISHED,
+    (S.SYN_SENT, C.RCV_SYN): S.SYN_RECEIVED,             # simultaneous open (§3.5, Figure 8)
+    (S.SYN_SENT, C.CLOSE_UNSYNCED): S.CLOSED,
+    (S.SYN_RECEIVED, C.RCV_ACK_OF_SYN): S.ESTABLISHED,
+    (S.SYN_RECEIVED, C.CLOSE): S.FIN_WAIT_1,
+    (S.SYN_RECEIVED, C.RCV_FIN): S.CLOSE_WAIT,          # ACK of SYN and FIN in one segment
+    (S.SYN_RECEIVED, C.RCV_RST): S.CLOSED,              # (passive: back to LISTEN, done by the listener)
+    # closing (§3.6)
+    (S.ESTABLISHED, C.CLOSE): S.FIN_WAIT_1,
+    (S.ESTABLISHED, C.RCV_FIN): S.CLOSE_WAIT,
+    (S.FIN_WAIT_1, C.RCV_ACK_OF_FIN): S.FIN_WAIT_2,
+    (S.FIN_WAIT_1, C.RCV_FIN): S.CLOSING,               # simultaneous close (§3.6, Figure 13)
+    (S.FIN_WAIT_1, C.RCV_FIN_ACK_OF_FIN): S.TIME_WAIT,
+    (S.FIN_WAIT_2, C.RCV_FIN): S.TIME_WAIT,
+    (S.CLOSE_WAIT, C.CLOSE): S.LAST_ACK,
+    (S.CLOSING, C.RCV_ACK_OF_FIN): S.TIME_WAIT,
+    (S.LAST_ACK, C.RCV_ACK_OF_FIN): S.CLOSED,
+    (S.TIME_WAIT, C.TIMEOUT_2MSL): S.CLOSED,
+}
+
+# RST received, ABORT and giving up lead to CLOSED from every state that has a TCB (§3.10.7, §3.10.5).
+for _s in State:
+    if _s is not S.CLOSED:
+        TRANSITIONS.setdefault((_s, C.ABORT), S.CLOSED)
+        TRANSITIONS.setdefault((_s, C.TIMEOUT), S.CLOSED)
+        if _s is not S.LISTEN:
+            TRANSITIONS.setdefault((_s, C.RCV_RST), S.CLOSED)
+del _s
+
+
+class IllegalTransition(Exception):
+    """A (state, cause) pair that Figure 5 has no edge for."""
+
+
+def advance(state: State, cause: Cause) -> State:
+    try:
+        return TRANSITIONS[state, cause]
+    except KeyError:
+        raise IllegalTransition(f"{cause.name} is not allowed in {state.name}") from None

@@ -37,7 +37,6 @@ class Cause(enum.Enum):
     """What happened, in the words of Figure 5's edge labels."""
     PASSIVE_OPEN = "passive OPEN"
     ACTIVE_OPEN = "active OPEN / snd SYN"
-    SEND = "SEND / snd SYN"                      # SEND in LISTEN turns it active (RFC 9293 §3.10.2)
     RCV_SYN = "rcv SYN / snd SYN,ACK"
     RCV_SYN_ACK = "rcv SYN,ACK / snd ACK"
     RCV_ACK_OF_SYN = "rcv ACK of SYN"
@@ -59,7 +58,6 @@ TRANSITIONS: dict[tuple[State, Cause], State] = {
     (S.CLOSED, C.PASSIVE_OPEN): S.LISTEN,
     (S.CLOSED, C.ACTIVE_OPEN): S.SYN_SENT,
     (S.LISTEN, C.RCV_SYN): S.SYN_RECEIVED,
-    (S.LISTEN, C.SEND): S.SYN_SENT,
     (S.LISTEN, C.CLOSE_UNSYNCED): S.CLOSED,
     (S.SYN_SENT, C.RCV_SYN_ACK): S.ESTABLISHED,
     (S.SYN_SENT, C.RCV_SYN): S.SYN_RECEIVED,             # simultaneous open (§3.5, Figure 8)
@@ -67,7 +65,6 @@ TRANSITIONS: dict[tuple[State, Cause], State] = {
     (S.SYN_RECEIVED, C.RCV_ACK_OF_SYN): S.ESTABLISHED,
     (S.SYN_RECEIVED, C.CLOSE): S.FIN_WAIT_1,
     (S.SYN_RECEIVED, C.RCV_FIN): S.CLOSE_WAIT,          # ACK of SYN and FIN in one segment
-    (S.SYN_RECEIVED, C.RCV_RST): S.CLOSED,              # (passive: back to LISTEN, done by the listener)
     # closing (§3.6)
     (S.ESTABLISHED, C.CLOSE): S.FIN_WAIT_1,
     (S.ESTABLISHED, C.RCV_FIN): S.CLOSE_WAIT,

@@ -1,0 +1,63 @@
+"""Every knob of a TCP connection, in one place. Profiles (``linux``, ``freebsd``) are values of
+this class, never special cases in the TCP code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(slots=True)
+class TcpConfig:
+    # --- segment sizes and buffers ---
+    mss: int = 1460                 # MSS we advertise (RFC 9293 §3.7.1: MTU - 40 for IPv4)
+    rcv_buf: int = 262144           # receive buffer: bounds the window we offer (SO_RCVBUF)
+    snd_buf: int = 262144           # send buffer (SO_SNDBUF)
+    # --- options offered on our SYN / SYN-ACK ---
+    window_scaling: bool = True     # RFC 7323 §2
+    wscale: int | None = None       # shift to offer; None: smallest that lets the window cover rcv_buf
+    sack: bool = True               # RFC 2018 SACK-permitted
+    timestamps: bool = True         # RFC 7323 §3
+    syn_option_order: str = "linux"  # "linux": mss,sackOK,TS,nop,wscale; "freebsd": mss,nop,wscale,sackOK,TS
+    syn_window: int | None = None   # window field in our SYN/SYN-ACK (None: min(65535, rcv_buf))
+    # --- acknowledgements (RFC 9293 §3.8.6.3, MUST-40 / SHLD-19) ---
+    ack_delay: float | None = 0.040  # delayed-ACK timeout; None: ACK every segment at once
+    ack_every: int = 2              # ACK at least every 2nd full-sized segment
+    # --- sending ---
+    nagle: bool = True              # RFC 896 / RFC 9293 §3.7.4; False = TCP_NODELAY
+    initial_window: int | None = None  # bytes; None: RFC 6928 IW10
+    cc: str = "reno"                # congestion control by registry name
+    # --- retransmission (RFC 6298, RFC 9293 §3.8.1, §3.8.3) ---
+    initial_rto: float = 1.0
+    min_rto: float = 1.0            # RFC 6298 §2.4 (SHOULD 1 s); Linux uses 0.2
+    max_rto: float = 120.0
+    rto_slop: float = 0.0           # added to each backed-off RTO (FreeBSD rexmit_slop)
+    syn_retries: int = 6            # SYN retransmissions before "timed out" (Linux tcp_syn_retries)
+    synack_retries: int = 5         # SYN-ACK retransmissions (Linux tcp_synack_retries)
+    r2_retries: int = 15            # data retransmissions before giving up (R2, MUST-20; Linux tcp_retries2)
+    user_timeout: float | None = None  # give up when unacked data is older than this (RFC 5482 / R2 in time)
+    persist_max: float = 60.0       # cap of the zero-window probe interval (RFC 9293 §3.8.6.1)
+    # --- closing ---
+    msl: float = 30.0               # TIME-WAIT lasts 2*MSL (60 s, like Linux) (MUST-13)
+    rst_on_close_with_unread: bool = True   # RFC 2525 §2.17, RFC 9293 §3.10.4
+    # --- keep-alive (RFC 9293 §3.8.4, MUST-24..29) ---
+    keepalive: bool = False         # off by default (MUST-25)
+    keepalive_idle: float = 7200.0  # default no less than two hours (MUST-28)
+    keepalive_interval: float = 75.0
+    keepalive_count: int = 9
+    # --- RFC 5961 ---
+    rfc5961: bool = True            # challenge ACKs for in-window RST and for SYN (False: RFC 793 rules)
+    challenge_ack_limit: int = 1000  # challenge ACKs per second (RFC 5961 §7)
+    # --- ECN (RFC 3168): accept only, like Linux and FreeBSD defaults ---
+    drop_synfin: bool = False
+
+    def copy(self, **changes) -> "TcpConfig":
+        return replace(self, **changes)
+
+    def offered_wscale(self) -> int:
+        """The shift we offer: smallest s <= 14 with 65535 << s >= rcv_buf (RFC 7323 §2.3)."""
+        if self.wscale is not None:
+            return self.wscale
+        s = 0
+        while s < 14 and (65535 << s) < self.rcv_buf:
+            s += 1
+        return s

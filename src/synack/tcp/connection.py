@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from synack.tcp import congestion
 from synack.tcp.config import TcpConfig
 from synack.tcp.errors import (BrokenPipe, ConnectionExists, ConnectionRefused, ConnectionReset,
-                               ConnectionTimedOut, LocalError, NotConnected)
+                               ConnectionTimedOut, HostUnreachable, LocalError, NotConnected)
 from synack.tcp.events import (Closed, Connected, ConnId, CwndChanged, DataDelivered, DataReceived,
                                Dropped, EndOfStream, LogSink, Reset, RttSample, SegmentIn, SegmentOut,
                                SoftError, StateChanged, TcpEvent, TimedOut, TimerFired, Writable)
@@ -63,6 +63,7 @@ class TcpConnection:
         self.ipv6 = ":" in conn.remote_addr
         self.passive = False
         self.error: LocalError | None = None   # what the next user call reports (reset, timed out)
+        self.soft_error: str | None = None     # the last ICMP soft error (SO_ERROR)
         self.timers = Timers()
         self._events: deque[TcpEvent] = deque()
         self._queue: list[tuple[TcpSegment, bool]] = []   # segments decided already: RSTs, probes, rexmits
@@ -226,6 +227,10 @@ class TcpConnection:
     def next_event(self) -> TcpEvent | None:
         return self._events.popleft() if self._events else None
 
+    @property
+    def has_events(self) -> bool:
+        return bool(self._events)
+
     def next_timer(self) -> float | None:
         """Earliest deadline, or ``self._now`` when a segment is owed already. Pure query."""
         due = self._due()
@@ -378,6 +383,53 @@ class TcpConnection:
         self._ka_probes += 1
         self._emit_now(self._segment(self._seq(self._nxt - 1), ACK), now, retransmit=False)
         self._arm("keepalive", now + self.config.keepalive_interval, now)
+
+    # ================================================================ ICMP errors (§3.9.2.2)
+
+    # Destination Unreachable codes that are hard errors (Linux's icmp_err_convert "fatal").
+    _HARD4 = {2: "protocol unreachable", 3: "port unreachable", 6: "network unknown", 7: "host unknown",
+              8: "host isolated", 9: "network prohibited", 10: "host prohibited", 13: "administratively prohibited",
+              14: "host precedence violation", 15: "precedence cutoff"}
+    _HARD6 = {1: "administratively prohibited", 4: "port unreachable", 5: "source address failed policy",
+              6: "reject route"}
+
+    def icmp_error(self, kind: str, code: int, mtu: int, quoted_seq: int, now: float) -> bool:
+        """An ICMP error quoting one of our segments. ``kind``: "unreachable" (v4),
+        "unreachable6", "packet_too_big", "time_exceeded", "parameter_problem". Returns whether
+        it was accepted: the quoted sequence number must be in flight (RFC 5927 §4.1)."""
+        self._now = max(self._now, now)
+        off = self._una + seq_sub(quoted_seq, self._seq(self._una))
+        if not self._una <= off < max(self._max, self._una + 1):
+            return False
+        if kind == "packet_too_big" or (kind == "unreachable" and code == 4):
+            return self._lower_pmtu(mtu, now)             # RFC 1191 §6.4, RFC 8201 §5.4
+        hard = (self._HARD4 if kind == "unreachable" else self._HARD6 if kind == "unreachable6" else {}).get(code)
+        if hard and self.state is S.SYN_SENT:
+            # RFC 1122 §4.2.3.9: hard errors may abort a connection still being opened.
+            refused = "port" in hard or "protocol" in hard
+            self.error = ConnectionRefused("connection refused") if refused else HostUnreachable(hard)
+            self._events.append(Reset(now, self.id, refused=refused))
+            self._advance(Cause.ICMP_HARD_ERROR, now)
+            return True
+        # Soft error (RFC 5927 §5.2: in synchronized states even hard errors are soft).
+        self.soft_error = f"ICMP {kind} code {code}" + (f" ({hard})" if hard else "")
+        self._events.append(SoftError(now, self.id, self.soft_error))
+        return True
+
+    def _lower_pmtu(self, mtu: int, now: float) -> bool:
+        if mtu <= 0:
+            mtu = 576 if not self.ipv6 else 1280          # RFC 1191 §5: no MTU given
+        new = max(mtu - (60 if self.ipv6 else 40), 88)
+        if new >= min(self.peer_mss, self.config.mss) and self.pmtu_mss is None:
+            return False
+        if self.pmtu_mss is not None and new >= self.pmtu_mss:
+            return False
+        self.pmtu_mss = new
+        self.cc.set_mss(self.mss)
+        if self._nxt > self._una >= 0:
+            self._nxt = self._una          # resend what is in flight in smaller segments
+            self._rtt_off = None
+        return True
 
     # ================================================================ segment arrives (§3.10.7)
 

@@ -50,3 +50,8 @@ class AlreadyConnecting(LocalError):
 
 class InvalidState(LocalError):
     default_errno = _errno.EINVAL
+
+
+class HostUnreachable(LocalError):
+    """An ICMP hard error ended a connection attempt (RFC 1122 §4.2.3.9)."""
+    default_errno = _errno.EHOSTUNREACH

@@ -49,6 +49,7 @@ class Cause(enum.Enum):
     ABORT = "ABORT / snd RST"
     TIMEOUT = "user timeout / retries exhausted"
     CLOSE_UNSYNCED = "CLOSE (delete TCB)"
+    ICMP_HARD_ERROR = "ICMP hard error"
 
 
 S, C = State, Cause
@@ -62,6 +63,7 @@ TRANSITIONS: dict[tuple[State, Cause], State] = {
     (S.SYN_SENT, C.RCV_SYN_ACK): S.ESTABLISHED,
     (S.SYN_SENT, C.RCV_SYN): S.SYN_RECEIVED,             # simultaneous open (§3.5, Figure 8)
     (S.SYN_SENT, C.CLOSE_UNSYNCED): S.CLOSED,
+    (S.SYN_SENT, C.ICMP_HARD_ERROR): S.CLOSED,          # RFC 1122 §4.2.3.9, RFC 5927 §5.2
     (S.SYN_RECEIVED, C.RCV_ACK_OF_SYN): S.ESTABLISHED,
     (S.SYN_RECEIVED, C.CLOSE): S.FIN_WAIT_1,
     (S.SYN_RECEIVED, C.RCV_FIN): S.CLOSE_WAIT,          # ACK of SYN and FIN in one segment

@@ -1,0 +1,476 @@
+"""A host: IP addresses, TCP connections demultiplexed by 4-tuple, listeners with SYN and accept
+queues and SYN cookies, RSTs for segments that match nothing, ICMP echo and ICMP errors.
+
+Sans-IO like the connection: ``receive_packet(bytes, now)`` in, ``packets_to_send(now)`` out,
+``next_timer()`` / ``handle_timer(now)`` for time. Adapters call ``touch(conn)`` after a user call
+on a connection (send, receive, close...) so the stack collects what that call made sendable.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import heapq
+import itertools
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
+
+from synack.stack.cookies import SynCookies
+from synack.stack.ports import PortAllocator
+from synack.tcp.config import TcpConfig
+from synack.tcp.connection import TcpConnection, rst_for
+from synack.tcp.events import ConnId, LogSink
+from synack.tcp.isn import IsnGenerator
+from synack.tcp.states import State
+from synack.wire import icmp as icmpw
+from synack.wire.errors import WireError
+from synack.wire.ip4 import IPv4Packet, emit_ipv4
+from synack.wire.ip6 import IPv6Packet, emit_ipv6
+from synack.wire.packet import build_tcp_packet, parse_packet
+from synack.wire.seq import seq_gt
+from synack.wire.tcp import Flags, Mss, SackPermitted, TcpSegment, Timestamps, WindowScale, parse_tcp
+
+IPAddress = IPv4Address | IPv6Address
+Key = tuple[IPAddress, int, IPAddress, int]        # local addr, local port, remote addr, remote port
+
+
+@dataclass(slots=True)
+class StackConfig:
+    syncookies: str = "on"          # "off" | "on" (when the SYN queue is full) | "always"
+    syn_backlog: int = 256          # half-open connections per listener (SYN queue)
+    ephemeral: tuple[int, int] = (32768, 60999)
+    ttl: int = 64
+    rst_for_closed_ports: bool = True   # False: "blackhole", stay silent
+    icmp_echo: bool = True
+    icmp_may_abort_syn_sent: bool = True   # hard ICMP errors abort SYN-SENT (RFC 1122 §4.2.3.9)
+
+
+@dataclass(frozen=True, slots=True)
+class StackDrop:
+    """A packet the stack (not a connection) discarded, and why."""
+    t: float
+    reason: str
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptable:
+    """A listener has a connection waiting in its accept queue."""
+    t: float
+    port: int
+
+
+class Listener:
+    """A passive open: a bounded SYN queue of half-open connections and a bounded accept queue
+    of established ones (RFC 4987 §2.2, §3)."""
+
+    def __init__(self, addr: IPAddress | None, port: int, backlog: int, syn_backlog: int,
+                 config: TcpConfig | None) -> None:
+        self.addr, self.port = addr, port
+        self.backlog = backlog
+        self.syn_backlog = syn_backlog
+        self.config = config
+        self.syn_queue: dict[Key, TcpConnection] = {}
+        self.accept_queue: deque[TcpConnection] = deque()
+        self.closed = False
+
+    @property
+    def state(self) -> State:
+        return State.CLOSED if self.closed else State.LISTEN
+
+    def __repr__(self) -> str:
+        return f"<Listener {self.addr or '*'}:{self.port} syn={len(self.syn_queue)} accept={len(self.accept_queue)}>"
+
+
+class Stack:
+    def __init__(self, addresses: list[str] | tuple[str, ...], *, secret: bytes,
+                 config: TcpConfig | None = None, stack_config: StackConfig | None = None,
+                 log: LogSink = None) -> None:
+        self.interfaces = [ip_interface(a) for a in addresses]
+        self.addresses = [i.ip for i in self.interfaces]
+        self.secret = secret
+        self.config = config if config is not None else TcpConfig()
+        self.sconfig = stack_config if stack_config is not None else StackConfig()
+        self.log = log
+        self.isn = IsnGenerator(secret)
+        self.ports = PortAllocator(secret, *self.sconfig.ephemeral)
+        self.cookies = SynCookies(secret)
+        self.ts_offset = int.from_bytes(hashlib.blake2b(b"ts" + secret, digest_size=4).digest(), "big")
+        self.conns: dict[Key, TcpConnection] = {}
+        self.listeners: dict[tuple[IPAddress | None, int], Listener] = {}
+        self._owner: dict[int, Listener] = {}          # id(conn) -> listener, while half-open
+        self._out: list[bytes] = []
+        self._touched: dict[int, TcpConnection] = {}  # insertion-ordered: deterministic output
+        self._heap: list[tuple[float, int, TcpConnection]] = []
+        self._seq = itertools.count()
+        self._events: deque = deque()                     # stack-level (listener, event) pairs
+        self._with_events: dict[int, TcpConnection] = {}   # connections with events to pull
+        self._now = 0.0
+        self._keys: dict[int, Key] = {}
+        self.stats: Counter[str] = Counter()
+
+    # ================================================================ user calls
+
+    def listen(self, port: int, addr: str | None = None, backlog: int = 128,
+               config: TcpConfig | None = None) -> Listener:
+        a = ip_address(addr) if addr else None
+        if (a, port) in self.listeners or (None, port) in self.listeners:
+            raise OSError(errno.EADDRINUSE, "address in use")
+        lst = Listener(a, port, backlog, self.sconfig.syn_backlog, config)
+        self.listeners[(a, port)] = lst
+        return lst
+
+    def close_listener(self, lst: Listener, now: float) -> None:
+        """Stop listening; connections not yet accepted are reset."""
+        lst.closed = True
+        self.listeners.pop((lst.addr, lst.port), None)
+        for c in list(lst.syn_queue.values()) + list(lst.accept_queue):
+            c.abort(now)
+            self.touch(c)
+        lst.syn_queue.clear()
+        lst.accept_queue.clear()
+
+    def accept(self, lst: Listener) -> TcpConnection | None:
+        return lst.accept_queue.popleft() if lst.accept_queue else None
+
+    def connect(self, remote: tuple[str, int], now: float, local: tuple[str, int] | None = None,
+                config: TcpConfig | None = None) -> TcpConnection:
+        raddr, rport = ip_address(remote[0]), remote[1]
+        if local and local[0]:
+            laddr = ip_address(local[0])
+        else:
+            laddr = next((a for a in self.addresses if a.version == raddr.version), None)
+            if laddr is None:
+                raise OSError(errno.ENETUNREACH, f"no IPv{raddr.version} address on this host")
+        lport = local[1] if local and local[1] else 0
+        if lport == 0:
+            lport = self.ports.choose(laddr.packed, raddr.packed, rport,
+                                      lambda p: (laddr, p, raddr, rport) in self.conns
+                                      or (None, p) in self.listeners or (laddr, p) in self.listeners)
+        key = (laddr, lport, raddr, rport)
+        if key in self.conns:
+            raise OSError(errno.EADDRINUSE, "address in use")
+        conn = self._new_conn(key, now, config)
+        conn.connect(now)
+        self.touch(conn)
+        return conn
+
+    def touch(self, conn: TcpConnection) -> None:
+        """Tell the stack a user call changed ``conn`` (it may have something to send)."""
+        self._touched[id(conn)] = conn
+
+    def _new_conn(self, key: Key, now: float, config: TcpConfig | None) -> TcpConnection:
+        laddr, lport, raddr, rport = key
+        iss = self.isn.isn(now, laddr.packed, lport, raddr.packed, rport)
+        conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), iss,
+                             (config or self.config).copy(), log=self.log, ts_offset=self.ts_offset)
+        self.conns[key] = conn
+        self._keys[id(conn)] = key
+        return conn
+
+    # ================================================================ packets in
+
+    def receive_packet(self, packet: bytes, now: float) -> None:
+        self._now = max(self._now, now)
+        self.stats["ip_in"] += 1
+        try:
+            pkt = parse_packet(packet)
+        except WireError as e:
+            return self._drop(now, f"bad IP packet: {e.reason}", len(packet))
+        if pkt.dst not in self.addresses:
+            return self._drop(now, "not for us", len(packet))
+        if pkt.is_fragment:
+            # Fragments are dropped and counted: synack sends DF and atomic datagrams itself,
+            # and its MSS keeps peers' segments within the MTU (documented in docs/stack.md).
+            return self._drop(now, "IP fragment (not reassembled)", len(packet))
+        proto = pkt.proto if isinstance(pkt, IPv4Packet) else pkt.next_header
+        if proto == 6:
+            try:
+                seg = parse_tcp(pkt.payload, pkt.src.packed, pkt.dst.packed)
+            except WireError as e:
+                self.stats["tcp_bad"] += 1
+                if "checksum" in e.reason:
+                    self.stats["tcp_bad_checksum"] += 1
+                return self._drop(now, f"bad TCP segment: {e.reason}", len(packet))
+            self.stats["tcp_in"] += 1
+            self._tcp_in(pkt.dst, pkt.src, seg, now)
+        elif proto == 1 and isinstance(pkt, IPv4Packet):
+            self._icmp_in(pkt, now)
+        elif proto == 58 and isinstance(pkt, IPv6Packet):
+            self._icmp_in(pkt, now)
+        else:
+            self._drop(now, f"protocol {proto} not handled", len(packet))
+
+    def _drop(self, now: float, reason: str, length: int) -> None:
+        self.stats["drop: " + reason.split(":")[0]] += 1
+        if self.log:
+            self.log(StackDrop(now, reason, length))
+
+    def _tcp_in(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, now: float) -> None:
+        key = (laddr, seg.dport, raddr, seg.sport)
+        conn = self.conns.get(key)
+        if conn is not None and conn.state is State.TIME_WAIT and seg.flags & Flags.SYN \
+                and not seg.flags & (Flags.ACK | Flags.RST) and self._timewait_accepts(conn, seg):
+            # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
+            self._forget(conn)
+            conn = None
+        if conn is not None:
+            conn.receive_segment(seg, now)
+            self._after(conn, now)
+            return
+        lst = self.listeners.get((laddr, seg.dport)) or self.listeners.get((None, seg.dport))
+        if lst is not None:
+            return self._listener_in(lst, key, seg, now)
+        # No TCB: RFC 9293 §3.10.7.1 — a RST answers anything but a RST.
+        self.stats["no_tcb"] += 1
+        if seg.flags & Flags.RST:
+            return self._drop(now, "RST for no connection", len(seg.payload))
+        if self.sconfig.rst_for_closed_ports:
+            self._send_tcp(laddr, raddr, rst_for(seg))
+            self.stats["rst_out"] += 1
+
+    def _timewait_accepts(self, conn: TcpConnection, seg: TcpSegment) -> bool:
+        """RFC 6191 §2: timestamps, when both used them, must be newer; otherwise the new ISN
+        must lie beyond the old connection's final sequence number (RFC 1122 §4.2.2.13)."""
+        ts = seg.timestamps
+        if conn.ts_ok and ts is not None:
+            return seq_gt(ts.val, conn.ts_recent)
+        return seq_gt(seg.seq, conn.rcv_nxt)
+
+    def _listener_in(self, lst: Listener, key: Key, seg: TcpSegment, now: float) -> None:
+        f = seg.flags
+        laddr, lport, raddr, rport = key
+        if f & Flags.RST:
+            return self._drop(now, "listen: RST ignored", 0)
+        if f & Flags.ACK:
+            if self.sconfig.syncookies != "off" and not f & Flags.SYN and self._cookie_ack(lst, key, seg, now):
+                return
+            self._send_tcp(laddr, raddr, rst_for(seg))               # §3.10.7.2 second check
+            self.stats["rst_out"] += 1
+            return
+        if not f & Flags.SYN:
+            return self._drop(now, "listen: no SYN", 0)
+        if len(lst.accept_queue) >= lst.backlog:
+            self.stats["listen_overflow"] += 1
+            return self._drop(now, "listen: accept queue full", 0)
+        mode = self.sconfig.syncookies
+        if mode == "always" or (mode == "on" and len(lst.syn_queue) >= lst.syn_backlog):
+            return self._send_cookie(lst, key, seg, now)
+        if len(lst.syn_queue) >= lst.syn_backlog:
+            self.stats["syn_queue_full"] += 1
+            return self._drop(now, "listen: SYN queue full", 0)
+        conn = self._new_conn(key, now, lst.config)
+        conn.listen(now)
+        conn.receive_segment(seg, now)
+        lst.syn_queue[key] = conn
+        self._owner[id(conn)] = lst
+        self._after(conn, now)
+
+    # ---- SYN cookies ----
+
+    @staticmethod
+    def _tuple_bytes(key: Key) -> bytes:
+        laddr, lport, raddr, rport = key
+        return laddr.packed + lport.to_bytes(2, "big") + raddr.packed + rport.to_bytes(2, "big")
+
+    def _send_cookie(self, lst: Listener, key: Key, seg: TcpSegment, now: float) -> None:
+        """Answer a SYN with a cookie SYN-ACK and keep nothing (RFC 4987 §3.6)."""
+        laddr, lport, raddr, rport = key
+        cfg = lst.config or self.config
+        peer_mss = seg.mss if seg.mss is not None else (1220 if raddr.version == 6 else 536)
+        iss = self.cookies.make(self._tuple_bytes(key), seg.seq, peer_mss, now)
+        opts: list = [Mss(cfg.mss)]
+        ts = seg.timestamps
+        if ts is not None and cfg.timestamps:
+            wscale = seg.wscale if cfg.window_scaling else None
+            sack = cfg.sack and seg.sack_permitted
+            tsval = self.cookies.encode_ts((int(now * 1000) + self.ts_offset) & 0xFFFFFFFF, wscale, sack)
+            if sack:
+                opts.append(SackPermitted())
+            opts.append(Timestamps(tsval, ts.val))
+            if wscale is not None:
+                opts.append(WindowScale(cfg.offered_wscale()))
+        window = min(cfg.syn_window if cfg.syn_window is not None else cfg.rcv_buf, 65535)
+        synack = TcpSegment(lport, rport, iss, (seg.seq + 1) & 0xFFFFFFFF, Flags.SYN | Flags.ACK, window,
+                            0, tuple(opts))
+        self._send_tcp(laddr, raddr, synack)
+        self.stats["syncookies_sent"] += 1
+
+    def _cookie_ack(self, lst: Listener, key: Key, seg: TcpSegment, now: float) -> bool:
+        """A bare ACK to a listener: is it the end of a cookie handshake?"""
+        cookie = (seg.ack - 1) & 0xFFFFFFFF
+        peer_isn = (seg.seq - 1) & 0xFFFFFFFF
+        mss = self.cookies.check(self._tuple_bytes(key), peer_isn, cookie, now)
+        if mss is None:
+            self.stats["syncookies_failed"] += 1
+            return False
+        if len(lst.accept_queue) >= lst.backlog:
+            self.stats["listen_overflow"] += 1
+            return True
+        cfg = lst.config or self.config
+        ts = seg.timestamps
+        opts: list = [Mss(mss)]
+        if ts is not None and cfg.timestamps:
+            wscale, sack = self.cookies.decode_ts(ts.ecr)
+            if sack:
+                opts.append(SackPermitted())
+            opts.append(Timestamps(ts.val, 0))
+            if wscale is not None:
+                opts.append(WindowScale(wscale))
+        laddr, lport, raddr, rport = key
+        conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), cookie,
+                             cfg.copy(), log=self.log, ts_offset=self.ts_offset)
+        self.conns[key] = conn
+        self._keys[id(conn)] = key
+        # Rebuild the half-open state: the SYN as the peer sent it, the SYN-ACK as we sent it.
+        syn = TcpSegment(rport, lport, peer_isn, 0, Flags.SYN, seg.window, 0, tuple(opts))
+        conn.listen(now)
+        conn.receive_segment(syn, now)
+        conn.segments_to_send(now)          # the SYN-ACK left already, as the cookie
+        self._owner[id(conn)] = lst
+        conn.receive_segment(seg, now)
+        self.stats["syncookies_recv"] += 1
+        self._after(conn, now)
+        return True
+
+    # ---- ICMP ----
+
+    def _icmp_in(self, pkt: IPv4Packet | IPv6Packet, now: float) -> None:
+        v6 = isinstance(pkt, IPv6Packet)
+        try:
+            raw = icmpw.parse_icmp6(pkt.payload, pkt.src, pkt.dst) if v6 else icmpw.parse_icmp4(pkt.payload)
+            msg = icmpw.decode_icmp6(raw) if v6 else icmpw.decode_icmp4(raw)
+        except WireError as e:
+            return self._drop(now, f"bad ICMP: {e.reason}", len(pkt.payload))
+        self.stats["icmp_in"] += 1
+        if isinstance(msg, icmpw.Echo):
+            if not msg.reply and self.sconfig.icmp_echo:
+                reply = icmpw.Echo(msg.ident, msg.seq, msg.data, reply=True)
+                if v6:
+                    body = icmpw.emit_icmp6(reply, pkt.dst, pkt.src)
+                    self._out.append(emit_ipv6(IPv6Packet(pkt.dst, pkt.src, 58, body, hop_limit=self.sconfig.ttl)))
+                else:
+                    body = icmpw.emit_icmp4(reply)
+                    self._out.append(emit_ipv4(IPv4Packet(pkt.dst, pkt.src, 1, body, ttl=self.sconfig.ttl)))
+                self.stats["icmp_echo_replies"] += 1
+            return
+        original = getattr(msg, "original", None)
+        if original is None:
+            return
+        try:
+            q = icmpw.quoted_tcp(original)
+        except WireError as e:
+            return self._drop(now, f"ICMP error quoting no TCP: {e.reason}", 0)
+        conn = self.conns.get((q.src, q.sport, q.dst, q.dport))
+        if conn is None:
+            return self._drop(now, "ICMP error for no connection", 0)
+        if isinstance(msg, icmpw.PacketTooBig):
+            kind, code, mtu = "packet_too_big", 0, msg.mtu
+        elif isinstance(msg, icmpw.DestUnreachable):
+            kind, code, mtu = "unreachable", msg.code, msg.next_hop_mtu
+            if v6:
+                kind = "unreachable6"
+        elif isinstance(msg, icmpw.TimeExceeded):
+            kind, code, mtu = "time_exceeded", msg.code, 0
+        else:
+            kind, code, mtu = "parameter_problem", getattr(msg, "code", 0), 0
+        if conn.icmp_error(kind, code, mtu, q.seq, now):
+            self.stats["icmp_accepted"] += 1
+        else:
+            self.stats["icmp_ignored"] += 1
+        self._after(conn, now)
+
+    # ================================================================ packets out, timers
+
+    def _send_tcp(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment) -> None:
+        self._out.append(build_tcp_packet(laddr, raddr, seg, ttl=self.sconfig.ttl))
+        self.stats["tcp_out"] += 1
+
+    def _after(self, conn: TcpConnection, now: float) -> None:
+        """After input to a connection: move it between queues, collect it for output."""
+        self._touched[id(conn)] = conn
+        lst = self._owner.get(id(conn))
+        if lst is not None and conn.state is not State.SYN_RECEIVED:
+            del self._owner[id(conn)]
+            lst.syn_queue.pop(self._keys.get(id(conn)), None)   # type: ignore[arg-type]
+            if conn.state is not State.CLOSED and not lst.closed:
+                lst.accept_queue.append(conn)
+                self._events.append((lst, Acceptable(now, lst.port)))
+
+    def packets_to_send(self, now: float) -> list[bytes]:
+        self._now = max(self._now, now)
+        self._run_due(now)
+        out, self._out = self._out, []
+        touched, self._touched = self._touched, {}
+        for conn in touched.values():
+            segs = conn.segments_to_send(now)
+            key = self._keys.get(id(conn))
+            if key is not None:
+                for seg in segs:
+                    out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl))
+                self.stats["tcp_out"] += len(segs)
+                self.stats["rst_out"] += sum(1 for s in segs if s.flags & Flags.RST)
+            if conn.has_events:
+                self._with_events[id(conn)] = conn
+            if conn.state is State.CLOSED:
+                self._forget(conn)
+            else:
+                t = conn.next_timer()
+                if t is not None:
+                    heapq.heappush(self._heap, (t, next(self._seq), conn))
+        return out
+
+    def _run_due(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, conn = heapq.heappop(heap)
+            if id(conn) in self._keys:
+                self._touched[id(conn)] = conn
+
+    def _forget(self, conn: TcpConnection) -> None:
+        key = self._keys.pop(id(conn), None)
+        if key is not None and self.conns.get(key) is conn:
+            del self.conns[key]
+        lst = self._owner.pop(id(conn), None)
+        if lst is not None and key is not None:
+            lst.syn_queue.pop(key, None)
+
+    def next_timer(self) -> float | None:
+        if self._out or self._touched:
+            return self._now
+        heap = self._heap
+        while heap:
+            t, _, conn = heap[0]
+            if id(conn) not in self._keys:
+                heapq.heappop(heap)
+                continue
+            ct = conn.next_timer()
+            if ct is None or ct > t:
+                heapq.heappop(heap)
+                if ct is not None:
+                    heapq.heappush(heap, (ct, next(self._seq), conn))
+                continue
+            return min(t, ct)
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        self._run_due(now)
+
+    def next_event(self):
+        """``(listener, Acceptable)`` or ``(connection, event)`` pairs; None when there are none."""
+        if self._events:
+            return self._events.popleft()
+        while self._with_events:
+            k = next(iter(self._with_events))
+            conn = self._with_events[k]
+            e = conn.next_event()
+            if e is not None:
+                return conn, e
+            del self._with_events[k]
+        return None
+
+    # ================================================================ inspection
+
+    def connections(self) -> list[TcpConnection]:
+        return list(self.conns.values())

@@ -1,0 +1,191 @@
+"""What every congestion controller shares: IW, slow start, the loss window, the restart window.
+
+The connection owns loss detection and recovery bookkeeping (duplicate ACK counting, RFC 5681
+§3.2 window inflation, NewReno partial ACKs of RFC 6582); a controller only answers "what are
+cwnd and ssthresh now". The call protocol, in connection terms:
+
+``on_ack(now, acked, flight_size, rtt)``
+    An ACK advanced SND.UNA by ``acked`` bytes while *not* in fast recovery. ``flight_size`` is
+    the bytes outstanding before this ACK (RFC 5681 §2 FlightSize), ``rtt`` the current SRTT in
+    seconds if known (CUBIC needs it, RFC 9438 §4.2; Reno ignores it).
+``on_congestion_event(now, flight_size)``
+    Three duplicate ACKs (or SACK loss detection): entering fast recovery. Sets ssthresh and
+    ``cwnd = ssthresh``. The RFC 5681 §3.2 step 3/4 inflation (+3*SMSS, then +SMSS per further
+    duplicate ACK) is **not** applied here: the connection adds it on top (to ``cwnd`` or in its
+    own variable) and ``on_recovery_exit`` deflates back to ssthresh.
+``on_recovery_exit(now)``
+    The ACK that ends fast recovery arrived: ``cwnd = ssthresh`` (RFC 5681 §3.2 step 6).
+``on_rto(now, flight_size)``
+    The retransmission timer expired (RFC 5681 §3.1 eq. 4 and the loss window).
+``on_idle(now, idle, rto)``
+    About to send new data after ``idle`` seconds without sending any (RFC 5681 §4.1).
+
+Windows and sizes are ints in bytes; times are float seconds from the caller's clock.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+# RFC 5681 §3.1: "The initial value of ssthresh SHOULD be set arbitrarily high (e.g., to the size
+# of the largest possible advertised window)". 2**62 exceeds any window (65535 << 14 < 2**30).
+INFINITE_SSTHRESH = 1 << 62
+
+
+def initial_window(mss: int) -> int:
+    """RFC 6928 §2 upper bound for IW, in bytes: min(10*MSS, max(2*MSS, 14600))."""
+    return min(10 * mss, max(2 * mss, 14600))
+
+
+class CongestionControl(ABC):
+    """Base class: RFC 5681 slow start (with byte counting), timeout and restart behaviour.
+
+    Subclasses implement ``_congestion_avoidance`` and ``_loss_ssthresh`` and may override any
+    ``on_*`` hook. ``abc_limit`` is L of Appropriate Byte Counting in segments: slow start adds
+    ``min(acked, abc_limit * SMSS)`` per ACK. L = 2 (the default) lets slow start double per RTT
+    behind a delayed-ACK receiver; RFC 5681 §3.1 notes RFC 3465 allows this "on an experimental
+    basis" while the standard's equation (2) is L = 1 (pass ``abc_limit=1`` for strict 5681).
+    """
+
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    cwnd: int
+    ssthresh: int
+    mss: int
+
+    def __init__(self, mss: int, initial_window: int | None = None, *, abc_limit: int = 2) -> None:
+        if mss <= 0:
+            raise ValueError("mss must be positive")
+        if initial_window is not None and initial_window <= 0:
+            raise ValueError("initial_window must be positive")
+        self.mss = mss
+        self.abc_limit = abc_limit
+        self._iw_given = initial_window
+        self.cwnd = self.initial_window
+        self.ssthresh = INFINITE_SSTHRESH
+        self._pristine = True          # nothing acked or lost yet: IW may still follow the MSS
+        self._in_recovery = False
+        self._rto_repeated = False     # the RTO-retransmitted segment timed out again
+        self._ca_acked = 0             # bytes acked in congestion avoidance (RFC 5681 §3.1)
+
+    # --- queries -------------------------------------------------------------------------------
+
+    @property
+    def initial_window(self) -> int:
+        """IW in bytes: the value given to the constructor, else RFC 6928 §2 for the current MSS."""
+        return self._iw_given if self._iw_given is not None else initial_window(self.mss)
+
+    @property
+    def in_slow_start(self) -> bool:
+        """RFC 5681 §3.1: "The slow start algorithm is used when cwnd < ssthresh"."""
+        return self.cwnd < self.ssthresh
+
+    @property
+    def in_recovery(self) -> bool:
+        """Between ``on_congestion_event`` and ``on_recovery_exit`` (or an RTO)."""
+        return self._in_recovery
+
+    @property
+    def pacing_rate(self) -> float | None:
+        """Bytes per second to pace at, or None for pure ACK clocking (Reno, CUBIC)."""
+        return None
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def set_mss(self, mss: int) -> None:
+        """The sender's MSS changed (option negotiated, or PMTUD found a smaller path MTU).
+
+        Before any data was acknowledged the IW simply follows the new MSS. Later, a smaller MSS
+        scales cwnd down: RFC 5681 §3.1, "cwnd SHOULD be reduced by the ratio of the old segment
+        size to the new segment size".
+        """
+        if mss <= 0:
+            raise ValueError("mss must be positive")
+        old, self.mss = self.mss, mss
+        if self._pristine:
+            self.cwnd = self.initial_window
+        elif mss < old:
+            self.cwnd = max(mss, self.cwnd * mss // old)
+
+    def syn_lost(self, retransmissions: int) -> None:
+        """The SYN or SYN/ACK was retransmitted ``retransmissions`` times before the handshake.
+
+        RFC 5681 §3.1 (MUST): after a lost SYN the initial window "MUST be one segment"; RFC 6928
+        §2 then RECOMMENDS not doing so "unless there have been more than one SYN or SYN/ACK
+        retransmissions", because a 1 s initial RTO makes one spurious SYN timeout likely.
+        """
+        if retransmissions > 1 and self._pristine:
+            self.cwnd = self.mss
+
+    def on_ack(self, now: float, acked: int, flight_size: int, rtt: float | None) -> None:
+        """New data cumulatively acknowledged outside fast recovery."""
+        if acked <= 0:
+            return
+        self._pristine = False
+        self._rto_repeated = False        # a new ACK ends the run of timeouts (RFC 5681 §3.1)
+        if self.in_slow_start:
+            # RFC 5681 §3.1 eq. (2): cwnd += min(N, SMSS), with L = abc_limit * SMSS (RFC 3465).
+            # Slow start stops at ssthresh; congestion avoidance takes over from the next ACK.
+            self.cwnd = min(self.cwnd + min(acked, self.abc_limit * self.mss), self.ssthresh)
+            return
+        self._congestion_avoidance(now, acked, flight_size, rtt)
+
+    def on_congestion_event(self, now: float, flight_size: int) -> None:
+        """Fast retransmit: set ssthresh (RFC 5681 §3.2 step 2, MUST) and cwnd = ssthresh.
+
+        The connection adds the step 3/4 inflation itself (see the module docstring).
+        """
+        self._pristine = False
+        self._rto_repeated = False        # a new loss episode: the next RTO recomputes ssthresh
+        self.ssthresh = self._loss_ssthresh(flight_size)
+        self.cwnd = self.ssthresh
+        self._ca_acked = 0
+        self._in_recovery = True
+
+    def on_recovery_exit(self, now: float) -> None:
+        """Fast recovery ends: "a TCP MUST set cwnd to ssthresh" (RFC 5681 §3.2 step 6)."""
+        if self._in_recovery:
+            self.cwnd = self.ssthresh
+            self._in_recovery = False
+
+    def on_rto(self, now: float, flight_size: int) -> None:
+        """Retransmission timeout.
+
+        RFC 5681 §3.1: ssthresh MUST be set to no more than eq. (4) the first time a segment
+        times out, and "is held constant" when it had already been retransmitted by the timer;
+        "cwnd MUST be set to no more than the loss window, LW, which equals 1 full-sized segment".
+        """
+        self._pristine = False
+        if not self._rto_repeated:
+            self.ssthresh = self._loss_ssthresh(flight_size)
+        self._rto_repeated = True
+        self.cwnd = self.mss
+        self._ca_acked = 0
+        self._in_recovery = False
+
+    def on_idle(self, now: float, idle: float, rto: float) -> None:
+        """Restarting after ``idle`` seconds without sending data, with the current RTO.
+
+        RFC 5681 §4.1: "a TCP SHOULD set cwnd to no more than RW before beginning transmission if
+        the TCP has not sent data in an interval exceeding the retransmission timeout", where
+        RW = min(IW, cwnd).
+        """
+        if idle > rto:
+            self.cwnd = min(self.initial_window, self.cwnd)
+
+    # --- algorithm hooks -----------------------------------------------------------------------
+
+    @abstractmethod
+    def _congestion_avoidance(self, now: float, acked: int, flight_size: int,
+                              rtt: float | None) -> None:
+        """Grow cwnd for ``acked`` new bytes when cwnd >= ssthresh."""
+
+    @abstractmethod
+    def _loss_ssthresh(self, flight_size: int) -> int:
+        """ssthresh after a loss (fast retransmit or timeout), in bytes."""
+
+    def __repr__(self) -> str:
+        ss = "inf" if self.ssthresh >= INFINITE_SSTHRESH else str(self.ssthresh)
+        return f"{type(self).__name__}(cwnd={self.cwnd}, ssthresh={ss}, mss={self.mss})"

@@ -1,0 +1,214 @@
+"""The receive buffer: in-order bytes waiting for the application plus out-of-order reassembly.
+
+Positions are **stream offsets** (Python ints from 0, never wrapping); the connection maps
+sequence numbers to offsets (offset 0 is IRS + 1). Three marks, in order:
+
+    read_offset  <=  next_offset  <=  read_offset + capacity
+    (RCV.USER)       (RCV.NXT)        (RCV.NXT + RCV.WND when nothing is held out of order)
+
+``[read_offset, next_offset)`` is readable; out-of-order ranges lie in
+``(next_offset, read_offset + capacity)`` and are kept so a retransmission of the hole delivers
+them at once (RFC 9293 §3.10.7.4, first step: "Segments with higher beginning sequence numbers
+SHOULD be held for later processing (SHLD-31)"; RFC 1122 §4.2.2.20). Bytes beyond
+``read_offset + capacity`` are discarded, so the buffer never holds more than ``capacity`` bytes
+(except readable bytes left over after ``capacity`` was lowered) and ``window`` never promises
+more than it can keep.
+
+Keeping the advertised right edge from moving left when ``capacity`` shrinks ("A TCP receiver
+SHOULD NOT shrink the window", RFC 9293 §3.8.6, SHLD-14) is the connection's job; ``window``
+here is simply the free space.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+
+class ReceiveBuffer:
+    """Reassembly buffer in stream offsets. No per-byte Python loops: bytes move by slices."""
+
+    __slots__ = ("_capacity", "_ready", "_read", "_starts", "_bufs", "_stamps", "_clock", "_ooo")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 0:
+            raise ValueError("capacity must be >= 0")
+        self._capacity = capacity
+        self._ready = bytearray()          # in-order bytes [read_offset, next_offset)
+        self._read = 0                     # read_offset
+        # Out-of-order ranges, sorted, disjoint and non-adjacent (adjacent ones are coalesced):
+        # range k covers [_starts[k], _starts[k] + len(_bufs[k])). _stamps[k] says when it last
+        # received bytes, for the SACK block order of RFC 2018 §4.
+        self._starts: list[int] = []
+        self._bufs: list[bytearray] = []
+        self._stamps: list[int] = []
+        self._clock = 0
+        self._ooo = 0                      # total bytes held out of order
+
+    # --- network side --------------------------------------------------------------------------
+
+    def insert(self, offset: int, data: bytes) -> int:
+        """Store a segment's payload starting at stream offset ``offset``.
+
+        Returns how far ``next_offset`` advanced (0 for duplicates and out-of-order data; more
+        than ``len(data)`` when the segment fills a hole and held bytes become contiguous).
+        Bytes before ``next_offset`` are duplicates and ignored; bytes at or beyond
+        ``read_offset + capacity`` are discarded (RFC 9293 §3.10.7.4, first step: "trimming off
+        any portions that lie outside the window").
+        """
+        nxt = self.next_offset
+        s = max(offset, nxt)
+        e = min(offset + len(data), self._read + self._capacity)
+        if e <= s:
+            return 0
+        with memoryview(data) as mv:
+            if s == nxt:
+                return self._append_in_order(mv, offset, s, e)
+            self._insert_ooo(mv[s - offset:e - offset], s, e)
+            return 0
+
+    def _append_in_order(self, mv: memoryview, offset: int, s: int, e: int) -> int:
+        ready = self._ready
+        ready += mv[s - offset:e - offset]
+        end = e
+        # Absorb held ranges that the new bytes reach or overlap.
+        starts, bufs = self._starts, self._bufs
+        k = 0
+        while k < len(starts) and starts[k] <= end:
+            rs, rb = starts[k], bufs[k]
+            re = rs + len(rb)
+            if re > end:
+                ready += rb[end - rs:]
+                end = re
+            self._ooo -= len(rb)
+            k += 1
+        if k:
+            del starts[:k], bufs[:k], self._stamps[:k]
+        return end - s
+
+    def _insert_ooo(self, d: memoryview, s: int, e: int) -> None:
+        starts, bufs, stamps = self._starts, self._bufs, self._stamps
+        i = bisect_right(starts, s) - 1
+        if i >= 0 and starts[i] + len(bufs[i]) >= s:
+            base = i                       # overlaps or touches the range on the left
+        else:
+            base = i + 1
+            starts.insert(base, s)
+            bufs.insert(base, bytearray())
+            stamps.insert(base, 0)
+        bs, buf = starts[base], bufs[base]
+        before = len(buf)
+        end = bs + before
+        j = base + 1
+        # Walk right, filling gaps from the new bytes and swallowing ranges they reach.
+        while j < len(starts) and starts[j] <= max(end, e):
+            ns, nb = starts[j], bufs[j]
+            if ns > end:                   # then ns <= e: the gap [end, ns) comes from d
+                buf += d[end - s:ns - s]
+                end = ns
+            ne = ns + len(nb)
+            if ne > end:
+                buf += nb[end - ns:]
+                end = ne
+            before += len(nb)              # its bytes were already counted in _ooo
+            del starts[j], bufs[j], stamps[j]
+        if e > end:
+            buf += d[end - s:]
+        self._ooo += len(buf) - before
+        self._clock += 1
+        stamps[base] = self._clock         # RFC 2018 §4: this block is reported first
+
+    # --- application side ----------------------------------------------------------------------
+
+    def read(self, max_bytes: int) -> bytes:
+        """Remove and return up to ``max_bytes`` in-order bytes (RFC 9293 §3.10.3 RECEIVE)."""
+        data = self.peek(max_bytes)
+        if data:
+            del self._ready[:len(data)]
+            self._read += len(data)
+        return data
+
+    def peek(self, max_bytes: int) -> bytes:
+        """Return up to ``max_bytes`` in-order bytes without consuming them."""
+        n = min(max_bytes, len(self._ready))
+        if n <= 0:
+            return b""
+        with memoryview(self._ready) as mv:
+            piece = mv[:n]
+            try:
+                return bytes(piece)
+            finally:
+                piece.release()
+
+    # --- state ---------------------------------------------------------------------------------
+
+    @property
+    def read_offset(self) -> int:
+        """Offset of the next byte ``read`` returns."""
+        return self._read
+
+    @property
+    def next_offset(self) -> int:
+        """Offset of the next byte expected in order: RCV.NXT as an offset."""
+        return self._read + len(self._ready)
+
+    @property
+    def readable(self) -> int:
+        return len(self._ready)
+
+    @property
+    def window(self) -> int:
+        """Free space the receiver may advertise: ``capacity - readable`` (never negative).
+
+        Out-of-order bytes lie inside this window (between RCV.NXT and RCV.NXT + RCV.WND), so
+        they do not reduce it."""
+        return max(0, self._capacity - len(self._ready))
+
+    @property
+    def ooo_bytes(self) -> int:
+        """Bytes held out of order (beyond ``next_offset``)."""
+        return self._ooo
+
+    def ooo_ranges(self) -> list[tuple[int, int]]:
+        """Held out-of-order ranges as sorted, disjoint half-open ``(start, end)`` offsets."""
+        return [(s, s + len(b)) for s, b in zip(self._starts, self._bufs)]
+
+    def sack_ranges(self, max_blocks: int) -> list[tuple[int, int]]:
+        """Up to ``max_blocks`` out-of-order ranges for a SACK option (RFC 2018 §4).
+
+        The range holding the most recently inserted out-of-order bytes comes first ("MUST
+        specify the contiguous block of data containing the segment which triggered this ACK"),
+        then the others from most to least recently extended ("SHOULD be filled out by repeating
+        the most recently reported SACK blocks"). When the latest segment advanced RCV.NXT the
+        first block is simply the most recent remaining one, which §4 allows.
+        """
+        if max_blocks <= 0:
+            return []
+        order = sorted(range(len(self._starts)), key=self._stamps.__getitem__, reverse=True)
+        return [(self._starts[k], self._starts[k] + len(self._bufs[k])) for k in order[:max_blocks]]
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @capacity.setter
+    def capacity(self, value: int) -> None:
+        """Change the buffer size (SO_RCVBUF). Lowering it drops held out-of-order bytes beyond
+        the new limit (they were never acknowledged cumulatively; RFC 2018 §8 lets a receiver
+        discard even SACKed data); readable bytes are always kept."""
+        if value < 0:
+            raise ValueError("capacity must be >= 0")
+        self._capacity = value
+        limit = self._read + value
+        starts, bufs = self._starts, self._bufs
+        while starts and starts[-1] + len(bufs[-1]) > limit:
+            s, b = starts[-1], bufs[-1]
+            if s >= limit:
+                self._ooo -= len(b)
+                starts.pop(), bufs.pop(), self._stamps.pop()
+            else:
+                self._ooo -= len(b) - (limit - s)
+                del b[limit - s:]
+
+    def __repr__(self) -> str:
+        return (f"ReceiveBuffer(read={self._read}, next={self.next_offset}, "
+                f"ooo={self.ooo_ranges()}, capacity={self._capacity})")

@@ -13,7 +13,7 @@ import hashlib
 import heapq
 import itertools
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 
 from synack.stack.cookies import SynCookies

@@ -1,0 +1,488 @@
+"""Segment arrival (RFC 9293 §3.10.7) and ICMP errors (§3.9.2.2), as a part of ``TcpConnection``.
+
+``InputMixin`` holds the methods that take a received segment through the eight steps of
+§3.10.7.4 (or the LISTEN and SYN-SENT rules); ``TcpConnection`` (connection.py) owns the state.
+"""
+
+from __future__ import annotations
+
+from synack.tcp.errors import ConnectionRefused, ConnectionReset, HostUnreachable
+from synack.tcp.events import (DataReceived, Dropped, EndOfStream, Reset, RttSample, SegmentIn, SoftError,
+                               Writable)
+from synack.tcp.states import Cause, State
+from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
+from synack.wire.tcp import Flags, TcpSegment
+
+S = State
+ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
+SYNCHRONIZED_DATA_STATES = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)   # where text is accepted
+
+
+class InputMixin:
+    # ================================================================ ICMP errors (§3.9.2.2)
+
+    # Destination Unreachable codes that are hard errors (Linux's icmp_err_convert "fatal").
+    _HARD4 = {2: "protocol unreachable", 3: "port unreachable", 6: "network unknown", 7: "host unknown",
+              8: "host isolated", 9: "network prohibited", 10: "host prohibited", 13: "administratively prohibited",
+              14: "host precedence violation", 15: "precedence cutoff"}
+    _HARD6 = {1: "administratively prohibited", 4: "port unreachable", 5: "source address failed policy",
+              6: "reject route"}
+
+    def icmp_error(self, kind: str, code: int, mtu: int, quoted_seq: int, now: float) -> bool:
+        """An ICMP error quoting one of our segments. ``kind``: "unreachable" (v4),
+        "unreachable6", "packet_too_big", "time_exceeded", "parameter_problem". Returns whether
+        it was accepted: the quoted sequence number must be in flight (RFC 5927 §4.1)."""
+        self._now = max(self._now, now)
+        off = self._una + seq_sub(quoted_seq, self._seq(self._una))
+        if not self._una <= off < max(self._max, self._una + 1):
+            return False
+        if kind == "packet_too_big" or (kind == "unreachable" and code == 4):
+            return self._lower_pmtu(mtu, now)             # RFC 1191 §6.4, RFC 8201 §5.4
+        hard = (self._HARD4 if kind == "unreachable" else self._HARD6 if kind == "unreachable6" else {}).get(code)
+        if hard and self.state is S.SYN_SENT:
+            # RFC 1122 §4.2.3.9: hard errors may abort a connection still being opened.
+            refused = "port" in hard or "protocol" in hard
+            self.error = ConnectionRefused("connection refused") if refused else HostUnreachable(hard)
+            self._events.append(Reset(now, self.id, refused=refused))
+            self._advance(Cause.ICMP_HARD_ERROR, now)
+            return True
+        # Soft error (RFC 5927 §5.2: in synchronized states even hard errors are soft).
+        self.soft_error = f"ICMP {kind} code {code}" + (f" ({hard})" if hard else "")
+        self._events.append(SoftError(now, self.id, self.soft_error))
+        return True
+
+    def _lower_pmtu(self, mtu: int, now: float) -> bool:
+        if mtu <= 0:
+            mtu = 576 if not self.ipv6 else 1280          # RFC 1191 §5: no MTU given
+        new = max(mtu - (60 if self.ipv6 else 40), 88)
+        if new >= min(self.peer_mss, self.config.mss) and self.pmtu_mss is None:
+            return False
+        if self.pmtu_mss is not None and new >= self.pmtu_mss:
+            return False
+        self.pmtu_mss = new
+        self.cc.set_mss(self.mss)
+        if self._nxt > self._una >= 0:
+            self._nxt = self._una          # resend what is in flight in smaller segments
+            self._rtt_off = None
+        return True
+
+    # ================================================================ segment arrives (§3.10.7)
+
+    def receive_segment(self, seg: TcpSegment, now: float) -> None:
+        self._now = max(self._now, now)
+        if self.log:
+            self.log(SegmentIn(now, self.id, seg))
+        st = self.state
+        if st is S.CLOSED:
+            self._closed_reply(seg, now)                  # §3.10.7.1
+        elif st is S.LISTEN:
+            self._in_listen(seg, now)                     # §3.10.7.2
+        elif st is S.SYN_SENT:
+            self._in_syn_sent(seg, now)                   # §3.10.7.3
+        else:
+            self._in_other(seg, now)                      # §3.10.7.4
+
+    def _drop(self, seg: TcpSegment, reason: str, now: float) -> None:
+        if self.log:
+            self.log(Dropped(now, self.id, seg, reason))
+
+    def _closed_reply(self, seg: TcpSegment, now: float) -> None:
+        """RFC 9293 §3.10.7.1: a RST is never answered; otherwise RST to the segment."""
+        self._drop(seg, "closed", now)
+        if not seg.flags & RST:
+            self._queue.append((rst_for(seg), False))
+
+    def _in_listen(self, seg: TcpSegment, now: float) -> None:
+        f = seg.flags
+        if f & RST:
+            return self._drop(seg, "listen: RST ignored", now)          # first check
+        if f & ACK:
+            self._queue.append((TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0), False))   # second check
+            return self._drop(seg, "listen: ACK answered with RST", now)
+        if not f & SYN:
+            return self._drop(seg, "listen: no SYN", now)               # fourth: "drop it"
+        if f & FIN and self.config.drop_synfin:
+            return self._drop(seg, "listen: SYN+FIN dropped (drop_synfin)", now)
+        # third check, SYN: RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+        # Data on the SYN is not kept (the peer retransmits it): RFC 9293 §3.10.7.2 lets us queue it,
+        # and Linux (without TFO) does not either.
+        self.irs = seg.seq
+        self._take_syn_options(seg, syn_ack=False)
+        self._update_window_from_syn(seg)
+        self._ts_from_segment(seg, now, force=True)
+        self._rcv_adv = self.rcv_nxt
+        self._last_rcv = now
+        self._advance(Cause.RCV_SYN, now)
+
+    def _in_syn_sent(self, seg: TcpSegment, now: float) -> None:
+        f = seg.flags
+        ack_ok = False
+        if f & ACK:                                                     # first: the ACK
+            ack_off = self._ack_off(seg.ack)
+            if ack_off <= -1 or ack_off > self._max:                    # SEG.ACK =< ISS or > SND.NXT
+                if not f & RST:
+                    self._queue.append((TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0), False))
+                return self._drop(seg, "syn-sent: unacceptable ACK", now)
+            ack_ok = True
+        if f & RST:                                                     # second: RST
+            if ack_ok:    # RFC 5961 §3.2 for SYN-SENT: acceptable only if it ACKs our SYN
+                self.error = ConnectionRefused("connection refused")
+                self._events.append(Reset(now, self.id, refused=True))
+                self._advance(Cause.RCV_RST, now)
+            else:
+                self._drop(seg, "syn-sent: RST without acceptable ACK", now)
+            return
+        if not f & SYN:                                                 # fifth
+            return self._drop(seg, "syn-sent: neither SYN nor RST", now)
+        # fourth: the SYN
+        self.irs = seg.seq
+        self._take_syn_options(seg, syn_ack=True)
+        self._ts_from_segment(seg, now, force=True)
+        self._rcv_adv = self.rcv_nxt
+        self._last_rcv = now
+        if ack_ok:
+            self._new_ack(self._ack_off(seg.ack), seg, now)
+            self._update_window_from_syn(seg)
+            self._ack_now = True
+            self._advance(Cause.RCV_SYN_ACK, now)
+            if seg.payload or f & (FIN | URG):
+                # "continue processing at the sixth step ... where the URG bit is checked"
+                self._process_text_and_fin(seg.replace(seq=(seg.seq + 1) & MASK,
+                                                       flags=f & ~SYN), now)
+        else:
+            # Simultaneous open (§3.5 Figure 8, MUST-10): SYN-RECEIVED, SYN,ACK with our ISS.
+            self._update_window_from_syn(seg)
+            self._nxt = -1                      # the SYN goes again, now with an ACK
+            self._rtt_off = None
+            self._advance(Cause.RCV_SYN, now)
+
+    def _in_other(self, seg: TcpSegment, now: float) -> None:
+        """SYN-RECEIVED and the synchronized states, §3.10.7.4, steps one to eight."""
+        f = seg.flags
+        if (self.state is S.SYN_RECEIVED and f & SYN and not f & (ACK | RST) and seg.seq == self.irs):
+            # the peer retransmitted its SYN: our SYN,ACK was lost; send it again (as Linux does)
+            self._nxt = -1
+            return self._drop(seg, "syn-received: retransmitted SYN, SYN,ACK again", now)
+        # ---- first: sequence number acceptability (the four cases) ----
+        seg = self._trim_to_window(seg, now)
+        if seg is None:
+            return
+        f = seg.flags
+        # ---- second: RST ----
+        if f & RST:
+            return self._on_rst(seg, now)
+        # ---- fourth: SYN (third, security, does not apply) ----
+        if f & SYN:
+            if self.state is S.SYN_RECEIVED and self.passive:
+                # "return this connection to the LISTEN state": this half-open TCB goes away
+                self._drop(seg, "syn-received: SYN, back to LISTEN", now)
+                return self._advance(Cause.ABORT, now)
+            if self.config.rfc5961:
+                self._challenge_ack(now)                # RFC 5961 §4.2, RFC 9293 §3.10.7.4
+                return self._drop(seg, "SYN in synchronized state: challenge ACK", now)
+            self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False), False))   # RFC 793
+            self.error = ConnectionReset("connection reset")
+            self._events.append(Reset(now, self.id))
+            return self._advance(Cause.ABORT, now)
+        # ---- fifth: ACK ----
+        if not f & ACK:
+            return self._drop(seg, "no ACK", now)
+        if not self._process_ack(seg, now):
+            return
+        if self.state is S.CLOSED:
+            return
+        self._last_rcv = now
+        self._ka_probes = 0
+        if self.config.keepalive and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+            self._arm("keepalive", now + self.config.keepalive_idle, now)
+        # ---- sixth to eighth: URG, text, FIN ----
+        self._process_text_and_fin(seg, now)
+
+    def _trim_to_window(self, seg: TcpSegment, now: float) -> TcpSegment | None:
+        """First check (§3.10.7.4): the four-case acceptability test, then trim to the window.
+        Unacceptable: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (unless RST) and drop."""
+        rcv_nxt, wnd = self.rcv_nxt, self.rcv_wnd
+        seg_len = seg.seg_len
+        d = seq_sub(seg.seq, rcv_nxt)            # where the segment starts, relative to RCV.NXT
+        end = d + seg_len                        # one past its last octet
+        if seg_len == 0:
+            ok = (d == 0) if wnd == 0 else (0 <= d < wnd)
+        elif wnd == 0:
+            ok = False
+        else:
+            ok = (0 <= d < wnd) or (0 < end <= wnd)
+        if wnd == 0 and d == 0 and seg_len > 0 and not seg.flags & SYN:
+            # zero window: "special allowance should be made to accept valid ACKs, URGs, and RSTs"
+            self._ack_now = True
+            self._drop(seg, "zero window: data discarded, ACK processed", now)
+            return seg.replace(payload=b"", flags=seg.flags & ~FIN)
+        if not ok:
+            if self.state is S.TIME_WAIT and seg.flags & FIN and end == 0:
+                # a retransmitted FIN: ACK it and restart the 2 MSL timer (§3.10.7.4 eighth step)
+                self._arm("time_wait", now + 2 * self.config.msl, now)
+            if not seg.flags & RST:
+                self._ack_now = True
+            self._drop(seg, "unacceptable sequence number", now)
+            return None
+        # Trim: octets before RCV.NXT (a SYN there is an old one) and past the window.
+        flags, payload, seq = seg.flags, seg.payload, seg.seq
+        if d < 0:
+            cut = -d
+            if flags & SYN:
+                flags &= ~SYN
+                cut -= 1
+            payload = payload[cut:]
+            seq = rcv_nxt
+            d = 0
+        room = wnd - d - (1 if flags & SYN else 0)
+        if len(payload) > room:
+            payload = payload[:max(room, 0)]
+            flags &= ~FIN                       # the FIN lies past the window
+        if (flags, payload, seq) != (seg.flags, seg.payload, seg.seq):
+            seg = seg.replace(flags=flags, payload=payload, seq=seq)
+        return seg
+
+    def _on_rst(self, seg: TcpSegment, now: float) -> None:
+        """Second check (§3.10.7.4) with RFC 5961 §3.2: reset only when SEG.SEQ == RCV.NXT;
+        an in-window RST gets a challenge ACK."""
+        if seg.seq != self.rcv_nxt and self.config.rfc5961:
+            self._challenge_ack(now)
+            return self._drop(seg, "RST in window but not at RCV.NXT: challenge ACK", now)
+        st = self.state
+        if st is S.SYN_RECEIVED:
+            if self.passive:
+                self._drop(seg, "syn-received: RST, back to LISTEN", now)
+                return self._advance(Cause.RCV_RST, now)
+            self.error = ConnectionRefused("connection refused")
+            self._events.append(Reset(now, self.id, refused=True))
+        elif st in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT):
+            self.error = ConnectionReset("connection reset")
+            self._events.append(Reset(now, self.id))
+        self._advance(Cause.RCV_RST, now)
+
+    def _process_ack(self, seg: TcpSegment, now: float) -> bool:
+        """Fifth check (§3.10.7.4). Returns False when the segment is to be dropped."""
+        ack_off = self._ack_off(seg.ack)
+        st = self.state
+        if st is S.SYN_RECEIVED:
+            if self._una < ack_off <= self._max:
+                self._advance(Cause.RCV_ACK_OF_SYN, now)
+                self._update_window(seg, force=True)
+                st = self.state
+            else:
+                self._queue.append((TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0), False))
+                self._drop(seg, "syn-received: unacceptable ACK, RST", now)
+                return False
+        # RFC 5961 §5.2: acceptable when SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT
+        if ack_off > self._max:
+            self._ack_now = True
+            self._drop(seg, "ACK of data not yet sent", now)
+            return False
+        if self.config.rfc5961 and ack_off < self._una - max(self.max_snd_wnd, 1):
+            self._challenge_ack(now)
+            self._drop(seg, "ACK below SND.UNA - MAX.SND.WND: challenge ACK", now)
+            return False
+        if self.ts_ok:
+            self._ts_from_segment(seg, now)
+        if ack_off > self._una:
+            self._new_ack(ack_off, seg, now)
+        elif ack_off == self._una:
+            self._maybe_dupack(seg, now)
+        self._update_window(seg)
+        # state-specific parts of the fifth step
+        fin_acked = self._fin_off is not None and self._una > self._fin_off
+        if st is S.FIN_WAIT_1 and fin_acked:
+            self._advance(Cause.RCV_ACK_OF_FIN, now)
+        elif st is S.CLOSING and fin_acked:
+            self._advance(Cause.RCV_ACK_OF_FIN, now)
+        elif st is S.LAST_ACK and fin_acked:
+            self._advance(Cause.RCV_ACK_OF_FIN, now)
+            return False
+        return True
+
+    def _new_ack(self, ack_off: int, seg: TcpSegment, now: float) -> None:
+        """SND.UNA < SEG.ACK =< SND.NXT: new data (or our SYN/FIN) acknowledged."""
+        acked = ack_off - self._una
+        data_end = self.sndbuf.end
+        self.sndbuf.ack_to(min(max(ack_off, 0), data_end))
+        self._una = ack_off
+        if self._nxt < self._una:
+            self._nxt = self._una
+        self.retries = 0
+        self._first_rexmit_time = None
+        self._persist_backoff = 0
+        # RTT: a timestamp echo, else the one timed segment (Karn: never a retransmitted one)
+        rtt = None
+        ts = seg.timestamps if self.ts_ok else None
+        if ts is not None and ts.ecr:
+            rtt = max(((self._ts_now(now) - ts.ecr) & MASK) / 1000.0, 0.0)
+            if rtt > 3600:
+                rtt = None
+        elif self._rtt_off is not None and ack_off > self._rtt_off:
+            rtt = now - self._rtt_time
+        if self._rtt_off is not None and ack_off > self._rtt_off:
+            self._rtt_off = None
+        if rtt is not None:
+            self.rtt.sample(rtt)
+            if self.log:
+                self.log(RttSample(now, self.id, rtt, self.rtt.srtt, self.rtt.rttvar, self.rtt.rto))
+        if self.state.synchronized or self.state is S.SYN_RECEIVED:
+            self._cc_on_ack(ack_off, acked, now, rtt)
+        self._dupacks = 0
+        # RFC 6298 §5.2/5.3: all acked -> stop the timer, else restart it
+        if self._una >= self._max:
+            self.timers.rto = None
+        elif not self._in_recovery or ack_off >= self._recover:
+            self._arm_rto(now, self.rtt.rto)
+        if self._was_full and self.sndbuf.free > 0:
+            self._was_full = False
+            self._events.append(Writable(now, self.id))
+
+    def _cc_on_ack(self, ack_off: int, acked: int, now: float, rtt: float | None) -> None:
+        if self._in_recovery:
+            if ack_off > self._recover:
+                # full ACK: leave fast recovery (RFC 6582 §3.2 step 3, RFC 5681 §3.2 step 6)
+                self._in_recovery = False
+                self._inflate = 0
+                self.cc.on_recovery_exit(now)
+                self._trace_cwnd(now, "recovery exit")
+            else:
+                # partial ACK (RFC 6582 §3.2 step 5): retransmit the first unacked segment,
+                # deflate by the amount acked, add back one SMSS
+                self._inflate = max(self._inflate - acked + self.mss, 0)
+                self._retransmit_head(now)
+                self._arm_rto(now, self.rtt.rto)
+            return
+        self.cc.on_ack(now, acked, self.flight_size + acked, self.rtt.srtt)
+        if self.log:
+            self._trace_cwnd(now, "ack")
+
+    def _maybe_dupack(self, seg: TcpSegment, now: float) -> None:
+        """RFC 5681 §2 duplicate ACK; fast retransmit on the third (§3.2), NewReno (RFC 6582)."""
+        if (seg.payload or seg.flags & (SYN | FIN) or self._una >= self._max
+                or (seg.window << self.snd_wscale) != self.snd_wnd):
+            return
+        self._dupacks += 1
+        if self._in_recovery:
+            self._inflate += self.mss                     # RFC 5681 §3.2 step 4
+            return
+        if self._dupacks == 3 and self._una >= self._recover:   # RFC 6582 §3.2 step 1 / §4
+            self._in_recovery = True
+            self._recover = self._max
+            self.cc.on_congestion_event(now, self.flight_size)
+            self._inflate = 3 * self.mss                  # RFC 5681 §3.2 step 3
+            self._trace_cwnd(now, "fast retransmit")
+            self._retransmit_head(now)
+            self._arm_rto(now, self.rtt.rto)
+
+    def _retransmit_head(self, now: float) -> None:
+        """Resend the first unacknowledged segment (data or FIN)."""
+        off = self._una
+        if off < 0:
+            return
+        n = min(self.mss, max(self.sndbuf.end - off, 0))
+        payload = self.sndbuf.peek(off, n) if n else b""
+        fin = self._fin_off is not None and off + n == self._fin_off
+        if not payload and not fin:
+            return
+        flags = ACK | (PSH if payload and off + n == self.sndbuf.end else 0) | (FIN if fin else 0)
+        self._rtt_off = None
+        self.total_retrans += 1
+        self._emit_now(self._segment(self._seq(off), flags, payload=payload), now, retransmit=True)
+
+    def _update_window(self, seg: TcpSegment, force: bool = False) -> None:
+        """SND.WND update guarded by SND.WL1/SND.WL2 (§3.10.7.4 fifth step)."""
+        if force or seq_lt(self._wl1, seg.seq) or (self._wl1 == seg.seq and seq_le(self._wl2, seg.ack)):
+            self.snd_wnd = seg.window << self.snd_wscale
+            self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+            self._wl1, self._wl2 = seg.seq, seg.ack
+            if self.snd_wnd > 0 and self.timers.persist is not None:
+                self.timers.persist = None
+                self._persist_backoff = 0
+
+    def _process_text_and_fin(self, seg: TcpSegment, now: float) -> None:
+        st = self.state
+        f = seg.flags
+        # ---- sixth: URG (§3.8.5, MUST-30/31) ----
+        if f & URG and st in SYNCHRONIZED_DATA_STATES + (S.SYN_RECEIVED,):
+            up = (seg.seq + seg.urgent) & MASK
+            if self._rcv_up is None or seq_lt(self._rcv_up, up):
+                self._rcv_up = up
+        # ---- seventh: segment text ----
+        if seg.payload:
+            if st not in SYNCHRONIZED_DATA_STATES:
+                self._drop(seg, f"text ignored in {st}", now)       # after the peer's FIN
+            elif self._read_closed and self.config.rst_on_close_with_unread:
+                # data for an application that closed: RFC 9293 §3.10.4 / RFC 2525 §2.17
+                self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False), False))
+                self.error = ConnectionReset("connection reset")
+                self._advance(Cause.ABORT, now)
+                return
+            else:
+                self._take_text(seg, now)
+        # ---- eighth: FIN ----
+        if f & FIN and st not in (S.CLOSED, S.LISTEN, S.SYN_SENT):
+            off = self.rcvbuf.next_offset + seq_sub(seg.seq, self.rcv_nxt) + len(seg.payload)
+            if self._fin_rcvd:
+                self._ack_now = True                            # a repeated FIN: ACK it again
+                if self.state is S.TIME_WAIT:
+                    self._arm("time_wait", now + 2 * self.config.msl, now)
+            elif off == self.rcvbuf.next_offset:
+                self._take_fin(now)
+            else:
+                self._peer_fin_off = off                        # the FIN waits for the hole to fill
+                self._ack_now = True
+
+    def _take_text(self, seg: TcpSegment, now: float) -> None:
+        had_gap = self.rcvbuf.ooo_bytes > 0
+        off = self.rcvbuf.next_offset + seq_sub(seg.seq, self.rcv_nxt)
+        in_order = off == self.rcvbuf.next_offset
+        advanced = self.rcvbuf.insert(off, seg.payload)
+        if advanced:
+            self._events.append(DataReceived(now, self.id, advanced, urgent=self._urgent_pending()))
+        # When to ACK (§3.8.6.3, RFC 5681 §4.2): at once for out-of-order data and for data that
+        # fills a hole; otherwise at least every second full-sized segment, else after ack_delay.
+        if not in_order or had_gap:
+            self._ack_now = True
+        else:
+            self._unacked_bytes += len(seg.payload)
+            if (self.config.ack_delay is None
+                    or self._unacked_bytes >= self.config.ack_every * min(self.config.mss, self.peer_mss)):
+                self._ack_now = True
+            elif self.timers.delayed_ack is None:
+                self._arm("delayed_ack", now + self.config.ack_delay, now)
+        if self._peer_fin_off is not None and self.rcvbuf.next_offset == self._peer_fin_off:
+            self._take_fin(now)
+
+    def _urgent_pending(self) -> bool:
+        return self._rcv_up is not None and seq_lt(self.rcv_nxt, (self._rcv_up + 1) & MASK)
+
+    def _take_fin(self, now: float) -> None:
+        """The FIN is in order: RCV.NXT advances over it, ACK it, signal end of stream."""
+        self._fin_rcvd = True
+        self._peer_fin_off = None
+        self._ack_now = True
+        self._events.append(EndOfStream(now, self.id))
+        st = self.state
+        if st in (S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_2):
+            self._advance(Cause.RCV_FIN, now)
+        elif st is S.FIN_WAIT_1:
+            fin_acked = self._fin_off is not None and self._una > self._fin_off
+            self._advance(Cause.RCV_FIN_ACK_OF_FIN if fin_acked else Cause.RCV_FIN, now)
+
+    def _challenge_ack(self, now: float) -> None:
+        """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, at most challenge_ack_limit a second (RFC 5961 §7)."""
+        second = int(now)
+        if second != self._chal_second:
+            self._chal_second, self._chal_count = second, 0
+        if self._chal_count < self.config.challenge_ack_limit:
+            self._chal_count += 1
+            self._ack_now = True
+
+
+def rst_for(seg: TcpSegment) -> TcpSegment:
+    """The RST answering a segment that has no connection (RFC 9293 §3.10.7.1; never for a RST):
+    ACK-bearing -> <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>."""
+    if seg.flags & ACK:
+        return TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0)
+    return TcpSegment(seg.dport, seg.sport, 0, (seg.seq + seg.seg_len) & MASK, RST | ACK, 0)

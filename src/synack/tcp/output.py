@@ -1,0 +1,259 @@
+"""Options, windows and segment output, as a part of ``TcpConnection``.
+
+``OutputMixin`` decides what leaves and when: SYN options, the advertised window with
+receiver-side SWS avoidance, the send decision (window, cwnd, sender SWS avoidance, Nagle) and the
+book-keeping of every segment sent.
+"""
+
+from __future__ import annotations
+
+from synack.tcp.states import State
+from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
+from synack.wire.tcp import Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
+
+S = State
+ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
+
+
+class OutputMixin:
+    # ================================================================ options and windows
+
+    def _take_syn_options(self, seg: TcpSegment, syn_ack: bool) -> None:
+        """Negotiate from the peer's SYN (or SYN-ACK): MSS (MUST-14/15), window scale (only when
+        both SYNs carry it, RFC 7323 §2.2), SACK-permitted (RFC 2018 §2), timestamps (RFC 7323 §3.2)."""
+        cfg = self.config
+        if seg.mss is not None:
+            self.peer_mss = max(seg.mss, 64)
+        if cfg.window_scaling and seg.wscale is not None:
+            self.ws_ok = True
+            self.snd_wscale = min(seg.wscale, 14)         # RFC 7323 §2.3: shifts above 14 are 14
+            self.rcv_wscale = cfg.offered_wscale()
+        else:
+            self.ws_ok = False
+            self.snd_wscale = self.rcv_wscale = 0
+        self.sack_ok = cfg.sack and seg.sack_permitted
+        self.ts_ok = cfg.timestamps and seg.timestamps is not None
+        self.cc.set_mss(self.mss)
+
+    def _update_window_from_syn(self, seg: TcpSegment) -> None:
+        self.snd_wnd = seg.window                        # never scaled in a SYN (RFC 7323 §2.2)
+        self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+        self._wl1, self._wl2 = seg.seq, seg.ack
+
+    def _ts_from_segment(self, seg: TcpSegment, now: float, force: bool = False) -> None:
+        """TS.Recent (RFC 7323 §4.3): take TSval of a segment that covers Last.ACK.sent."""
+        ts = seg.timestamps
+        if ts is None:
+            return
+        if force or (seq_le(seg.seq, self._last_ack_sent) and not seq_lt(self._last_ack_sent, seg.seq)):
+            self.ts_recent = ts.val
+            self._ts_recent_age = now
+
+    def _ts_now(self, now: float) -> int:
+        return (int(now * 1000) + self._ts_offset) & MASK
+
+    def _syn_options(self, syn_ack: bool, now: float) -> tuple:
+        cfg = self.config
+        mss = Mss(min(cfg.mss, self.pmtu_mss + (12 if self.ts_ok else 0)) if self.pmtu_mss else cfg.mss)
+        if syn_ack:
+            ws = self.ws_ok
+            sack = self.sack_ok
+            ts = Timestamps(self._ts_now(now), self.ts_recent) if self.ts_ok else None
+        else:
+            ws, sack = cfg.window_scaling, cfg.sack
+            ts = Timestamps(self._ts_now(now), 0) if cfg.timestamps else None
+        wscale = WindowScale(cfg.offered_wscale()) if ws else None
+        opts: list = [mss]
+        if cfg.syn_option_order == "freebsd":
+            if wscale:
+                opts += [Nop(), wscale]
+            if sack:
+                opts += [SackPermitted()] if ts else [Nop(), Nop(), SackPermitted()]
+            if ts:
+                opts += [ts] if sack else [Nop(), Nop(), ts]
+        else:   # Linux: mss, sackOK, TS, nop, wscale
+            if sack and ts:
+                opts += [SackPermitted(), ts]
+            elif ts:
+                opts += [Nop(), Nop(), ts]
+            elif sack:
+                opts += [Nop(), Nop(), SackPermitted()]
+            if wscale:
+                opts += [Nop(), wscale]
+        return tuple(opts)
+
+    def _advertise_window(self) -> int:
+        """The window field for a non-SYN segment, with receiver-side SWS avoidance
+        (RFC 9293 §3.8.6.2.2): the right edge moves only by at least min(buffer/2, MSS), and
+        never moves left (RFC 7323 §2.4: no shrinking)."""
+        rcv_nxt = self.rcv_nxt
+        cur = max(seq_sub(self._rcv_adv, rcv_nxt), 0)
+        free = self.rcvbuf.window
+        step = min(self.rcvbuf.capacity // 2, self.config.mss)
+        new = free if free - cur >= step or free >= self.rcvbuf.capacity else cur
+        new = max(new, cur)
+        field = min(new >> self.rcv_wscale, 65535)
+        edge = (rcv_nxt + (field << self.rcv_wscale)) & MASK
+        if seq_lt(self._rcv_adv, edge):
+            self._rcv_adv = edge
+        return field
+
+    def _maybe_window_update(self) -> None:
+        """After the application reads: send a window update if the window opens by at least
+        the SWS threshold (RFC 9293 §3.8.6.2.2; RFC 1122 §4.2.3.3)."""
+        cur = max(seq_sub(self._rcv_adv, self.rcv_nxt), 0)
+        if self.rcvbuf.window - cur >= max(min(self.rcvbuf.capacity // 2, 2 * self.config.mss), 1):
+            self._ack_now = True
+
+    # ================================================================ output
+
+    def _seq(self, off: int) -> int:
+        return (self.iss + 1 + off) & MASK
+
+    def _ack_off(self, ack: int) -> int:
+        return self._una + seq_sub(ack, self._seq(self._una))
+
+    def _nxt_for_rst(self) -> int:
+        return self._max if self._max > self._nxt else self._nxt
+
+    def _segment(self, seq: int, flags: Flags, payload: bytes = b"", *, ack: bool = True,
+                 options: tuple = ()) -> TcpSegment:
+        """Build an outgoing segment of this connection (window, ACK and options filled in)."""
+        if ack and flags & ACK:
+            ackno = self.rcv_nxt
+            window = self._advertise_window() if not flags & SYN else min(
+                self.config.syn_window if self.config.syn_window is not None else self.rcvbuf.capacity, 65535)
+        else:
+            ackno, window = 0, 0
+            flags &= ~ACK
+        if not flags & SYN and self.ts_ok and not flags & RST:
+            options = (Nop(), Nop(), Timestamps(self._ts_now(self._now), self.ts_recent)) + options
+        if self.sack_ok and flags & ACK and not flags & SYN and self.rcvbuf.ooo_bytes:
+            base = self.irs + 1
+            blocks = tuple(((base + a) & MASK, (base + b) & MASK)
+                           for a, b in self.rcvbuf.sack_ranges(3 if self.ts_ok else 4))
+            if blocks:
+                options = options + (Nop(), Nop(), Sack(blocks))
+        urgent = 0
+        if self._snd_up is not None and payload:
+            up_rel = seq_sub(self._seq(self._snd_up), seq)
+            if up_rel > 0:
+                flags |= URG
+                urgent = min(up_rel, 65535)
+        return TcpSegment(self.id.local_port, self.id.remote_port, seq, ackno, flags, window,
+                          urgent, options, payload)
+
+    def _sendable(self) -> bool:
+        """Is a segment owed right now? (No side effects: this feeds next_timer.)"""
+        if self._queue or self._ack_now:
+            return True
+        st = self.state
+        if st in (S.SYN_SENT, S.SYN_RECEIVED) and self._nxt < 0:
+            return True
+        if not st.synchronized or st is S.TIME_WAIT or self._una < 0:
+            return False
+        return self._next_data_segment(dry_run=True) is not None
+
+    def _next_data_segment(self, dry_run: bool = False) -> tuple[int, bool] | None:
+        """How many data bytes (and whether the FIN) to send next at SND.NXT, or None.
+        Applies the send window, cwnd, sender SWS avoidance (§3.8.6.2.1) and Nagle (RFC 896)."""
+        nxt = self._nxt
+        end = self.sndbuf.end
+        fin_pending = self._fin_off is not None and nxt <= self._fin_off
+        avail = end - nxt
+        if avail <= 0:
+            return (0, True) if fin_pending else None
+        usable = self._una + min(self.snd_wnd, self.cwnd) - nxt
+        mss = self.mss
+        n = min(avail, mss, usable)
+        if n <= 0:
+            return None
+        if n < mss:
+            if n < avail:
+                # window-limited and less than a full segment: SWS avoidance — send only if at
+                # least half the largest window the peer ever offered (§3.8.6.2.1)
+                if n < self.max_snd_wnd // 2:
+                    return None
+            elif (self.config.nagle and self._nxt > self._una and self._fin_off is None
+                    and not self._in_recovery):
+                return None                     # Nagle: a small tail waits for the ACK
+        fin = fin_pending and nxt + n == self._fin_off
+        return (n, fin)
+
+    def segments_to_send(self, now: float) -> list[TcpSegment]:
+        """Every segment owed at ``now`` (due timers are handled first)."""
+        self._now = max(self._now, now)
+        if any(t <= now for k, t in self._due().items() if k != "send"):
+            self.handle_timer(now)
+        out: list[TcpSegment] = []
+        if self._queue:
+            for seg, retransmit in self._queue:
+                out.append(seg)
+                self._trace_out(seg, now, retransmit)
+            self._queue = []
+        st = self.state
+        if st is S.SYN_SENT and self._nxt < 0:
+            out.append(self._send_syn(now, SYN))
+        elif st is S.SYN_RECEIVED and self._nxt < 0:
+            out.append(self._send_syn(now, SYN | ACK))
+        if st.synchronized and st is not S.TIME_WAIT and self._una >= 0:
+            while (nf := self._next_data_segment()) is not None:
+                n, fin = nf
+                off = self._nxt
+                payload = self.sndbuf.peek(off, n) if n else b""
+                flags = ACK | (FIN if fin else 0) | (PSH if payload and off + n == self.sndbuf.end else 0)
+                retransmit = off < self._max
+                seg = self._segment(self._seq(off), flags, payload)
+                self._nxt = off + n + (1 if fin else 0)
+                if retransmit:
+                    self.total_retrans += 1 if off == self._una else 0
+                elif self._rtt_off is None and payload:
+                    self._rtt_off, self._rtt_time = off, now
+                self._max = max(self._max, self._nxt)
+                if self.timers.rto is None:
+                    self._arm_rto(now, self.rtt.rto)                 # RFC 6298 §5.1
+                out.append(self._note_sent(seg, now, retransmit))
+            self._check_persist(now)
+        if self._ack_now and (st.synchronized or st is S.SYN_RECEIVED):
+            out.append(self._note_sent(self._segment(self._seq(self._nxt), ACK), now, False))
+        return out
+
+    def _send_syn(self, now: float, flags: Flags) -> TcpSegment:
+        retransmit = self._max >= 0
+        seg = self._segment(self.iss, flags, options=self._syn_options(bool(flags & ACK), now),
+                            ack=bool(flags & ACK))
+        self._nxt = 0
+        self._max = max(self._max, 0)
+        if not retransmit:
+            self._rtt_off, self._rtt_time = -1, now
+        if self.timers.rto is None:
+            self._arm_rto(now, self.rtt.rto)
+        return self._note_sent(seg, now, retransmit)
+
+    def _note_sent(self, seg: TcpSegment, now: float, retransmit: bool) -> TcpSegment:
+        """Book-keeping for a segment leaving from segments_to_send."""
+        self._book_ack(seg, now)
+        self._trace_out(seg, now, retransmit)
+        return seg
+
+    def _book_ack(self, seg: TcpSegment, now: float) -> None:
+        """Every segment carrying an ACK settles what was owed (delayed ACK, window update)."""
+        if seg.flags & ACK:
+            self._ack_now = False
+            self._unacked_bytes = 0
+            self.timers.delayed_ack = None
+            self._last_ack_sent = seg.ack
+        self._last_snd = now
+
+    def _emit_now(self, seg: TcpSegment, now: float, retransmit: bool) -> None:
+        """Queue a segment built outside segments_to_send (retransmissions, probes)."""
+        self._book_ack(seg, now)
+        self._queue.append((seg, retransmit))
+
+    def _check_persist(self, now: float) -> None:
+        """Arm the persist timer when data waits behind a zero window and nothing is in flight."""
+        if (self.snd_wnd == 0 and self._nxt < self.sndbuf.end and self._una >= self._max
+                and self.timers.persist is None):
+            interval = min(self.rtt.rto * (1 << min(self._persist_backoff, 16)), self.config.persist_max)
+            self._arm("persist", now + interval, now)
+

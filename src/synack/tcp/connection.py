@@ -107,6 +107,7 @@ class TcpConnection(InputMixin, OutputMixin):
         self.retries = 0               # consecutive RTO expirations
         self.total_retrans = 0
         self._first_rexmit_time: float | None = None
+        self._syn_rexmits = 0          # SYN or SYN,ACK retransmissions by the timer (RFC 6298 §5.7)
         self.cc = congestion.get(cfg.cc)(self.mss, cfg.initial_window)
         self._dupacks = 0
         self._in_recovery = False
@@ -330,6 +331,8 @@ class TcpConnection(InputMixin, OutputMixin):
             return
         self.retries += 1
         self.total_retrans += 1
+        if self._una < 0:
+            self._syn_rexmits += 1
         if self._first_rexmit_time is None:
             self._first_rexmit_time = now
         limit = (self.config.syn_retries if st is S.SYN_SENT else
@@ -359,8 +362,22 @@ class TcpConnection(InputMixin, OutputMixin):
 
     def _on_persist(self, now: float) -> None:
         """Zero-window probe (RFC 9293 §3.8.6.1, MUST-36): one byte of new data beyond the
-        window. Probes do not count towards R2: the peer ACKing them keeps us open (MUST-37)."""
-        if self.snd_wnd > 0 or self._nxt >= self.sndbuf.end or not self.state.synchronized:
+        window. Probes do not count towards R2: the peer ACKing them keeps us open (MUST-37).
+        With a small non-zero window this is the sender's SWS override timeout instead."""
+        if self._nxt >= self.sndbuf.end or not self.state.synchronized or self._una < self._max:
+            self._persist_backoff = 0
+            return
+        usable = self._una + min(self.snd_wnd, self.cwnd) - self._nxt
+        if usable > 0:
+            # A window too small for sender SWS avoidance: the override timeout has passed,
+            # so send what fits (RFC 9293 §3.8.6.2.1; RFC 1122 §4.2.3.4).
+            n = min(usable, self._payload_mss(), self.sndbuf.end - self._nxt)
+            off = self._nxt
+            self._nxt += n
+            self._max = max(self._max, self._nxt)
+            self._emit_now(self._segment(self._seq(off), ACK | PSH, payload=self.sndbuf.peek(off, n)),
+                           now, retransmit=False)
+            self._arm_rto(now, self.rtt.rto)
             self._persist_backoff = 0
             return
         payload = self.sndbuf.peek(self._nxt, 1)
@@ -381,7 +398,7 @@ class TcpConnection(InputMixin, OutputMixin):
             self._give_up(now, "keep-alive probes unanswered")
             return
         self._ka_probes += 1
-        self._emit_now(self._segment(self._seq(self._nxt - 1), ACK), now, retransmit=False)
+        self._emit_now(self._segment(self._seq(self._nxt_for_rst() - 1), ACK), now, retransmit=False)
         self._arm("keepalive", now + self.config.keepalive_interval, now)
 
     # ================================================================ book-keeping
@@ -415,6 +432,11 @@ class TcpConnection(InputMixin, OutputMixin):
             self.log(self._events[-1])
         if new is S.ESTABLISHED:
             self._events.append(Connected(now, self.id))
+            # RFC 6298 §5.7 (MUST): a SYN that timed out leaves RTO at 3 s for the data (Linux:
+            # TCP_TIMEOUT_FALLBACK); RFC 5681 §3.1 / RFC 6928 §2: IW of one segment after more
+            # than one SYN retransmission.
+            self.rtt.handshake_done(self._syn_rexmits > 0)
+            self.cc.syn_lost(self._syn_rexmits)
             if self.config.keepalive:
                 self._arm("keepalive", now + self.config.keepalive_idle, now)
         elif new is S.TIME_WAIT:

@@ -163,6 +163,13 @@ class InputMixin:
             # the peer retransmitted its SYN: our SYN,ACK was lost; send it again (as Linux does)
             self._nxt = -1
             return self._drop(seg, "syn-received: retransmitted SYN, SYN,ACK again", now)
+        if (self.state is S.SYN_RECEIVED and not self.passive and f & SYN and f & ACK and not f & RST
+                and seg.seq == self.irs and not seg.payload and self._ack_off(seg.ack) == self._max):
+            # Simultaneous open, RFC 9293 §3.5 Figure 8 line 6: the peer's SYN,ACK acknowledges our
+            # SYN. Its SYN lies just left of the window (the first check would only ACK it), so
+            # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass").
+            seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=f & ~SYN)
+            f = seg.flags
         # ---- first: sequence number acceptability (the four cases) ----
         seg = self._trim_to_window(seg, now)
         if seg is None:
@@ -380,7 +387,7 @@ class InputMixin:
         off = self._una
         if off < 0:
             return
-        n = min(self.mss, max(self.sndbuf.end - off, 0))
+        n = min(self._payload_mss(), max(self.sndbuf.end - off, 0))
         payload = self.sndbuf.peek(off, n) if n else b""
         fin = self._fin_off is not None and off + n == self._fin_off
         if not payload and not fin:

@@ -99,10 +99,15 @@ class OutputMixin:
         return field
 
     def _maybe_window_update(self) -> None:
-        """After the application reads: send a window update if the window opens by at least
-        the SWS threshold (RFC 9293 §3.8.6.2.2; RFC 1122 §4.2.3.3)."""
+        """After the application reads: send a window update if the right edge may move by the
+        SWS step of RFC 9293 §3.8.6.2.2 (MUST-39) *and* the window at least doubles (Linux
+        tcp_cleanup_rbuf), so reads do not turn into a stream of ACKs. The window a segment can
+        carry is capped at 65535 << Rcv.Wind.Shift: a larger free buffer is no reason for an
+        update that cannot say more (and would look like a duplicate ACK to the peer)."""
         cur = max(seq_sub(self._rcv_adv, self.rcv_nxt), 0)
-        if self.rcvbuf.window - cur >= max(min(self.rcvbuf.capacity // 2, 2 * self.config.mss), 1):
+        could = min(self.rcvbuf.window, 65535 << self.rcv_wscale)
+        step = max(min(self.rcvbuf.capacity // 2, self.config.mss), 1)
+        if could - cur >= step and could >= 2 * cur:
             self._ack_now = True
 
     # ================================================================ output
@@ -114,18 +119,25 @@ class OutputMixin:
         return self._una + seq_sub(ack, self._seq(self._una))
 
     def _nxt_for_rst(self) -> int:
+        """The highest SND.NXT reached (BSD snd_max): what RSTs and pure ACKs carry."""
         return self._max if self._max > self._nxt else self._nxt
 
     def _segment(self, seq: int, flags: Flags, payload: bytes = b"", *, ack: bool = True,
                  options: tuple = ()) -> TcpSegment:
         """Build an outgoing segment of this connection (window, ACK and options filled in)."""
-        if ack and flags & ACK:
-            ackno = self.rcv_nxt
-            window = self._advertise_window() if not flags & SYN else min(
-                self.config.syn_window if self.config.syn_window is not None else self.rcvbuf.capacity, 65535)
-        else:
-            ackno, window = 0, 0
+        if not ack:
             flags &= ~ACK
+        ackno = self.rcv_nxt if flags & ACK else 0
+        if flags & RST:
+            window = 0
+        elif flags & SYN:
+            # the window in a SYN is never scaled (RFC 7323 §2.2)
+            window = min(self.config.syn_window if self.config.syn_window is not None
+                         else self.rcvbuf.capacity, 65535)
+            if flags & ACK:
+                self._rcv_adv = (self.rcv_nxt + window) & MASK
+        else:
+            window = self._advertise_window()
         if not flags & SYN and self.ts_ok and not flags & RST:
             options = (Nop(), Nop(), Timestamps(self._ts_now(self._now), self.ts_recent)) + options
         if self.sack_ok and flags & ACK and not flags & SYN and self.rcvbuf.ooo_bytes:
@@ -143,12 +155,26 @@ class OutputMixin:
         return TcpSegment(self.id.local_port, self.id.remote_port, seq, ackno, flags, window,
                           urgent, options, payload)
 
+    def _payload_mss(self) -> int:
+        """Payload room in the next segment: the effective MSS less the SACK option it will
+        carry (RFC 9293 §3.7.1: the MSS counts data only, options come out of the same MTU)."""
+        if self.sack_ok and self.rcvbuf.ooo_bytes:
+            n = min(len(self.rcvbuf.ooo_ranges()), 3 if self.ts_ok else 4)
+            return max(self.mss - (4 + 8 * n), 64)
+        return self.mss
+
+    def _syn_owed(self) -> bool:
+        """Our SYN (SYN-SENT) or SYN,ACK is to be (re)sent. CLOSE in SYN-RECEIVED enters
+        FIN-WAIT-1 before our SYN is acknowledged (§3.10.4); the SYN,ACK is still ours to repeat."""
+        return self._nxt < 0 and (self.state is S.SYN_SENT or self.state is S.SYN_RECEIVED
+                                  or (self._una < 0 and self.state is S.FIN_WAIT_1))
+
     def _sendable(self) -> bool:
         """Is a segment owed right now? (No side effects: this feeds next_timer.)"""
         if self._queue or self._ack_now:
             return True
         st = self.state
-        if st in (S.SYN_SENT, S.SYN_RECEIVED) and self._nxt < 0:
+        if self._syn_owed():
             return True
         if not st.synchronized or st is S.TIME_WAIT or self._una < 0:
             return False
@@ -164,11 +190,11 @@ class OutputMixin:
         if avail <= 0:
             return (0, True) if fin_pending else None
         usable = self._una + min(self.snd_wnd, self.cwnd) - nxt
-        mss = self.mss
+        mss = self._payload_mss()
         n = min(avail, mss, usable)
         if n <= 0:
             return None
-        if n < mss:
+        if n < mss and nxt >= self._max:           # (a retransmission is never held back)
             if n < avail:
                 # window-limited and less than a full segment: SWS avoidance — send only if at
                 # least half the largest window the peer ever offered (§3.8.6.2.1)
@@ -194,7 +220,7 @@ class OutputMixin:
         st = self.state
         if st is S.SYN_SENT and self._nxt < 0:
             out.append(self._send_syn(now, SYN))
-        elif st is S.SYN_RECEIVED and self._nxt < 0:
+        elif self._syn_owed():
             out.append(self._send_syn(now, SYN | ACK))
         if st.synchronized and st is not S.TIME_WAIT and self._una >= 0:
             while (nf := self._next_data_segment()) is not None:
@@ -215,7 +241,10 @@ class OutputMixin:
                 out.append(self._note_sent(seg, now, retransmit))
             self._check_persist(now)
         if self._ack_now and (st.synchronized or st is S.SYN_RECEIVED):
-            out.append(self._note_sent(self._segment(self._seq(self._nxt), ACK), now, False))
+            # A pure ACK carries the highest sequence number sent, not a rewound SND.NXT: a peer
+            # that already has the retransmitted data would find SND.NXT old and drop the ACK
+            # unread (4.4BSD tcp_output uses snd_max here for the same reason).
+            out.append(self._note_sent(self._segment(self._seq(self._nxt_for_rst()), ACK), now, False))
         return out
 
     def _send_syn(self, now: float, flags: Flags) -> TcpSegment:
@@ -251,9 +280,11 @@ class OutputMixin:
         self._queue.append((seg, retransmit))
 
     def _check_persist(self, now: float) -> None:
-        """Arm the persist timer when data waits behind a zero window and nothing is in flight."""
-        if (self.snd_wnd == 0 and self._nxt < self.sndbuf.end and self._una >= self._max
-                and self.timers.persist is None):
+        """Arm the persist timer when data waits, nothing is in flight and the window (zero, or
+        too small for SWS avoidance) keeps it back: nothing else would wake the sender if the
+        peer's window update were lost (RFC 9293 §3.8.6.1, §3.8.6.2.1)."""
+        if (self._nxt < self.sndbuf.end and self._una >= self._max and self.timers.persist is None
+                and self.timers.rto is None and self._next_data_segment(dry_run=True) is None):
             interval = min(self.rtt.rto * (1 << min(self._persist_backoff, 16)), self.config.persist_max)
             self._arm("persist", now + interval, now)
 

@@ -88,6 +88,51 @@ class Dialogue:
         d.events()
         return d
 
+    @classmethod
+    def in_state(cls, state: State, **kw) -> "Dialogue":
+        """A connection brought into ``state`` by the shortest packet dialogue, events drained.
+        Synchronized states start from an active open (``established``); the FIN exchanges are
+        the ones of RFC 9293 §3.6, Figures 12 and 13 (with ISS/IRS as given)."""
+        S = State
+        if state is S.CLOSED:
+            return cls(**{k: v for k, v in kw.items() if k not in ("irs", "peer_options", "window")})
+        if state is S.LISTEN:
+            d = cls(**{k: v for k, v in kw.items() if k not in ("irs", "peer_options", "window")})
+            d.conn.listen(d.now)
+            d.events()
+            return d
+        if state is S.SYN_SENT:
+            d = cls(**{k: v for k, v in kw.items() if k not in ("irs", "peer_options", "window")})
+            d.irs = kw.get("irs", 2**32 - 5) & MASK
+            d.conn.connect(d.now)
+            d.expect("S", seq=d.iss)
+            d.events()
+            return d
+        if state is S.SYN_RECEIVED:
+            return cls.syn_received(**kw)
+        d = cls.established(**kw)
+        a, r = d.iss + 1, d.irs + 1
+        if state in (S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSING, S.TIME_WAIT):
+            d.conn.shutdown_write(d.now)
+            d.expect("F.", seq=a, ack=r)
+            if state is S.FIN_WAIT_2 or state is S.TIME_WAIT:
+                d.peer(".", seq=r, ack=a + 1)
+            if state is S.TIME_WAIT:
+                d.peer("F.", seq=r, ack=a + 1)
+                d.expect(".", seq=a + 1, ack=r + 1)
+            elif state is S.CLOSING:
+                d.peer("F.", seq=r, ack=a)
+                d.expect(".", seq=a + 1, ack=r + 1)
+        elif state in (S.CLOSE_WAIT, S.LAST_ACK):
+            d.peer("F.", seq=r, ack=a)
+            d.expect(".", seq=a, ack=r + 1)
+            if state is S.LAST_ACK:
+                d.conn.shutdown_write(d.now)
+                d.expect("F.", seq=a, ack=r + 1)
+        assert d.conn.state is state, (d.conn.state, state)
+        d.events()
+        return d
+
     # ---- the dialogue ----
     def peer(self, flags: str, *, seq: int, ack: int = 0, data: bytes = b"", window: int = 65535,
              options: tuple = (), urgent: int = 0) -> None:

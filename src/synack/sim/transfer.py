@@ -78,6 +78,7 @@ class TransferResult:
     b_to_a: bool
     message: str = ""
     retransmits: int = 0
+    connections: tuple = ()
 
 
 def run_transfer(seed: int, size_ab: int = 20_000, size_ba: int = 10_000, *, loss: float = 0.0,
@@ -142,7 +143,8 @@ def run_transfer(seed: int, size_ab: int = 20_000, size_ba: int = 10_000, *, los
         msg = (f"a->b {len(sb.received)}/{len(data_ab)} exact={ab}; b->a {len(sa.received)}/{len(data_ba)} "
                f"exact={ba}")
     rx = (sa.conn.total_retrans if sa.conn else 0) + (sb.conn.total_retrans if sb.conn else 0)
-    return TransferResult(seed, ok, net.now, wall, st_a, st_b, ab, ba, msg, rx)
+    conns = tuple(s.conn for s in (sa, sb) if s.conn is not None)
+    return TransferResult(seed, ok, net.now, wall, st_a, st_b, ab, ba, msg, rx, conns)
 
 
 def digest(b: bytes) -> str:

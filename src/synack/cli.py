@@ -1,5 +1,5 @@
-"""The ``synack`` command line. Each subcommand lives in its own module and is imported only
-when it runs, so ``synack --help`` stays fast and a broken optional piece cannot break the rest."""
+"""The ``synack`` command line. Each subcommand lives in its own module, which provides a
+function adding its arguments and a function running it (returning the exit status)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,16 @@ import sys
 
 import synack
 
-# name -> (module, one-line help). The module provides add_arguments(parser) and run(args) -> int.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
+# name -> (module, add-arguments function, run function, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "demo": ("synack.demo", "add_arguments", "run",
+             "fetch a page over synack and draw what happened on the wire (the main job)"),
+    "draw": ("synack.pictures.cli", "add_draw_arguments", "run_draw",
+             "sequence diagram of a connection from a pcap/pcapng or events.jsonl"),
+    "plot": ("synack.pictures.cli", "add_plot_arguments", "run_plot",
+             "time-sequence, throughput, cwnd, RTT or in-flight plot of a connection"),
+    "soak": ("synack.sim.transfer", "add_arguments", "run",
+             "seeded two-host transfers under random faults on the simulated network"),
 }
 
 
@@ -21,10 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"synack {synack.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_) in SUBCOMMANDS.items():
+    for name, (module, add, run, help_) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
-        p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module, _run=run)
+        getattr(importlib.import_module(module), add)(p)
     return parser
 
 
@@ -35,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        return int(getattr(importlib.import_module(args._module), args._run)(args) or 0)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

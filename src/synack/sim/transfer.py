@@ -151,19 +151,24 @@ def digest(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()[:16]
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m synack.sim.transfer",
-                                description="Soak: seeded two-host transfers under random faults.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=100, help="how many seeds (default 100)")
     p.add_argument("--first", type=int, default=0, help="first seed")
     p.add_argument("--loss", type=float, default=0.02)
     p.add_argument("--reorder", type=float, default=0.02)
     p.add_argument("--dup", type=float, default=0.01)
     p.add_argument("--corrupt", type=float, default=0.005)
-    p.add_argument("--size", type=int, default=20_000)
-    args = p.parse_args(argv)
-    if args.seeds < 1:
-        p.error("--seeds must be at least 1")
+    p.add_argument("--size", type=int, default=20_000, help="bytes A sends to B (B sends half)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seeds < 1 or args.size < 0:
+        print("synack soak: --seeds must be at least 1 and --size not negative", file=sys.stderr)
+        return 2
+    for name in ("loss", "reorder", "dup", "corrupt"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            print(f"synack soak: --{name} must be a probability between 0 and 1", file=sys.stderr)
+            return 2
     failed = 0
     t0 = time.perf_counter()
     for seed in range(args.first, args.first + args.seeds):
@@ -174,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seed {seed}: FAIL {r.message} (states {r.a_state}, {r.b_state})", flush=True)
     print(f"{args.seeds - failed} passed, {failed} failed ({time.perf_counter() - t0:.1f} s)")
     return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m synack.sim.transfer",
+                                description="Soak: seeded two-host transfers under random faults.")
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":

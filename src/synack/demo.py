@@ -65,7 +65,10 @@ def report(out: Path, story, *, color: str = "auto", started: float) -> int:
     from synack.pictures import seqdiag
     from synack.pictures.model import describe, load
     pcap = out / "demo.pcap"
-    cap = load([str(pcap)])
+    # Draw from the event log when both ends are synack's (true states, lost segments known);
+    # from the capture otherwise (the kernel's states are then inferred from the packets).
+    source = out / "events.jsonl" if getattr(story, "both_logged", False) else pcap
+    cap = load([str(source)])
     if not cap.connections:
         print(f"synack demo: no TCP connection in {pcap}", file=sys.stderr)
         return 1

@@ -61,7 +61,12 @@ def _has_payload(packet: bytes) -> bool:
         return False
 
 
-def run(out: Path, seed: int = 1, progress=print) -> list[Fetch]:
+class Story(list):
+    """The fetches, in order; ``both_logged``: both ends' events are in events.jsonl."""
+    both_logged = True
+
+
+def run(out: Path, seed: int = 1, progress=print) -> "Story":
     """Run the three fetches; write out/demo.pcap and out/events.jsonl; return what happened."""
     out.mkdir(parents=True, exist_ok=True)
     pcap_path, events_path = out / "demo.pcap", out / "events.jsonl"
@@ -74,7 +79,7 @@ def run(out: Path, seed: int = 1, progress=print) -> list[Fetch]:
     net.connect("client", "server", delay=0.005, bandwidth=100e6,
                 wrap=lambda name, link: PcapLink(link, writer) if name == "client" else link)
     lst = server.listen(80)
-    fetches: list[Fetch] = []
+    fetches = Story()
     for name, fault in (("clean fetch", None), ("lost SYN-ACK", "synack"), ("lost data segment", "data")):
         if fault == "synack":
             net.faults_of("server").drop_nth(1, match=_is("SA"))

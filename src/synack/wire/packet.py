@@ -1,0 +1,74 @@
+"""Whole IP packets: pick IPv4 or IPv6 by the version nibble, and TCP-in-IP helpers.
+
+These are what a link (TUN, simulator, pcap) hands the stack and what the stack hands back.
+Segments up to 64 KiB (TUN with offloads delivers them) go through unchanged.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Union
+
+from synack.wire.errors import WireError
+from synack.wire.ip4 import IPv4Packet, emit_ipv4, parse_ipv4
+from synack.wire.ip6 import IPv6Packet, emit_ipv6, parse_ipv6
+from synack.wire.tcp import PROTO_TCP, TcpSegment, emit_tcp, parse_tcp
+
+IPPacket = Union[IPv4Packet, IPv6Packet]
+IPAddress = Union[IPv4Address, IPv6Address]
+
+
+def parse_packet(data: bytes | bytearray | memoryview, *, verify: bool = True) -> IPPacket:
+    """Parse an IPv4 or IPv6 packet, chosen by the version nibble (RFC 791 §3.1, RFC 8200 §3).
+    Raises ``WireError`` for any other version or malformed input."""
+    if not data:
+        raise WireError("empty packet")
+    version = data[0] >> 4
+    if version == 4:
+        return parse_ipv4(data, verify=verify)
+    if version == 6:
+        return parse_ipv6(data, verify=verify)
+    raise WireError(f"IP version {version}, expected 4 or 6")
+
+
+def emit_packet(pkt: IPPacket) -> bytes:
+    """Encode an ``IPv4Packet`` or ``IPv6Packet``."""
+    if isinstance(pkt, IPv4Packet):
+        return emit_ipv4(pkt)
+    if isinstance(pkt, IPv6Packet):
+        return emit_ipv6(pkt)
+    raise WireError(f"not an IP packet: {type(pkt).__name__}")
+
+
+def tcp_in(pkt: IPPacket, *, verify: bool = True) -> TcpSegment:
+    """The TCP segment carried by ``pkt``, its checksum checked over the pseudo-header
+    (RFC 9293 §3.1, MUST-2/MUST-3; RFC 8200 §8.1). Raises ``WireError`` if ``pkt`` is not TCP,
+    is a fragment (synack does not reassemble), or the segment is malformed."""
+    if isinstance(pkt, IPv4Packet):
+        proto = pkt.proto
+    elif isinstance(pkt, IPv6Packet):
+        proto = pkt.next_header
+    else:
+        raise WireError(f"not an IP packet: {type(pkt).__name__}")
+    if proto != PROTO_TCP:
+        raise WireError(f"IP protocol {proto} is not TCP")
+    if pkt.is_fragment:
+        raise WireError("IP fragment: reassembly is not supported")
+    return parse_tcp(pkt.payload, pkt.src.packed, pkt.dst.packed, verify=verify)
+
+
+def build_tcp_packet(src: IPAddress | str, dst: IPAddress | str, seg: TcpSegment, ttl: int = 64) -> bytes:
+    """Encode ``seg`` with its checksum and wrap it in IPv4 or IPv6, by the addresses' family.
+
+    IPv4 datagrams carry DF and Identification 0: an atomic datagram (RFC 6864 §4.1)."""
+    s = src if isinstance(src, (IPv4Address, IPv6Address)) else ip_address(src)
+    d = dst if isinstance(dst, (IPv4Address, IPv6Address)) else ip_address(dst)
+    if s.version != d.version:
+        raise WireError(f"address families differ: {s} and {d}")
+    payload = emit_tcp(seg, s.packed, d.packed)
+    if s.version == 4:
+        return emit_ipv4(IPv4Packet(s, d, PROTO_TCP, payload, ttl=ttl))
+    return emit_ipv6(IPv6Packet(s, d, PROTO_TCP, payload, hop_limit=ttl))
+
+
+__all__ = ["IPPacket", "IPAddress", "parse_packet", "emit_packet", "tcp_in", "build_tcp_packet"]

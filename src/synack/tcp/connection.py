@@ -115,6 +115,7 @@ class TcpConnection(InputMixin, OutputMixin):
         self._inflate = 0
         self._persist_backoff = 0
         self._ka_probes = 0
+        self._probe_end = -1           # one past the octet a zero-window probe carried (offset)
         self._last_rcv = 0.0
         self._last_snd = 0.0
         self._chal_second = -1
@@ -191,8 +192,12 @@ class TcpConnection(InputMixin, OutputMixin):
         if st in (S.LISTEN, S.SYN_SENT):
             self._advance(Cause.CLOSE_UNSYNCED, now)              # delete the TCB
             return
+        if st in (S.CLOSING, S.LAST_ACK, S.TIME_WAIT):
+            raise BrokenPipe("connection closing")                # §3.10.4
         if self._fin_off is not None:
-            return                                                # FIN already queued
+            # FIN-WAIT-1/2: "An 'ok' response would be acceptable, too, as long as a second FIN
+            # is not emitted" (§3.10.4); Linux's shutdown(SHUT_WR) repeated returns 0 too.
+            return
         if st in (S.SYN_RECEIVED, S.ESTABLISHED, S.CLOSE_WAIT):
             self._fin_off = self.sndbuf.end
             self._advance(Cause.CLOSE, now)   # SYN-RECEIVED/ESTABLISHED -> FIN-WAIT-1, CLOSE-WAIT -> LAST-ACK
@@ -201,7 +206,9 @@ class TcpConnection(InputMixin, OutputMixin):
 
     def close(self, now: float) -> None:
         """[CLOSE] Full close: no more sending or receiving. With unread data, or data still
-        arriving, the peer gets a RST (RFC 2525 §2.17, RFC 9293 §3.10.4)."""
+        arriving, the peer gets a RST (RFC 2525 §2.17, RFC 9293 §3.10.4). Unlike
+        ``shutdown_write`` it never raises: like close(2) on a socket it may be called in any
+        state, again and again (CLOSED, CLOSING, LAST-ACK, TIME-WAIT: nothing to do)."""
         self._now = now
         self._read_closed = True
         if (self.config.rst_on_close_with_unread and self.rcvbuf.readable
@@ -214,7 +221,9 @@ class TcpConnection(InputMixin, OutputMixin):
             self.shutdown_write(now)
 
     def abort(self, now: float) -> None:
-        """[ABORT] Send RST where the peer has state (§3.10.5), then CLOSED."""
+        """[ABORT] Send RST where the peer has state (§3.10.5), then CLOSED. In CLOSED it does
+        nothing (§3.10.5 would say "connection does not exist"; an abort after a reset or a
+        timeout is routine for a socket layer, so it is no error here, like SO_LINGER 0 close)."""
         self._now = now
         st = self.state
         if st is S.CLOSED:
@@ -329,8 +338,15 @@ class TcpConnection(InputMixin, OutputMixin):
         st = self.state
         if st in (S.CLOSED, S.LISTEN, S.TIME_WAIT) or self._una >= self._max:
             return
-        self.retries += 1
-        self.total_retrans += 1
+        # The peer closed its window under data in flight. The segment at the front is sent
+        # anyway (§3.10.8) and works as a window probe: while the peer answers, the connection
+        # must stay open (§3.8.6.1, MUST-37), so these do not count towards R2. Like Linux
+        # (tcp_retransmit_timer, "receiver dastardly shrinks window") it gives up only when
+        # nothing was heard from the peer for max_rto.
+        probe = st.synchronized and self._una >= 0 and self.snd_wnd == 0
+        if not probe:
+            self.retries += 1
+            self.total_retrans += 1
         if self._una < 0:
             self._syn_rexmits += 1
         if self._first_rexmit_time is None:
@@ -339,7 +355,7 @@ class TcpConnection(InputMixin, OutputMixin):
                  self.config.synack_retries if st is S.SYN_RECEIVED else self.config.r2_retries)
         too_old = (self.config.user_timeout is not None
                    and now - self._first_rexmit_time >= self.config.user_timeout)
-        if self.retries > limit or too_old:
+        if self.retries > limit or too_old or (probe and now - self._last_rcv > self.config.max_rto):
             self._give_up(now, "retransmissions exhausted" if st.synchronized or st is S.SYN_RECEIVED
                           else "SYN retransmissions exhausted")
             return
@@ -353,6 +369,8 @@ class TcpConnection(InputMixin, OutputMixin):
         self._recover = self._max            # RFC 6582 §4: no fast retransmit for old dupacks
         self._rtt_off = None                 # Karn's algorithm (RFC 6298 §3)
         self._nxt = self._una                # go back: resend from SND.UNA
+        if probe:
+            self._retransmit_head(now)       # the window would hold it back otherwise
         self._arm_rto(now, self.rtt.rto + self.config.rto_slop * (self.rtt.backoff_count > 0))
 
     def _give_up(self, now: float, reason: str) -> None:
@@ -375,12 +393,16 @@ class TcpConnection(InputMixin, OutputMixin):
             off = self._nxt
             self._nxt += n
             self._max = max(self._max, self._nxt)
-            self._emit_now(self._segment(self._seq(off), ACK | PSH, payload=self.sndbuf.peek(off, n)),
+            flags = ACK | (PSH if off + n == self.sndbuf.end else 0)
+            self._emit_now(self._segment(self._seq(off), flags, payload=self.sndbuf.peek(off, n)),
                            now, retransmit=False)
             self._arm_rto(now, self.rtt.rto)
             self._persist_backoff = 0
             return
         payload = self.sndbuf.peek(self._nxt, 1)
+        # The octet is not counted as in flight (no RTO, no R2), but a receiver whose window
+        # opened may take it and ACK it: that ACK is acceptable (see _process_ack).
+        self._probe_end = max(self._probe_end, self._nxt + 1)
         self._emit_now(self._segment(self._seq(self._nxt), ACK, payload=payload), now, retransmit=False)
         self._persist_backoff += 1
         interval = min(self.rtt.base_rto * (1 << min(self._persist_backoff, 16)), self.config.persist_max)
@@ -389,6 +411,11 @@ class TcpConnection(InputMixin, OutputMixin):
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive probe: SEG.SEQ = SND.NXT-1, no data (RFC 9293 §3.8.4, MUST-26..29)."""
         if not self.config.keepalive or self.state not in (S.ESTABLISHED, S.CLOSE_WAIT):
+            return
+        if self._una < self._max or self._nxt < self.sndbuf.end:
+            # MUST-26: only when no sent data is outstanding (the RTO or persist timer watches
+            # the peer meanwhile); look again one idle period later, as Linux does ("resched").
+            self._arm("keepalive", now + self.config.keepalive_idle, now)
             return
         if now - self._last_rcv < self.config.keepalive_idle - 1e-9 and self._ka_probes == 0:
             self._arm("keepalive", self._last_rcv + self.config.keepalive_idle, now)

@@ -281,7 +281,7 @@ class InputMixin:
                 self._drop(seg, "syn-received: unacceptable ACK, RST", now)
                 return False
         # RFC 5961 §5.2: acceptable when SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT
-        if ack_off > self._max:
+        if ack_off > max(self._max, self._probe_end):
             self._ack_now = True
             self._drop(seg, "ACK of data not yet sent", now)
             return False
@@ -295,7 +295,10 @@ class InputMixin:
             self._new_ack(ack_off, seg, now)
         elif ack_off == self._una:
             self._maybe_dupack(seg, now)
-        self._update_window(seg)
+        if ack_off >= self._una:
+            # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" (fifth step);
+            # an older ACK (accepted under RFC 5961 §5.2) says nothing about the window now.
+            self._update_window(seg)
         # state-specific parts of the fifth step
         fin_acked = self._fin_off is not None and self._una > self._fin_off
         if st is S.FIN_WAIT_1 and fin_acked:
@@ -309,6 +312,9 @@ class InputMixin:
 
     def _new_ack(self, ack_off: int, seg: TcpSegment, now: float) -> None:
         """SND.UNA < SEG.ACK =< SND.NXT: new data (or our SYN/FIN) acknowledged."""
+        if ack_off > self._max:
+            # the peer took a zero-window probe octet (§3.8.6.1): it was sent after all
+            self._max = ack_off
         acked = ack_off - self._una
         data_end = self.sndbuf.end
         self.sndbuf.ack_to(min(max(ack_off, 0), data_end))
@@ -347,8 +353,10 @@ class InputMixin:
 
     def _cc_on_ack(self, ack_off: int, acked: int, now: float, rtt: float | None) -> None:
         if self._in_recovery:
-            if ack_off > self._recover:
-                # full ACK: leave fast recovery (RFC 6582 §3.2 step 3, RFC 5681 §3.2 step 6)
+            if ack_off >= self._recover:
+                # full ACK: leave fast recovery (RFC 6582 §3.2 step 3, RFC 5681 §3.2 step 6).
+                # ``_recover`` is the offset one past the highest octet sent, so an ACK that
+                # covers "recover" (the highest sequence number sent) equals it.
                 self._in_recovery = False
                 self._inflate = 0
                 self.cc.on_recovery_exit(now)
@@ -444,9 +452,13 @@ class InputMixin:
         had_gap = self.rcvbuf.ooo_bytes > 0
         off = self.rcvbuf.next_offset + seq_sub(seg.seq, self.rcv_nxt)
         in_order = off == self.rcvbuf.next_offset
+        before = self.rcv_nxt
         advanced = self.rcvbuf.insert(off, seg.payload)
         if advanced:
-            self._events.append(DataReceived(now, self.id, advanced, urgent=self._urgent_pending()))
+            # urgent: the octets just delivered start before RCV.UP, i.e. include urgent data
+            # (§3.8.5, MUST-31/32: urgent data may span any number of segments)
+            urgent = self._rcv_up is not None and seq_lt(before, self._rcv_up)
+            self._events.append(DataReceived(now, self.id, advanced, urgent=urgent))
         # When to ACK (§3.8.6.3, RFC 5681 §4.2): at once for out-of-order data and for data that
         # fills a hole; otherwise at least every second full-sized segment, else after ack_delay.
         if not in_order or had_gap:
@@ -454,15 +466,17 @@ class InputMixin:
         else:
             self._unacked_bytes += len(seg.payload)
             if (self.config.ack_delay is None
-                    or self._unacked_bytes >= self.config.ack_every * min(self.config.mss, self.peer_mss)):
+                    or self._unacked_bytes >= self.config.ack_every * self._rcv_full_segment()):
                 self._ack_now = True
             elif self.timers.delayed_ack is None:
                 self._arm("delayed_ack", now + self.config.ack_delay, now)
         if self._peer_fin_off is not None and self.rcvbuf.next_offset == self._peer_fin_off:
             self._take_fin(now)
 
-    def _urgent_pending(self) -> bool:
-        return self._rcv_up is not None and seq_lt(self.rcv_nxt, (self._rcv_up + 1) & MASK)
+    def _rcv_full_segment(self) -> int:
+        """A full-sized segment from the peer: the MSS we advertised (RMSS, SHLD-19) less the
+        timestamp option every segment carries once negotiated (RFC 7323 §3, RFC 6691)."""
+        return max(self.config.mss - (12 if self.ts_ok else 0), 1)
 
     def _take_fin(self, now: float) -> None:
         """The FIN is in order: RCV.NXT advances over it, ACK it, signal end of stream."""

@@ -1,0 +1,308 @@
+"""A Linux TUN device as a ``Link`` (STYLE.md §6): synack's packets meet the kernel's stack.
+
+``TunLink("synack0", offload=True, mtu=1500, netns="ns1", addresses=["192.0.2.1/24"])`` opens
+``/dev/net/tun`` (IFF_TUN | IFF_NO_PI: whole IP packets, no link header), makes the fd
+non-blocking and configures the kernel side of the device with pyroute2 (netlink; nothing
+shells out to ``ip``): MTU, the kernel's addresses on it (which also route their prefixes
+through it), extra routes, link up. With ``netns`` the net device is moved into that (existing)
+namespace first; the fd stays in this process, so the kernel stack in the namespace sees synack
+as the peer at the other end of a point-to-point link. Closing the fd deletes the device.
+
+**Offloads** (``offload=True``): IFF_VNET_HDR puts a 10-byte ``virtio_net_hdr`` before each
+packet, and TUNSETOFFLOAD (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) lets the kernel skip checksums
+and segmentation. What that means for each direction:
+
+* **kernel -> synack**: TCP arrives in super-segments of up to 64 KB (``gso_type`` TCPV4/TCPV6,
+  ``gso_size`` the MSS), their IP headers already describing the whole packet. With
+  ``NEEDS_CSUM`` the checksum field holds only the pseudo-header sum: ``receive()`` completes it
+  (RFC 1071 over ``csum_start..end``), so the stack checks a real checksum, as on any link.
+* **synack -> kernel**: a TCP packet longer than the MTU is sent as one super-segment with
+  ``gso_size`` = MTU - headers, ``NEEDS_CSUM`` and the pseudo-header sum in the checksum field;
+  the kernel cuts it (or, delivering locally, takes it whole). Packets within the MTU go out as
+  they are, with an all-zero header.
+
+``receive(now)`` drains up to 64 packets per call; ``next_timer()`` is None: the device holds
+nothing for synack, the fd (``fileno()``) says when to read. ``now`` is not used.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import struct
+from dataclasses import dataclass
+from ipaddress import ip_interface, ip_network
+from typing import Sequence
+
+from synack.wire.checksum import ones_sum
+
+# <linux/if_tun.h>
+TUNSETIFF = 0x400454CA
+TUNSETOFFLOAD = 0x400454D0
+TUNSETVNETHDRSZ = 0x400454D8
+TUNSETVNETLE = 0x400454DC
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
+# <linux/virtio_net.h>: struct virtio_net_hdr, little-endian (TUNSETVNETLE)
+VNET_HDR = struct.Struct("<BBHHHH")     # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
+VNET_HDR_LEN = VNET_HDR.size            # 10
+F_NEEDS_CSUM = 0x01
+F_DATA_VALID = 0x02
+GSO_NONE = 0
+GSO_TCPV4 = 1
+GSO_UDP = 3
+GSO_TCPV6 = 4
+GSO_ECN = 0x80
+IFA_F_NODAD = 0x02
+
+MAX_READS = 64                          # STYLE.md §6: drain up to 64 reads per receive()
+_BUF = 65535 + 40 + VNET_HDR_LEN + 256  # the largest IPv6 packet without jumbograms, and a header
+_ZERO_HDR = bytes(VNET_HDR_LEN)
+_HINT = ("a TUN device needs root or CAP_NET_ADMIN (and /dev/net/tun); "
+         "the simulated network (synack.sim) works without either")
+
+
+class TunUnavailable(OSError):
+    """The TUN device could not be opened or configured for lack of privilege or kernel support."""
+
+
+@dataclass(slots=True)
+class TunCounters:
+    rx_packets: int = 0
+    rx_bytes: int = 0
+    rx_gso: int = 0            # super-segments received (offload)
+    rx_csum_completed: int = 0  # partial checksums completed (offload)
+    tx_packets: int = 0
+    tx_bytes: int = 0
+    tx_gso: int = 0            # super-segments handed to the kernel to cut (offload)
+    tx_dropped: int = 0        # writes the kernel refused (device down, queue full)
+    rx_dropped: int = 0        # reads with a header we could not use
+
+
+class TunLink:
+    """A TUN device; see the module docstring. ``addresses`` are the *kernel's* addresses on the
+    device (e.g. ``"192.0.2.1/24"``: then 192.0.2.0/24 is routed to synack), ``routes`` extra
+    prefixes routed through it."""
+
+    def __init__(self, name: str = "synack0", *, offload: bool = True, mtu: int = 1500,
+                 netns: str | None = None, addresses: Sequence[str] = (),
+                 routes: Sequence[str] = (), up: bool = True) -> None:
+        if len(name.encode()) > 15:
+            raise ValueError(f"interface name {name!r} is longer than 15 bytes (IFNAMSIZ)")
+        self.offload = offload
+        self.mtu = mtu
+        self.netns = netns
+        self.counters = TunCounters()
+        self._fd = -1
+        self._buf = bytearray(_BUF)
+        try:
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError as e:
+            raise TunUnavailable(e.errno, f"/dev/net/tun does not exist: {_HINT}") from e
+        except PermissionError as e:
+            raise TunUnavailable(e.errno, f"cannot open /dev/net/tun ({e.strerror}): {_HINT}") from e
+        self._fd = fd
+        try:
+            flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload else 0)
+            try:
+                ifr = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), flags))
+            except PermissionError as e:
+                raise TunUnavailable(e.errno, f"TUNSETIFF {name}: {e.strerror}: {_HINT}") from e
+            except OSError as e:
+                if e.errno == errno.EBUSY:
+                    raise OSError(e.errno, f"TUN device {name} exists and is in use: pick another name") from e
+                raise
+            self.name = ifr[:16].rstrip(b"\0").decode()
+            if offload:
+                try:
+                    fcntl.ioctl(fd, TUNSETVNETLE, struct.pack("i", 1))
+                except OSError:
+                    pass   # kernels without it use the host's order, little-endian on x86 and arm64
+                fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR_LEN))
+                fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
+            self._configure(addresses, routes, up)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---------------------------------------------------------------- netlink configuration
+
+    def _configure(self, addresses: Sequence[str], routes: Sequence[str], up: bool) -> None:
+        from pyroute2 import IPRoute            # imported here: the sans-IO layers never load it
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            with IPRoute() as ipr:
+                (idx,) = ipr.link_lookup(ifname=self.name)
+                if self.netns is not None:
+                    ipr.link("set", index=idx, net_ns_fd=self.netns)
+            with (IPRoute(netns=self.netns, flags=0) if self.netns is not None else IPRoute()) as ipr:
+                (idx,) = ipr.link_lookup(ifname=self.name)
+                ipr.link("set", index=idx, mtu=self.mtu)
+                for a in addresses:
+                    i = ip_interface(a)
+                    ipr.addr("add", index=idx, address=str(i.ip), prefixlen=i.network.prefixlen,
+                             **({"flags": IFA_F_NODAD} if i.version == 6 else {}))
+                if up:
+                    ipr.link("set", index=idx, state="up")
+                    if self.netns is not None:
+                        lo = ipr.link_lookup(ifname="lo")
+                        if lo:
+                            ipr.link("set", index=lo[0], state="up")
+                for r in routes:
+                    n = ip_network(r)
+                    ipr.route("replace", dst=str(n.network_address), dst_len=n.prefixlen, oif=idx,
+                              family=10 if n.version == 6 else 2)
+        except NetlinkError as e:
+            if e.code == errno.EPERM:
+                raise TunUnavailable(e.code, f"configuring {self.name}: {_HINT}") from e
+            raise OSError(e.code, f"configuring {self.name} over netlink: {e}") from e
+
+    # ---------------------------------------------------------------- the Link protocol
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def next_timer(self) -> float | None:
+        return None
+
+    def receive(self, now: float) -> list[bytes]:
+        """Up to 64 packets the kernel has sent to synack ([] when none), checksums complete."""
+        out: list[bytes] = []
+        fd, buf, c = self._fd, self._buf, self.counters
+        if fd < 0:
+            return out
+        for _ in range(MAX_READS):
+            try:
+                n = os.readv(fd, (buf,))
+            except BlockingIOError:
+                break
+            except OSError as e:
+                if e.errno in (errno.EAGAIN, errno.EINTR):
+                    break
+                raise
+            if not self.offload:
+                pkt = bytes(buf[:n])
+            else:
+                if n < VNET_HDR_LEN:
+                    c.rx_dropped += 1
+                    continue
+                flags, gso_type, _hdr_len, _gso_size, cstart, coff = VNET_HDR.unpack_from(buf)
+                if gso_type != GSO_NONE:
+                    c.rx_gso += 1
+                if flags & F_NEEDS_CSUM:
+                    pkt = _complete_checksum(buf, VNET_HDR_LEN, n, cstart, coff)
+                    if pkt is None:
+                        c.rx_dropped += 1
+                        continue
+                    c.rx_csum_completed += 1
+                else:
+                    pkt = bytes(buf[VNET_HDR_LEN:n])
+            c.rx_packets += 1
+            c.rx_bytes += len(pkt)
+            out.append(pkt)
+        return out
+
+    def transmit(self, packet: bytes, now: float) -> None:
+        """Write one IP packet to the kernel. With offloads, TCP packets over the MTU go as one
+        super-segment for the kernel to cut at MTU-sized boundaries."""
+        if self._fd < 0:
+            raise OSError(errno.EBADF, f"TUN device {getattr(self, 'name', '?')} is closed")
+        c = self.counters
+        try:
+            if not self.offload:
+                os.write(self._fd, packet)
+            elif len(packet) <= self.mtu:
+                os.writev(self._fd, (_ZERO_HDR, packet))
+            else:
+                hdr, body = _gso_header(packet, self.mtu)
+                if hdr is not _ZERO_HDR:
+                    c.tx_gso += 1
+                os.writev(self._fd, (hdr, body))
+        except (BlockingIOError, InterruptedError):
+            c.tx_dropped += 1
+            return
+        except OSError as e:
+            if e.errno in (errno.EIO, errno.ENOBUFS, errno.EAGAIN, errno.EINVAL):
+                c.tx_dropped += 1       # device down, queue full, or a packet it would not take
+                return
+            raise
+        c.tx_packets += 1
+        c.tx_bytes += len(packet)
+
+    # ---------------------------------------------------------------- life
+
+    def close(self) -> None:
+        """Close the fd; the kernel deletes the (non-persistent) device, in its namespace too."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def __enter__(self) -> "TunLink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ns = f" netns={self.netns}" if self.netns else ""
+        return f"<TunLink {getattr(self, 'name', '?')} mtu={self.mtu} offload={self.offload}{ns} fd={self._fd}>"
+
+
+def _complete_checksum(buf: bytearray, start: int, end: int, cstart: int, coff: int) -> bytes | None:
+    """The packet in ``buf[start:end]`` with the checksum at ``cstart + coff`` completed: that
+    field holds the pseudo-header sum, so the ones'-complement sum of everything from
+    ``cstart`` on, inverted, is the checksum (the kernel's ``skb_checksum_help``)."""
+    cs = start + cstart
+    at = cs + coff
+    if at + 2 > end or cs >= end:
+        return None
+    s = ones_sum(memoryview(buf)[cs:end])
+    csum = ~s & 0xFFFF
+    buf[at] = csum >> 8
+    buf[at + 1] = csum & 0xFF
+    return bytes(buf[start:end])
+
+
+def _gso_header(packet: bytes, mtu: int) -> tuple[bytes, bytes]:
+    """A virtio-net header (and the packet, checksum field rewritten) asking the kernel to cut
+    a TCP super-segment into segments that fit ``mtu``. Anything else: a zero header."""
+    version = packet[0] >> 4
+    if version == 4:
+        ihl = (packet[0] & 0x0F) * 4
+        if packet[9] != 6 or len(packet) < ihl + 20:
+            return _ZERO_HDR, packet
+        tcp_len = len(packet) - ihl
+        pseudo = ones_sum(packet[12:20] + struct.pack("!BBH", 0, 6, tcp_len))
+        gso = GSO_TCPV4
+    elif version == 6:
+        ihl = 40
+        if packet[6] != 6 or len(packet) < ihl + 20:
+            return _ZERO_HDR, packet
+        tcp_len = len(packet) - ihl
+        pseudo = ones_sum(packet[8:40] + struct.pack("!IxxxB", tcp_len, 6))
+        gso = GSO_TCPV6
+    else:
+        return _ZERO_HDR, packet
+    thl = (packet[ihl + 12] >> 4) * 4
+    mss = mtu - ihl - thl
+    if mss <= 0:
+        return _ZERO_HDR, packet
+    if packet[ihl + 13] & 0x80:          # CWR: the kernel must know to clear it after segment one
+        gso |= GSO_ECN
+    body = bytearray(packet)
+    body[ihl + 16:ihl + 18] = pseudo.to_bytes(2, "big")   # pseudo-header sum, not inverted
+    hdr = VNET_HDR.pack(F_NEEDS_CSUM, gso, ihl + thl, mss, ihl, 16)
+    return hdr, bytes(body)
+
+
+__all__ = ["TunLink", "TunUnavailable", "TunCounters", "VNET_HDR", "F_NEEDS_CSUM", "GSO_TCPV4", "GSO_TCPV6"]

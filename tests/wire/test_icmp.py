@@ -6,7 +6,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wire_strategies import icmp4_typed, icmp6_typed, icmp_generic, ipv6_addrs, tcp_segments
+from wire_strategies import ref_csum, icmp4_typed, icmp6_typed, icmp_generic, ipv6_addrs, tcp_segments
 
 from synack.wire import WireError
 from synack.wire.icmp import (DestUnreachable, Echo, Icmp, PacketTooBig, ParameterProblem, QuotedTcp,
@@ -22,13 +22,6 @@ PROPS = settings(max_examples=150, deadline=None, database=None)
 S6, D6 = IPv6Address("2001:db8::1"), IPv6Address("2001:db8::2")
 
 
-def ref_csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def icmp4_bytes(type_, code, rest, body=b"") -> bytes:

@@ -6,7 +6,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wire_strategies import ipv4_addrs, ipv6_addrs, tcp_options, tcp_segments, u32
+from wire_strategies import ref_csum, ipv4_addrs, ipv6_addrs, tcp_options, tcp_segments, u32
 
 from synack.wire import WireError
 from synack.wire.ip4 import IPv4Packet, emit_ipv4, parse_ipv4
@@ -21,13 +21,6 @@ SRC4, DST4 = bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])
 SRC6, DST6 = IPv6Address("2001:db8::1").packed, IPv6Address("2001:db8::2").packed
 
 
-def ref_csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def tcp_bytes(sport=1234, dport=80, seq=1, ack=2, doff=5, res=0, flags=0x02, win=65535, csum=0,

@@ -189,3 +189,13 @@ icmp6_typed = st.one_of(
     st.builds(TimeExceeded, u8, _original),
     st.builds(ParameterProblem, u8, u32, _original),
 )
+
+
+def ref_csum(data: bytes) -> int:
+    """RFC 1071 the slow way: 16-bit words summed one by one, carries folded."""
+    if len(data) % 2:
+        data += b"\x00"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF

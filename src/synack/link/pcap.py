@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Union
 
 from synack.link.base import Link
+from synack.outfile import OwnedFile
 
 LINKTYPE_NULL = 0
 LINKTYPE_EN10MB = 1
@@ -92,7 +93,7 @@ class PcapRecord:
 
 # --- writing ---------------------------------------------------------------------------------
 
-class PcapWriter:
+class PcapWriter(OwnedFile):
     """Write a classic pcap file: ``PcapWriter(path_or_file, linktype, nanosecond, snaplen)``.
 
     ``file_or_path``: a path (the file is created, truncated, and closed by ``close()``) or a
@@ -110,18 +111,12 @@ class PcapWriter:
             raise ValueError(f"link type {linktype} out of range")
         if not 0 < snaplen <= 0xFFFFFFFF:
             raise ValueError(f"snaplen {snaplen} out of range")
-        if isinstance(file_or_path, (str, os.PathLike)):
-            self._file: BinaryIO = open(file_or_path, "wb")
-            self._owned = True
-        else:
-            self._file = file_or_path
-            self._owned = False
+        super().__init__(file_or_path, "wb")
         self.linktype = linktype
         self.nanosecond = nanosecond
         self.snaplen = snaplen
         self.autoflush = autoflush
         self._units = 1_000_000_000 if nanosecond else 1_000_000
-        self._closed = False
         magic = MAGIC_NSEC if nanosecond else MAGIC_USEC
         self._file.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
         if autoflush:
@@ -145,30 +140,6 @@ class PcapWriter:
         self._file.write(struct.pack("<IIII", sec, frac, incl, n) + bytes(packet[:incl]))
         if self.autoflush:
             self._file.flush()
-
-    def flush(self) -> None:
-        if not self._closed:
-            self._file.flush()
-
-    def close(self) -> None:
-        """Flush; close the file if this writer opened it. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owned:
-            self._file.close()
-        else:
-            self._file.flush()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def __enter__(self) -> "PcapWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import math
 import os
 from typing import IO, Any, Iterable, Iterator, Union
 
+from synack.outfile import OwnedFile
 from synack.tcp.events import ConnId
 from synack.wire.tcp import Flags, TcpSegment, format_option
 
@@ -116,7 +117,7 @@ def dumps(record: Any) -> str:
 
 # --- writing ---------------------------------------------------------------------------------
 
-class JsonlLog:
+class JsonlLog(OwnedFile):
     """A log sink writing JSON lines: ``log = JsonlLog("run.jsonl"); log(record)``.
 
     ``file_or_path``: a path (created or truncated, closed by ``close()``) or a text file object
@@ -126,13 +127,7 @@ class JsonlLog:
     """
 
     def __init__(self, file_or_path: str | os.PathLike | IO[str], *, meta: dict | None = None) -> None:
-        if isinstance(file_or_path, (str, os.PathLike)):
-            self._file: IO[str] = open(file_or_path, "w", encoding="utf-8", buffering=1)
-            self._owned = True
-        else:
-            self._file = file_or_path
-            self._owned = False
-        self._closed = False
+        super().__init__(file_or_path, "w", encoding="utf-8", buffering=1)
         self.count = 0
         header = dict(HEADER)
         if meta is not None:
@@ -151,25 +146,6 @@ class JsonlLog:
         self._file.write(text + "\n")
         self._file.flush()
 
-    def close(self) -> None:
-        """Close the file if this log opened it, else flush it. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owned:
-            self._file.close()
-        else:
-            self._file.flush()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def __enter__(self) -> "JsonlLog":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # --- reading ---------------------------------------------------------------------------------

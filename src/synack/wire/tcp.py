@@ -40,6 +40,9 @@ class Flags(enum.IntFlag):
         return out or "none"
 
 
+# Every flag combination made once: building an IntFlag per parsed segment is slow in CPython.
+_FLAGS = tuple(Flags(i) for i in range(256))
+
 # --- options (RFC 9293 §3.2; RFC 7323 §2, §3; RFC 2018 §2, §3) --------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +276,7 @@ def parse_tcp(data: bytes | bytearray | memoryview, src: bytes | None = None, ds
         if checksum(data, _pseudo_sum(bytes(src), bytes(dst), n)) != 0:
             raise WireError("bad TCP checksum")
     options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
-    return TcpSegment(sport, dport, seq, ack, Flags(flags), window, urgent, options,
+    return TcpSegment(sport, dport, seq, ack, _FLAGS[flags], window, urgent, options,
                       bytes(data[doff:]), off_res & 0x0F)
 
 

@@ -1,0 +1,1027 @@
+"""asyncio adapter: a ``Stack`` run on the event loop thread (STYLE §9).
+
+``AsyncStack(stack, link)`` watches ``link.fileno()`` with ``loop.add_reader`` and keeps ONE
+``TimerHandle`` (``loop.call_at``) for the earliest deadline of the stack and the link, replaced
+only when that deadline changes. Each wake-up is ``_pump(now)``: the shared ``drive.step()``, then
+the stack's events go to whoever waits on that connection or listener, then the timer is
+re-armed. ``now`` is ``loop.time()``; a timer callback uses ``max(deadline, loop.time())`` because
+``call_at`` may fire a hair early, and a ``now`` before the deadline would fire nothing and spin.
+A user call on a connection (write, read, close) moves the single timer to "now", so writes made
+in one loop iteration are sent together by one ``step()``. There are no threads and no queues
+between the fd and the stack.
+
+On top of it, three ways in, all on the loop thread:
+
+* **asyncio streams and transports.** ``open_connection`` / ``start_server`` return the standard
+  ``asyncio.StreamReader`` / ``StreamWriter``; ``create_connection`` / ``create_server`` take any
+  ``asyncio.Protocol`` factory. ``SynackTransport`` is an ``asyncio.Transport`` over a
+  ``TcpConnection``: the connection's send buffer (SO_SNDBUF) is the write buffer, so
+  ``pause_writing`` comes when it is full and ``drain()`` waits for the peer's ACKs; reads pull
+  from the connection only while the protocol has not paused reading (``StreamReader`` pauses
+  past ``2 * limit`` bytes), so a slow reader keeps the TCP receive window closed.
+* **``AsyncConnection`` / ``AsyncListener``**: awaitable ``recv``/``send``/``accept`` straight on
+  the connection; the blocking socket API (``synack.api.socket``) runs on these.
+
+Errors surface as the connection's ``LocalError`` subclasses, which are the standard
+``ConnectionResetError`` / ``ConnectionRefusedError`` / ``TimeoutError`` with ``errno`` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import ipaddress
+import socket as _socket
+import threading
+from typing import Any, Callable
+
+from synack.drive import earliest, step
+from synack.stack.host import Listener, Stack
+from synack.tcp.config import TcpConfig
+from synack.tcp.connection import TcpConnection
+from synack.tcp.errors import NotConnected
+from synack.tcp.states import State
+
+_DEFAULT_LIMIT = 2 ** 16          # asyncio.streams' default StreamReader limit
+_READ_CHUNK = 65536
+
+
+def _endpoint(addr: str, port: int) -> tuple:
+    """A socket-module style address: (host, port) for IPv4, (host, port, 0, 0) for IPv6."""
+    return (addr, port, 0, 0) if ":" in addr else (addr, port)
+
+
+# ====================================================================================== stack
+
+
+class AsyncStack:
+    """A ``Stack`` driven by an asyncio loop over a ``Link`` that has ``fileno()``.
+
+    Construct it on the loop's thread (or before the loop runs), e.g. inside a coroutine:
+    ``astack = AsyncStack(Stack(["192.0.2.1/24"], secret=...), TunLink(...))``. Every method
+    must be called on the loop thread, except ``close()`` of a stack made by ``start_thread()``
+    and ``call()``/``run()``, which are for other threads.
+
+    A link may also offer ``wants_write`` (bool) and ``flush()``: while ``wants_write`` is true
+    the fd is watched with ``add_writer`` and ``flush()`` is called when it is writable
+    (``synack.link.dgram.DgramLink`` uses this for sockets that say EAGAIN).
+    """
+
+    def __init__(self, stack: Stack, link: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        self.stack = stack
+        self.link = link
+        self.loop = loop
+        self._fd = link.fileno()
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._handlers: dict[int, Any] = {}        # id(conn or listener) -> handler with _on_event
+        self._bound: dict[tuple[str | None, int], int] = {}   # bind()-only ports (socket API)
+        self._writing = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pending: set[concurrent.futures.Future] = set()   # run() calls from other threads
+        self._pending_lock = threading.Lock()
+        self._pumping = False
+        self._kicked = False
+        self.pumps = 0                              # wake-ups so far (for tests and stats)
+        loop.add_reader(self._fd, self._on_readable)
+        self._kick()
+
+    # ---- lifetime ----
+
+    @classmethod
+    def start_thread(cls, stack: Stack, link: Any, name: str = "synack-loop") -> "AsyncStack":
+        """Run the stack on a new private event loop in a daemon thread (used by the blocking
+        socket API: one loop thread per stack). ``close()`` stops the thread."""
+        loop = asyncio.new_event_loop()
+        astack = cls(stack, link, loop)        # the loop is not running yet: safe from here
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            try:
+                loop.run_forever()
+            finally:
+                try:
+                    tasks = asyncio.all_tasks(loop)      # blocked socket calls: cancel, let finish
+                    for task in tasks:
+                        task.cancel()
+                    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                    loop.run_until_complete(loop.shutdown_asyncgens())
+                finally:
+                    loop.close()
+
+        t = threading.Thread(target=main, name=name, daemon=True)
+        astack._thread = t
+        t.start()
+        ready.wait(10)
+        return astack
+
+    def close(self) -> None:
+        """Stop watching the fd and the clock (connections are left as they are). For a stack
+        made by ``start_thread()`` this may be called from any thread and stops the loop."""
+        if self._thread is not None and threading.current_thread() is not self._thread:
+            if self.loop.is_running():
+                done = threading.Event()
+
+                def shut() -> None:
+                    self._close_here()
+                    done.set()
+                try:
+                    self.loop.call_soon_threadsafe(shut)
+                    done.wait(10)
+                    with self._pending_lock:
+                        pending = list(self._pending)
+                    for f in pending:               # threads blocked in a call: ENETDOWN
+                        f.cancel()
+                    self.loop.call_soon_threadsafe(self.loop.stop)
+                except RuntimeError:                # the loop closed meanwhile
+                    pass
+            self._thread.join(10)
+            return
+        self._close_here()
+        if self._thread is not None:
+            self.loop.stop()
+
+    def _close_here(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.loop.remove_reader(self._fd)
+        if self._writing:
+            self.loop.remove_writer(self._fd)
+            self._writing = False
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._deadline = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The private loop thread made by ``start_thread()``, else None."""
+        return self._thread
+
+    def in_loop_thread(self) -> bool:
+        if self._thread is not None:
+            return threading.current_thread() is self._thread
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """From another thread: run ``fn(*args)`` on the loop thread, wait, return its result."""
+        return self.run(_as_coro(fn, *args))
+
+    def run(self, coro: Any, timeout: float | None = None) -> Any:
+        """From another thread: run a coroutine on the loop thread and wait for its result."""
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError("blocking call on the AsyncStack's own loop thread would deadlock")
+        if self._closed or self.loop.is_closed() or not self.loop.is_running():
+            coro.close()
+            raise OSError(errno.ENETDOWN, "synack stack is closed" if self._closed
+                          else "the synack stack's event loop is not running")
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        with self._pending_lock:
+            self._pending.add(fut)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.CancelledError:
+            if self._closed:
+                raise OSError(errno.ENETDOWN, "synack stack is closed") from None
+            raise
+        except BaseException:
+            fut.cancel()
+            raise
+        finally:
+            with self._pending_lock:
+                self._pending.discard(fut)
+
+    # ---- the drive ----
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def _on_readable(self) -> None:
+        self._pump(self.loop.time())              # the link's receive() drains the batch
+
+    def _on_timer(self, deadline: float) -> None:
+        self._timer = self._deadline = None
+        self._pump(max(deadline, self.loop.time()))   # call_at may fire a hair early
+
+    def _on_writable(self) -> None:
+        self.link.flush()
+        self._update_writer()
+
+    def _pump(self, now: float) -> None:
+        if self._closed:
+            return
+        self.pumps += 1
+        deadline = step(self.stack, self.link, now)   # the same step() the simulator and the tests use
+        self._pumping, self._kicked = True, False
+        try:
+            self._dispatch_events()               # wake readers, writers, accepters
+        finally:
+            self._pumping = False
+        self._update_writer()
+        if self._kicked:                          # a handler made output (e.g. wrote from
+            deadline = earliest(deadline, now)    # data_received): send it next iteration
+        self._rearm(deadline)
+
+    def _rearm(self, deadline: float | None) -> None:
+        """Keep one TimerHandle for ``deadline``; replace it only when the deadline changes."""
+        if self._closed:
+            return
+        if deadline == self._deadline and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        if deadline is None:
+            self._timer = self._deadline = None
+            return
+        self._deadline = deadline
+        self._timer = self.loop.call_at(deadline, self._on_timer, deadline)
+
+    def _kick(self) -> None:
+        """A user call changed a connection: pump at the next loop iteration (coalesced)."""
+        if self._pumping:
+            self._kicked = True
+            return
+        now = self.loop.time()
+        if self._deadline is None or self._deadline > now:
+            self._rearm(now)
+
+    def _update_writer(self) -> None:
+        want = bool(getattr(self.link, "wants_write", False))
+        if want and not self._writing:
+            self.loop.add_writer(self._fd, self._on_writable)
+            self._writing = True
+        elif not want and self._writing:
+            self.loop.remove_writer(self._fd)
+            self._writing = False
+
+    def _dispatch_events(self) -> None:
+        stack = self.stack
+        while (item := stack.next_event()) is not None:
+            obj, ev = item
+            h = self._handlers.get(id(obj))
+            if h is None:
+                continue
+            try:
+                h._on_event(ev)
+            except Exception as e:                # noqa: BLE001 - user code must not stop the stack
+                self.loop.call_exception_handler({
+                    "message": f"synack: exception in handler for {obj!r}", "exception": e})
+
+    def _register(self, obj: Any, handler: Any) -> None:
+        self._handlers[id(obj)] = handler
+
+    def _unregister(self, obj: Any, handler: Any) -> None:
+        if self._handlers.get(id(obj)) is handler:
+            del self._handlers[id(obj)]
+
+    # ---- addresses and ports ----
+
+    def _check_local(self, addr: str | None) -> str | None:
+        if addr in (None, "", "0.0.0.0", "::"):
+            return None
+        a = ipaddress.ip_address(addr)
+        if a not in self.stack.addresses:
+            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+        return str(a)
+
+    def port_in_use(self, addr: str | None, port: int, *, reuse: bool = False) -> bool:
+        """Is ``port`` taken on ``addr`` (None: any) by a listener, a bind()-only socket or (unless
+        ``reuse``: SO_REUSEADDR) a connection?"""
+        for (a, p) in self.stack.listeners:
+            if p == port and (a is None or addr is None or str(a) == addr):
+                return True
+        for (a, p) in self._bound:
+            if p == port and (a is None or addr is None or a == addr):
+                return True
+        if not reuse:
+            for key, conn in self.stack.conns.items():
+                if key[1] == port and (addr is None or str(key[0]) == addr):
+                    return True
+        return False
+
+    def choose_port(self, addr: str | None = None) -> int:
+        """A free ephemeral port (RFC 6056 hash-based walk of the stack's allocator)."""
+        local = ipaddress.ip_address(addr).packed if addr else b"\0\0\0\0"
+        return self.stack.ports.choose(local, b"listen", 0, lambda p: self.port_in_use(addr, p))
+
+    def _bind(self, addr: str | None, port: int) -> None:
+        self._bound[(addr, port)] = self._bound.get((addr, port), 0) + 1
+
+    def _unbind(self, addr: str | None, port: int) -> None:
+        n = self._bound.get((addr, port), 0) - 1
+        if n <= 0:
+            self._bound.pop((addr, port), None)
+        else:
+            self._bound[(addr, port)] = n
+
+    async def _resolve(self, host: str, port: int) -> str:
+        try:
+            return str(ipaddress.ip_address(host))
+        except ValueError:
+            pass
+        infos = await self.loop.getaddrinfo(host, port, type=_socket.SOCK_STREAM)
+        versions = {a.version for a in self.stack.addresses}
+        for family, _, _, _, sa in infos:
+            a = ipaddress.ip_address(sa[0])
+            if a.version in versions:
+                return str(a)
+        raise _socket.gaierror(_socket.EAI_NONAME, f"no address of {host!r} fits this stack")
+
+    # ---- low level: connections and listeners ----
+
+    def connect_nowait(self, host: str, port: int, *, local_addr: tuple[str, int] | None = None,
+                       config: TcpConfig | None = None) -> "AsyncConnection":
+        """Start an active open to an IP literal; the SYN leaves at the next pump."""
+        conn = self.stack.connect((host, port), self.now(), local=local_addr, config=config)
+        ac = AsyncConnection(self, conn)
+        self._kick()
+        return ac
+
+    async def connect(self, host: str, port: int, *, local_addr: tuple[str, int] | None = None,
+                      config: TcpConfig | None = None) -> "AsyncConnection":
+        """Active open; returns once ESTABLISHED. Raises ConnectionRefusedError, TimeoutError
+        (errno ETIMEDOUT), ... A cancelled connect is aborted."""
+        addr = await self._resolve(host, port)
+        ac = self.connect_nowait(addr, port, local_addr=local_addr, config=config)
+        try:
+            await ac.wait_connected()
+        except BaseException:
+            ac.abort()
+            raise
+        return ac
+
+    def listen(self, host: str | None, port: int, *, backlog: int = 128,
+               config: TcpConfig | None = None) -> "AsyncListener":
+        addr = self._check_local(host)
+        if port == 0:
+            port = self.choose_port(addr)
+        lst = self.stack.listen(port, addr, backlog, config)
+        return AsyncListener(self, lst)
+
+    # ---- asyncio transports and streams ----
+
+    async def create_connection(self, protocol_factory: Callable[[], asyncio.Protocol], host: str,
+                                port: int, *, local_addr: tuple[str, int] | None = None,
+                                config: TcpConfig | None = None):
+        """Like ``loop.create_connection``: returns ``(transport, protocol)`` once connected."""
+        ac = await self.connect(host, port, local_addr=local_addr, config=config)
+        protocol = protocol_factory()
+        transport = SynackTransport(self, ac.conn, protocol)
+        transport._start()
+        return transport, protocol
+
+    async def create_server(self, protocol_factory: Callable[[], asyncio.Protocol], host: str | None = None,
+                            port: int = 0, *, backlog: int = 100, config: TcpConfig | None = None,
+                            start_serving: bool = True) -> "SynackServer":
+        """Like ``loop.create_server``; ``port=0`` picks an ephemeral port (``server.port``)."""
+        lst = self.listen(host, port, backlog=backlog, config=config)
+        server = SynackServer(self, lst, protocol_factory)
+        if start_serving:
+            await server.start_serving()
+        return server
+
+    async def open_connection(self, host: str, port: int, *, limit: int = _DEFAULT_LIMIT,
+                              **kwds: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader = asyncio.StreamReader(limit=limit, loop=self.loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=self.loop)
+        transport, _ = await self.create_connection(lambda: protocol, host, port, **kwds)
+        writer = asyncio.StreamWriter(transport, protocol, reader, self.loop)
+        return reader, writer
+
+    async def start_server(self, client_connected_cb: Callable, host: str | None = None, port: int = 0, *,
+                           limit: int = _DEFAULT_LIMIT, **kwds: Any) -> "SynackServer":
+        loop = self.loop
+
+        def factory() -> asyncio.StreamReaderProtocol:
+            reader = asyncio.StreamReader(limit=limit, loop=loop)
+            return asyncio.StreamReaderProtocol(reader, client_connected_cb, loop=loop)
+
+        return await self.create_server(factory, host, port, **kwds)
+
+    def __repr__(self) -> str:
+        return f"<AsyncStack {[str(a) for a in self.stack.addresses]} conns={len(self.stack.conns)}>"
+
+
+async def _as_coro(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+# ============================================================================ low-level API
+
+
+class _Waitable:
+    """Level-triggered wake-ups: any event on the object wakes every waiter, which re-checks."""
+
+    def __init__(self, astack: AsyncStack) -> None:
+        self._astack = astack
+        self._waiters: list[asyncio.Future] = []
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
+
+    def _on_event(self, ev: Any) -> None:
+        self._wake()
+
+    async def _wait(self) -> None:
+        f = self._astack.loop.create_future()
+        self._waiters.append(f)
+        try:
+            await f
+        finally:
+            if f in self._waiters:
+                self._waiters.remove(f)
+
+
+class AsyncConnection(_Waitable):
+    """Awaitable calls straight on a ``TcpConnection`` (the socket API's engine). ``try_*``
+    never wait: None / 0 mean "would block". Errors are the connection's ``LocalError``s."""
+
+    def __init__(self, astack: AsyncStack, conn: TcpConnection) -> None:
+        super().__init__(astack)
+        self.conn = conn
+        astack._register(conn, self)
+
+    def _touch(self) -> None:
+        self._astack.stack.touch(self.conn)
+        self._astack._kick()
+
+    @property
+    def connected(self) -> bool:
+        st = self.conn.state
+        return st not in (State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED)
+
+    async def wait_connected(self) -> None:
+        while True:
+            st = self.conn.state
+            if st is State.CLOSED:
+                if self.conn.error is not None:
+                    raise self.conn.error
+                if _was_established(self.conn):
+                    return
+                raise ConnectionAbortedError(errno.ECONNABORTED, "connection aborted")
+            if st not in (State.SYN_SENT, State.SYN_RECEIVED, State.LISTEN):
+                return
+            await self._wait()
+
+    def try_recv(self, n: int) -> bytes | None:
+        data = self.conn.receive(n)
+        if data:
+            self._touch()                 # reading opens the window: a window update may be owed
+        return data
+
+    def peek(self, n: int) -> bytes | None:
+        """Like try_recv, but the bytes stay (MSG_PEEK)."""
+        data = self.conn.rcvbuf.peek(n)
+        if data:
+            return data
+        return self.conn.receive(0) if self.conn.at_eof or self.conn.state is State.CLOSED else None
+
+    async def recv(self, n: int) -> bytes:
+        while True:
+            data = self.try_recv(n)
+            if data is not None:
+                return data
+            await self._wait()
+
+    def try_send(self, data: bytes | bytearray | memoryview) -> int:
+        n = self.conn.send(data)
+        if n:
+            self._touch()
+        return n
+
+    async def send(self, data: bytes | bytearray | memoryview) -> int:
+        """Wait for room in the send buffer, then queue as much as fits; the count taken."""
+        if not len(data):
+            return self.try_send(data)
+        while True:
+            n = self.try_send(data)
+            if n:
+                return n
+            await self._wait()
+
+    async def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        with memoryview(data) as mv:
+            off = 0
+            while off < len(mv):
+                off += await self.send(mv[off:])
+
+    def shutdown_write(self) -> None:
+        self.conn.shutdown_write(self._astack.now())
+        self._touch()
+
+    def close(self) -> None:
+        self.conn.close(self._astack.now())
+        self._touch()
+        self._wake()
+
+    def abort(self) -> None:
+        self.conn.abort(self._astack.now())
+        self._touch()
+        self._wake()
+
+    async def wait_state(self, pred: Callable[[State], bool]) -> State:
+        while not pred(self.conn.state):
+            await self._wait()
+        return self.conn.state
+
+    def _on_event(self, ev: Any) -> None:
+        self._wake()
+        if self.conn.state is State.CLOSED and not self._waiters:
+            self._astack._unregister(self.conn, self)
+
+    def detach(self) -> None:
+        self._astack._unregister(self.conn, self)
+
+    @property
+    def sockname(self) -> tuple:
+        return _endpoint(self.conn.id.local_addr, self.conn.id.local_port)
+
+    @property
+    def peername(self) -> tuple:
+        return _endpoint(self.conn.id.remote_addr, self.conn.id.remote_port)
+
+
+def _was_established(conn: TcpConnection) -> bool:
+    return any(st is not State.SYN_SENT and st is not State.SYN_RECEIVED and st is not State.CLOSED
+               and st is not State.LISTEN for _, st in conn.state_history)
+
+
+class AsyncListener(_Waitable):
+    """A listener whose established connections wait in the stack's accept queue (so the
+    backlog means what it says) until ``accept()`` takes one."""
+
+    def __init__(self, astack: AsyncStack, lst: Listener) -> None:
+        super().__init__(astack)
+        self.listener = lst
+        astack._register(lst, self)
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    @property
+    def sockname(self) -> tuple:
+        a = self.listener.addr
+        if a is None:
+            a = "::" if all(x.version == 6 for x in self._astack.stack.addresses) else "0.0.0.0"
+        return _endpoint(str(a), self.listener.port)
+
+    def try_accept(self) -> AsyncConnection | None:
+        if self.listener.closed:
+            raise OSError(errno.EINVAL, "listener closed")
+        conn = self._astack.stack.accept(self.listener)
+        return AsyncConnection(self._astack, conn) if conn is not None else None
+
+    async def accept(self) -> AsyncConnection:
+        while True:
+            ac = self.try_accept()
+            if ac is not None:
+                return ac
+            await self._wait()
+
+    def close(self) -> None:
+        if self.listener.closed:
+            return
+        self._astack.stack.close_listener(self.listener, self._astack.now())
+        self._astack._unregister(self.listener, self)
+        self._astack._kick()
+        self._wake()
+
+
+# ======================================================================= asyncio transport
+
+
+class SynackTransport(asyncio.Transport):
+    """An ``asyncio.Transport`` over one ``TcpConnection``.
+
+    Writing: bytes go straight into the connection's send buffer; what does not fit waits here,
+    and the protocol is paused while more than the high-water mark waits (default 0: as soon as
+    the send buffer is full), resumed when it is down to the low-water mark (default 0). Reading:
+    bytes are pulled from the connection only while reading is not paused, so unread data stays
+    in TCP's receive buffer and the window closes. ``write_eof`` is the half close
+    (``shutdown_write``), ``close`` the full close after pending writes, ``abort`` sends RST.
+    """
+
+    def __init__(self, astack: AsyncStack, conn: TcpConnection, protocol: asyncio.BaseProtocol,
+                 extra: dict | None = None) -> None:
+        cid = conn.id
+        info = {"peername": _endpoint(cid.remote_addr, cid.remote_port),
+                "sockname": _endpoint(cid.local_addr, cid.local_port),
+                "synack_connection": conn, "synack_stack": astack, "socket": None}
+        if extra:
+            info.update(extra)
+        super().__init__(info)
+        self._astack = astack
+        self._loop = astack.loop
+        self.conn = conn
+        self._protocol = protocol
+        self._wbuf = bytearray()
+        self._high = 0
+        self._low = 0
+        self._protocol_paused = False
+        self._reading_paused = False
+        self._eof_requested = False
+        self._eof_written = False
+        self._eof_received = False
+        self._closing = False
+        self._lost = False
+        self._pull_scheduled = False
+        self._conn_lost_writes = 0
+        astack._register(conn, self)
+
+    def _start(self) -> None:
+        """connection_made, then look at what already arrived (data, EOF, even a RST)."""
+        self._protocol.connection_made(self)
+        self._schedule_service()
+
+    def _now(self) -> float:
+        return self._astack.now()
+
+    def _touch(self) -> None:
+        self._astack.stack.touch(self.conn)
+        self._astack._kick()
+
+    # ---- events from the stack (level-triggered: re-check everything) ----
+
+    def _on_event(self, ev: Any) -> None:
+        self._service()
+
+    def _schedule_service(self) -> None:
+        if not self._pull_scheduled:
+            self._pull_scheduled = True
+            self._loop.call_soon(self._service_soon)
+
+    def _service_soon(self) -> None:
+        self._pull_scheduled = False
+        self._service()
+
+    def _service(self) -> None:
+        if self._lost:
+            return
+        conn = self.conn
+        if conn.state is State.CLOSED and conn.error is not None:
+            self._fatal(conn.error)
+            return
+        if self._wbuf:
+            self._flush()
+        if not self._reading_paused and not self._closing:
+            self._pull()
+
+    def _pull(self) -> None:
+        got = False
+        try:
+            while not self._reading_paused and not self._eof_received and not self._closing:
+                data = self.conn.receive(_READ_CHUNK)
+                if data is None:
+                    break
+                if not data:
+                    self._eof_received = True
+                    keep_open = self._protocol.eof_received()
+                    if not keep_open:
+                        self.close()
+                    break
+                got = True
+                self._protocol.data_received(data)
+        except OSError as e:
+            if isinstance(e, NotConnected) and self.conn.error is None:
+                return                    # aborted or closed locally: nothing more to read
+            self._fatal(e)
+        finally:
+            if got:
+                self._touch()              # reading is what opens the window (STYLE §9)
+
+    def _flush(self) -> None:
+        conn = self.conn
+        if self._wbuf:
+            # ask for one byte more than fits so the connection notes it was full and reports
+            # Writable when ACKs free space
+            take = min(len(self._wbuf), conn.sndbuf.free + 1)
+            try:
+                n = conn.send(bytes(self._wbuf[:take]))
+            except OSError as e:
+                self._fatal(e)
+                return
+            if n:
+                del self._wbuf[:n]
+                self._touch()
+        if not self._wbuf:
+            if self._eof_requested and not self._eof_written:
+                self._write_eof_now()
+            if self._closing and not self._lost:
+                self._finish_close()
+                return
+        self._maybe_resume_protocol()
+
+    # ---- WriteTransport ----
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if self._eof_requested:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._lost or self._closing:
+            self._conn_lost_writes += 1
+            return
+        if not data:
+            return
+        if not self._wbuf:
+            try:
+                n = self.conn.send(data)
+            except OSError as e:
+                self._fatal(e)
+                return
+            if n:
+                self._touch()
+            if n == len(data):
+                return
+            data = memoryview(data)[n:]
+        self._wbuf += data
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data) -> None:
+        for d in list_of_data:
+            self.write(d)
+
+    def write_eof(self) -> None:
+        if self._closing or self._eof_requested:
+            return
+        self._eof_requested = True
+        if not self._wbuf:
+            self._write_eof_now()
+
+    def _write_eof_now(self) -> None:
+        self._eof_written = True
+        try:
+            self.conn.shutdown_write(self._now())
+        except OSError as e:
+            self._fatal(e)
+            return
+        self._touch()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes waiting here for room in the connection's send buffer."""
+        return len(self._wbuf)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._low, self._high
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = 0 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high, self._low = high, low
+        self._maybe_pause_protocol()
+        self._maybe_resume_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if len(self._wbuf) > self._high and not self._protocol_paused:
+            self._protocol_paused = True
+            try:
+                self._protocol.pause_writing()
+            except Exception as e:          # noqa: BLE001
+                self._loop.call_exception_handler({"message": "protocol.pause_writing() failed",
+                                                   "exception": e, "transport": self,
+                                                   "protocol": self._protocol})
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and len(self._wbuf) <= self._low:
+            self._protocol_paused = False
+            try:
+                self._protocol.resume_writing()
+            except Exception as e:          # noqa: BLE001
+                self._loop.call_exception_handler({"message": "protocol.resume_writing() failed",
+                                                   "exception": e, "transport": self,
+                                                   "protocol": self._protocol})
+
+    # ---- ReadTransport ----
+
+    def is_reading(self) -> bool:
+        return not self._reading_paused and not self._closing
+
+    def pause_reading(self) -> None:
+        self._reading_paused = True
+
+    def resume_reading(self) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            self._schedule_service()
+
+    # ---- BaseTransport ----
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if not self._wbuf and not self._lost:
+            self._finish_close()
+
+    def _finish_close(self) -> None:
+        try:
+            self.conn.close(self._now())
+        except OSError:
+            pass
+        self._touch()
+        self._loop.call_soon(self._call_connection_lost, None)
+
+    def abort(self) -> None:
+        if self._lost:
+            return
+        self._closing = True
+        self._wbuf.clear()
+        self.conn.abort(self._now())
+        self._touch()
+        self._loop.call_soon(self._call_connection_lost, None)
+
+    def _fatal(self, exc: BaseException) -> None:
+        if self._lost:
+            return
+        self._closing = True
+        self._wbuf.clear()
+        if self.conn.state is not State.CLOSED:
+            self.conn.abort(self._now())
+            self._touch()
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._astack._unregister(self.conn, self)
+        if self._protocol_paused:
+            self._protocol_paused = False
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._protocol = _Closed()
+
+    def __repr__(self) -> str:
+        return f"<SynackTransport {self.conn.id} {self.conn.state.name}{' closing' if self._closing else ''}>"
+
+
+class _Closed(asyncio.Protocol):
+    """Stands in for the protocol after connection_lost (keeps late callbacks harmless)."""
+
+
+# ========================================================================== asyncio server
+
+
+class SynackServer(asyncio.AbstractServer):
+    """What ``create_server``/``start_server`` return: an ``asyncio.AbstractServer``. ``port`` and
+    ``sockname`` tell where it listens (``sockets`` is empty: there is no kernel socket)."""
+
+    def __init__(self, astack: AsyncStack, lst: AsyncListener,
+                 protocol_factory: Callable[[], asyncio.BaseProtocol]) -> None:
+        self._astack = astack
+        self._lst = lst
+        self._factory = protocol_factory
+        self._serving = False
+        self._closed = False
+        self._serving_forever: asyncio.Future | None = None
+        self._waiters: list[asyncio.Future] = []
+        astack._register(lst.listener, self)
+
+    @property
+    def port(self) -> int:
+        return self._lst.port
+
+    @property
+    def sockname(self) -> tuple:
+        return self._lst.sockname
+
+    @property
+    def sockets(self) -> tuple:
+        return ()
+
+    @property
+    def listener(self) -> Listener:
+        return self._lst.listener
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._astack.loop
+
+    def is_serving(self) -> bool:
+        return self._serving and not self._closed
+
+    async def start_serving(self) -> None:
+        if self._closed:
+            raise RuntimeError("server is closed")
+        self._serving = True
+        self._accept_all()
+
+    def _on_event(self, ev: Any) -> None:
+        if self._serving and not self._closed:
+            self._accept_all()
+
+    def _accept_all(self) -> None:
+        astack = self._astack
+        while (conn := astack.stack.accept(self._lst.listener)) is not None:
+            try:
+                protocol = self._factory()
+                transport = SynackTransport(astack, conn, protocol)
+                transport._start()
+            except Exception as e:           # noqa: BLE001
+                conn.abort(astack.now())
+                astack.stack.touch(conn)
+                astack._kick()
+                astack.loop.call_exception_handler({"message": "synack: accepting a connection failed",
+                                                    "exception": e})
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._serving = False
+        self._astack._unregister(self._lst.listener, self)
+        self._lst.close()
+        if self._serving_forever is not None and not self._serving_forever.done():
+            self._serving_forever.cancel()
+        for w in self._waiters:
+            if not w.done():
+                w.set_result(None)
+        self._waiters.clear()
+
+    async def wait_closed(self) -> None:
+        if self._closed:
+            return
+        w = self._astack.loop.create_future()
+        self._waiters.append(w)
+        await w
+
+    async def serve_forever(self) -> None:
+        if self._serving_forever is not None:
+            raise RuntimeError("server is already being awaited on serve_forever()")
+        if self._closed:
+            raise RuntimeError("server is closed")
+        await self.start_serving()
+        self._serving_forever = self._astack.loop.create_future()
+        try:
+            await self._serving_forever
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever = None
+
+    def __repr__(self) -> str:
+        return f"<SynackServer {self.sockname}>"
+
+
+# ========================================================================= module functions
+
+
+def _need(stack: AsyncStack | None) -> AsyncStack:
+    if stack is None:
+        raise TypeError("pass stack=AsyncStack(...): synack streams run on an explicit stack")
+    return stack
+
+
+async def open_connection(host: str, port: int, *, stack: AsyncStack | None = None,
+                          limit: int = _DEFAULT_LIMIT, **kwds: Any):
+    """``asyncio.open_connection`` over synack: ``(StreamReader, StreamWriter)``."""
+    return await _need(stack).open_connection(host, port, limit=limit, **kwds)
+
+
+async def start_server(client_connected_cb: Callable, host: str | None = None, port: int = 0, *,
+                       stack: AsyncStack | None = None, limit: int = _DEFAULT_LIMIT,
+                       **kwds: Any) -> SynackServer:
+    """``asyncio.start_server`` over synack; returns a ``SynackServer``."""
+    return await _need(stack).start_server(client_connected_cb, host, port, limit=limit, **kwds)
+
+
+__all__ = ["AsyncStack", "AsyncConnection", "AsyncListener", "SynackTransport", "SynackServer",
+           "open_connection", "start_server"]

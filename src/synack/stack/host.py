@@ -102,7 +102,10 @@ class Stack:
         self._owner: dict[int, Listener] = {}          # id(conn) -> listener, while half-open
         self._out: list[bytes] = []
         self._touched: dict[int, TcpConnection] = {}  # insertion-ordered: deterministic output
+        # One heap of (deadline, seq, conn) and, per connection, the deadline of its one live
+        # entry: entries whose deadline no longer matches are stale and skipped (STYLE §5).
         self._heap: list[tuple[float, int, TcpConnection]] = []
+        self._sched: dict[int, float] = {}
         self._seq = itertools.count()
         self._events: deque = deque()                     # stack-level (listener, event) pairs
         self._with_events: dict[int, TcpConnection] = {}   # connections with events to pull
@@ -416,19 +419,31 @@ class Stack:
             if conn.state is State.CLOSED:
                 self._forget(conn)
             else:
-                t = conn.next_timer()
-                if t is not None:
-                    heapq.heappush(self._heap, (t, next(self._seq), conn))
+                self._schedule(conn)
         return out
+
+    def _schedule(self, conn: TcpConnection) -> None:
+        """Keep exactly one live heap entry for ``conn``, at its current deadline."""
+        t = conn.next_timer()
+        if t is None:
+            self._sched.pop(id(conn), None)
+        elif self._sched.get(id(conn)) != t:
+            self._sched[id(conn)] = t
+            heapq.heappush(self._heap, (t, next(self._seq), conn))
+
+    def _live(self, t: float, conn: TcpConnection) -> bool:
+        return self._sched.get(id(conn)) == t and id(conn) in self._keys
 
     def _run_due(self, now: float) -> None:
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _, _, conn = heapq.heappop(heap)
-            if id(conn) in self._keys:
+            t, _, conn = heapq.heappop(heap)
+            if self._live(t, conn):
+                del self._sched[id(conn)]
                 self._touched[id(conn)] = conn
 
     def _forget(self, conn: TcpConnection) -> None:
+        self._sched.pop(id(conn), None)
         key = self._keys.pop(id(conn), None)
         if key is not None and self.conns.get(key) is conn:
             del self.conns[key]
@@ -442,16 +457,17 @@ class Stack:
         heap = self._heap
         while heap:
             t, _, conn = heap[0]
-            if id(conn) not in self._keys:
+            if not self._live(t, conn):
                 heapq.heappop(heap)
                 continue
             ct = conn.next_timer()
-            if ct is None or ct > t:
+            if ct != t:
+                # the deadline moved without the stack seeing it (a user call without touch())
                 heapq.heappop(heap)
-                if ct is not None:
-                    heapq.heappush(heap, (ct, next(self._seq), conn))
+                del self._sched[id(conn)]
+                self._schedule(conn)
                 continue
-            return min(t, ct)
+            return t
         return None
 
     def handle_timer(self, now: float) -> None:

@@ -61,6 +61,10 @@ class Acceptable:
     port: int
 
 
+def _unicast(a: IPAddress) -> bool:
+    return not (a.is_multicast or a.is_unspecified or (a.version == 4 and a == IPv4Address("255.255.255.255")))
+
+
 class Listener:
     """A passive open: a bounded SYN queue of half-open connections and a bounded accept queue
     of established ones (RFC 4987 §2.2, §3)."""
@@ -118,7 +122,9 @@ class Stack:
     def listen(self, port: int, addr: str | None = None, backlog: int = 128,
                config: TcpConfig | None = None) -> Listener:
         a = ip_address(addr) if addr else None
-        if (a, port) in self.listeners or (None, port) in self.listeners:
+        # A wildcard listener covers every address, so it conflicts with a specific one on
+        # the same port either way round (bind(2) without SO_REUSEPORT).
+        if any(p == port and (x is None or a is None or x == a) for x, p in self.listeners):
             raise OSError(errno.EADDRINUSE, "address in use")
         lst = Listener(a, port, backlog, self.sconfig.syn_backlog, config)
         self.listeners[(a, port)] = lst
@@ -140,12 +146,16 @@ class Stack:
     def connect(self, remote: tuple[str, int], now: float, local: tuple[str, int] | None = None,
                 config: TcpConfig | None = None) -> TcpConnection:
         raddr, rport = ip_address(remote[0]), remote[1]
+        if not _unicast(raddr) or any(raddr == i.network.broadcast_address for i in self.interfaces
+                                      if i.version == 4 and i.network.prefixlen < 31):
+            # RFC 9293 §3.9.1.1: an OPEN to a broadcast or multicast address MUST fail (MUST-46)
+            raise OSError(errno.EINVAL, f"cannot connect to {raddr}: not a unicast address")
         if local and local[0]:
             laddr = ip_address(local[0])
+            if laddr not in self.addresses:
+                raise OSError(errno.EADDRNOTAVAIL, f"{laddr} is not an address of this host")
         else:
-            laddr = next((a for a in self.addresses if a.version == raddr.version), None)
-            if laddr is None:
-                raise OSError(errno.ENETUNREACH, f"no IPv{raddr.version} address on this host")
+            laddr = self._source_for(raddr)
         lport = local[1] if local and local[1] else 0
         if lport == 0:
             lport = self.ports.choose(laddr.packed, raddr.packed, rport,
@@ -158,6 +168,14 @@ class Stack:
         conn.connect(now)
         self.touch(conn)
         return conn
+
+    def _source_for(self, raddr: IPAddress) -> IPAddress:
+        """The local address for a destination: one whose prefix holds it, else the first of the
+        family (RFC 9293 §3.9.1.1, MUST-44; RFC 1122 §3.3.4.3)."""
+        same = [i for i in self.interfaces if i.version == raddr.version]
+        if not same:
+            raise OSError(errno.ENETUNREACH, f"no IPv{raddr.version} address on this host")
+        return next((i.ip for i in same if raddr in i.network), same[0].ip)
 
     def touch(self, conn: TcpConnection) -> None:
         """Tell the stack a user call changed ``conn`` (it may have something to send)."""
@@ -183,6 +201,10 @@ class Stack:
             return self._drop(now, f"bad IP packet: {e.reason}", len(packet))
         if pkt.dst not in self.addresses:
             return self._drop(now, "not for us", len(packet))
+        if not _unicast(pkt.src):
+            # RFC 9293 §3.9.2.1 / RFC 1122 §4.2.3.10: a segment from a broadcast or multicast
+            # source is dropped silently (MUST-57, MUST-63 via the IP layer)
+            return self._drop(now, "source not unicast", len(packet))
         if pkt.is_fragment:
             # Fragments are dropped and counted: synack sends DF and atomic datagrams itself,
             # and its MSS keeps peers' segments within the MTU (documented in docs/stack.md).
@@ -219,6 +241,14 @@ class Stack:
             self._forget(conn)
             conn = None
         if conn is not None:
+            owner = self._owner.get(id(conn))
+            if owner is not None and len(owner.accept_queue) >= owner.backlog \
+                    and seg.flags & Flags.ACK and not seg.flags & (Flags.SYN | Flags.RST):
+                # No room in the accept queue for the connection this ACK would complete: drop
+                # the ACK and stay half-open; the SYN-ACK retransmission draws it again later
+                # (RFC 4987 §2.2; Linux tcp_check_req -> listen_overflow).
+                self.stats["listen_overflow"] += 1
+                return self._drop(now, "listen: accept queue full", len(seg.payload))
             conn.receive_segment(seg, now)
             self._after(conn, now)
             return
@@ -283,7 +313,7 @@ class Stack:
         cfg = lst.config or self.config
         peer_mss = seg.mss if seg.mss is not None else (1220 if raddr.version == 6 else 536)
         iss = self.cookies.make(self._tuple_bytes(key), seg.seq, peer_mss, now)
-        opts: list = [Mss(cfg.mss)]
+        opts: list = [Mss(cfg.advertised_mss(raddr.version == 6))]
         ts = seg.timestamps
         if ts is not None and cfg.timestamps:
             wscale = seg.wscale if cfg.window_scaling else None

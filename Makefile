@@ -4,9 +4,11 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := tshark tcpdump iproute2 nftables socat curl
-# Commands that must exist for the tests; apt-get runs only if one is missing.
-APT_CMDS := tshark tcpdump ip nft socat curl
+# System tools the tests drive as real peers and checkers (tshark reads our captures; curl, ab,
+# wrk, chromium, socat, hping3 talk to synack inside test namespaces; nft drops packets there).
+APT_PKGS := tshark tcpdump iproute2 nftables socat curl hping3 apache2-utils wrk chromium iperf3
+# Commands that must exist; apt-get runs only if one is missing.
+APT_CMDS := tshark tcpdump ip nft socat curl hping3 ab wrk chromium iperf3
 
 .PHONY: all setup sysdeps demo test test-fast bench gallery clean
 

@@ -1,0 +1,217 @@
+"""What packetdrill scripts assume about the stack under test, as synack configuration.
+
+A profile is plain values: a ``TcpConfig`` (defaults and SYN option layout), a ``StackConfig``,
+and the few facts of the socket layer a script can see (``O_NONBLOCK``'s value, SO_RCVBUF
+doubling, listen backlog arithmetic, TCP_INFO state numbering). Never a special case in the TCP
+code (packetdrill.md §8). Where the table asks for something ``TcpConfig`` has no knob for, the
+profile comment says so; ``MISSING_KNOBS`` lists them for the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from synack.pdrill import names
+from synack.stack.host import StackConfig
+from synack.tcp.config import TcpConfig
+from synack.tcp.states import State
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    tcp: TcpConfig
+    stack: StackConfig
+    o_nonblock: int                     # fcntl(F_GETFL) bit
+    sockbuf_doubled: bool               # Linux: SO_RCVBUF/SO_SNDBUF set N, reserve (and report) 2N
+    min_sockbuf: int                    # smallest buffer setsockopt accepts
+    accept_extra: str                   # "plus1" (Linux: backlog + 1) | "3/2" (FreeBSD: 3*backlog/2 + 1)
+    connect_again_returns_0: bool       # Linux: connect() after EINPROGRESS completed -> 0 once
+    write_while_connecting: str         # "wait" (Linux: block / EAGAIN) | "ENOTCONN" (FreeBSD)
+    read_unconnected_errno: str         # read() on a never-connected socket
+    write_after_reset: str              # "error" (Linux: ECONNRESET first) | "EPIPE" (FreeBSD sosend)
+    states: dict[State, int] = field(default_factory=dict)   # tcpi_state numbering
+    default_port: int = 8080            # packetdrill's --bind_port / --connect_port
+
+    def tcp_config(self) -> TcpConfig:
+        """A fresh, mutable copy of the TCP defaults."""
+        return self.tcp.copy()
+
+    def stack_config(self) -> StackConfig:
+        s = self.stack
+        return StackConfig(**{f: getattr(s, f) for f in s.__dataclass_fields__})
+
+    def accept_limit(self, backlog: int) -> int:
+        """How many established connections the accept queue holds for listen(fd, backlog)."""
+        backlog = max(backlog, 0)
+        if self.accept_extra == "plus1":
+            return backlog + 1          # Linux sk_acceptq_is_full(): ack_backlog > max_ack_backlog
+        return 3 * backlog // 2 + 1     # FreeBSD solisten/sonewconn: qlen > 3 * qlimit / 2
+
+    def symbols(self) -> dict[str, int]:
+        table = names.symbol_table(self.o_nonblock)
+        table.update(names.state_names(self.states))
+        return table
+
+
+_TCP_FIELDS = {f.name for f in fields(TcpConfig)}
+
+
+def _tcp(knobs: dict) -> TcpConfig:
+    """A TcpConfig from the knobs it has. Knobs that do not exist (yet) in TcpConfig are left
+    out; ``unsupported_knobs(name)`` lists them."""
+    return TcpConfig(**{k: v for k, v in knobs.items() if k in _TCP_FIELDS})
+
+
+# FreeBSD (nplab corpora): win 65535, <mss 1460,nop,wscale 6,sackOK,TS val ecr 0>.
+_FREEBSD_TCP = dict(
+    mtu=1500,
+    mss=None if "mtu" in _TCP_FIELDS else 1460,   # MTU - 40 (or - 60 for IPv6)
+    # net.inet.tcp.recvspace = 65536; FreeBSD rounds the buffer up to a multiple of the MSS
+    # after the handshake (65700 at MSS 1460). TcpConfig has no "round rcv_buf to the MSS"
+    # knob (MISSING_KNOBS): 65536 is kept, which differs once more than 164 bytes are unread.
+    rcv_buf=65536,
+    snd_buf=32768,                  # net.inet.tcp.sendspace
+    window_scaling=True,
+    wscale=6,                       # kern.ipc.maxsockbuf = 2 MiB: 65535 << 6 >= 2 MiB
+    sack=True,
+    timestamps=True,
+    syn_option_order="freebsd",     # mss,nop,wscale,sackOK,TS; SYN-ACK: what the peer offered
+    syn_window=None,                # min(65535, SO_RCVBUF)
+    ack_delay=0.040,                # net.inet.tcp.delacktime (the table's 40 ms)
+    ack_every=2,
+    nagle=True,
+    initial_window=None,            # RFC 6928 IW10
+    cc="newreno",
+    limited_transmit=True,          # net.inet.tcp.rfc3042
+    dupthresh=3,
+    rack=False,                     # the default FreeBSD stack has no RACK-TLP
+    initial_rto=1.0,                # net.inet.tcp.rexmit_initial
+    min_rto=0.030,                  # net.inet.tcp.rexmit_min
+    max_rto=64.0,                   # TCPTV_REXMTMAX
+    rto_slop=0.200,                 # net.inet.tcp.rexmit_slop: 1, 2.2, 4.2, ...
+    syn_retries=6,                  # FreeBSD stops at keepinit (75 s): no knob (MISSING_KNOBS)
+    synack_retries=3,               # syncache: SYN-ACK sent 1 + 3 times
+    r2_retries=12,                  # TCP_MAXRXTSHIFT
+    msl=30.0,                       # net.inet.tcp.msl: TIME-WAIT 60 s
+    rst_on_close_with_unread=False,  # tcp_disconnect(): flush unread data, then FIN
+    keepalive=False,
+    keepalive_idle=7200.0,          # net.inet.tcp.keepidle
+    keepalive_interval=75.0,        # net.inet.tcp.keepintvl
+    keepalive_count=8,              # net.inet.tcp.keepcnt
+    rfc5961=True,                   # insecure_rst = 0, insecure_syn = 0
+    drop_synfin=False,
+    ecn="accept",                   # net.inet.tcp.ecn.enable = 2
+)
+FREEBSD = Profile(
+    name="freebsd",
+    tcp=_tcp(_FREEBSD_TCP),
+    stack=StackConfig(syncookies="on", rst_for_closed_ports=True),
+    o_nonblock=0x0004,
+    sockbuf_doubled=False,
+    min_sockbuf=1,
+    accept_extra="3/2",
+    connect_again_returns_0=False,
+    write_while_connecting="ENOTCONN",
+    read_unconnected_errno="ENOTCONN",
+    write_after_reset="EPIPE",
+    states=names.FREEBSD_STATES,
+)
+
+# Linux (Google corpus): win 64240, <mss 1460,sackOK,TS val ecr 0,nop,wscale 7>.
+_LINUX_TCP = dict(
+    mtu=1500,
+    mss=None if "mtu" in _TCP_FIELDS else 1460,
+    # tcp_rmem[1] = 131072. Linux starts the window at 64240 and grows it (rcv_ssthresh,
+    # autotuning); TcpConfig has no initial-window clamp (MISSING_KNOBS), so after the
+    # handshake synack offers the whole buffer.
+    rcv_buf=131072,
+    snd_buf=16384,                  # tcp_wmem[1]
+    window_scaling=True,
+    wscale=7,                       # tcp_rmem[2] = 6 MiB
+    sack=True,
+    timestamps=True,
+    syn_option_order="linux",       # mss,sackOK,TS,nop,wscale / mss,nop,nop,sackOK,nop,wscale
+    syn_window=64240,               # 65535 rounded down to a multiple of the MSS
+    ack_delay=0.040,                # TCP_DELACK_MIN; quick-ACK mode has no knob (MISSING_KNOBS)
+    ack_every=2,
+    nagle=True,
+    initial_window=None,            # IW10
+    cc="cubic",
+    limited_transmit=True,
+    dupthresh=3,
+    rack=True,                      # tcp_recovery=1: RACK-TLP (RFC 8985)
+    tlp_max_ack_delay=0.2,
+    initial_rto=1.0,                # TCP_TIMEOUT_INIT
+    min_rto=0.200,                  # TCP_RTO_MIN
+    max_rto=120.0,                  # TCP_RTO_MAX
+    rto_slop=0.0,
+    syn_retries=6,                  # tcp_syn_retries
+    synack_retries=5,               # tcp_synack_retries
+    r2_retries=15,                  # tcp_retries2
+    msl=30.0,                       # TCP_TIMEWAIT_LEN = 60 s
+    rst_on_close_with_unread=True,  # tcp_close(): data_was_unread -> RST (RFC 2525 §2.17)
+    keepalive=False,
+    keepalive_idle=7200.0,          # tcp_keepalive_time
+    keepalive_interval=75.0,        # tcp_keepalive_intvl
+    keepalive_count=9,              # tcp_keepalive_probes
+    rfc5961=True,
+    drop_synfin=False,
+    ecn="accept",                   # tcp_ecn = 2
+)
+LINUX = Profile(
+    name="linux",
+    tcp=_tcp(_LINUX_TCP),
+    stack=StackConfig(syncookies="on", rst_for_closed_ports=True),
+    o_nonblock=0x0800,
+    sockbuf_doubled=True,
+    min_sockbuf=2304,                   # SOCK_MIN_RCVBUF / 2 (Linux doubles it)
+    accept_extra="plus1",
+    connect_again_returns_0=True,
+    write_while_connecting="wait",
+    read_unconnected_errno="ENOTCONN",
+    write_after_reset="error",
+    states=names.LINUX_STATES,
+)
+
+PROFILES: dict[str, Profile] = {"freebsd": FREEBSD, "linux": LINUX}
+_KNOBS = {"freebsd": _FREEBSD_TCP, "linux": _LINUX_TCP}
+
+
+def unsupported_knobs(name: str) -> list[str]:
+    """The profile's TcpConfig knobs that TcpConfig does not have (yet): left at synack's
+    behaviour, so scripts depending on them fail (see also ``MISSING_KNOBS``)."""
+    return sorted(k for k in _KNOBS[name] if k not in _TCP_FIELDS)
+
+# What §8 of packetdrill.md asks for that TcpConfig / StackConfig cannot say (for the report).
+MISSING_KNOBS: dict[str, str] = {
+    "rcv_buf_round_to_mss": "FreeBSD rounds SO_RCVBUF up to a multiple of the MSS after the handshake "
+                            "(65536 -> 65700 at MSS 1460)",
+    "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
+                          "autotuning); synack offers the whole rcv_buf at once",
+    "syn_window per mss": "Linux's SYN-ACK window is 65535 rounded down to a multiple of (MSS - 12 "
+                          "with timestamps): 65160 with TS, 64240 without",
+    "quickack": "Linux ACKs the first segments at once (quick-ACK mode) before delaying ACKs",
+    "connect_timeout": "FreeBSD keepinit (TCP_KEEPINIT): give up SYN-SENT / SYN-RECEIVED after a time "
+                       "(75 s), not after a number of retransmissions",
+    "ecn": "ECN (RFC 3168): accept-only by default in both profiles; synack has no ECN",
+    "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
+    "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
+    "rst_with_ack": "both kernels set ACK on the RST of an abort (SO_LINGER 0, unread data): "
+                    "R. SND.NXT ack RCV.NXT; synack sends <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5)",
+    "tolerate_missing_ts": "Linux (and FreeBSD with tolerate_missing_ts=1) accept segments without "
+                           "timestamps after negotiating them; synack drops them (RFC 7323 §3.2)",
+    "persist_min": "FreeBSD bounds the persist timer by TCPTV_PERSMIN (5 s); synack probes after one "
+                   "RTO (TcpConfig has persist_max only)",
+    "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
+                         "counts full-sized segments (ack_every, RFC 5681 §4.2)",
+    "nagle_variant": "both kernels send the sub-MSS tail of one write at once (BSD: idle at the "
+                     "start of tcp_output; Linux: Minshall); synack holds it (RFC 1122 §4.2.3.4 as written)",
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r} (linux or freebsd)") from None

@@ -122,9 +122,12 @@ class PcapWriter(OwnedFile):
         if autoflush:
             self._file.flush()
 
-    def write(self, packet: bytes | bytearray | memoryview, t: float) -> None:
-        """Append one record stamped ``t`` (float seconds, >= 0). Raises ``ValueError`` if closed
-        or if ``t`` is negative, not finite, or past the 32-bit seconds field (year 2106)."""
+    def write(self, packet: bytes | bytearray | memoryview, t: float, *, orig_len: int | None = None) -> None:
+        """Append one record stamped ``t`` (float seconds, >= 0). ``orig_len``: the packet's
+        length on the wire when ``packet`` holds only its first bytes (the record is then
+        partial, as a snaplen makes it). Raises ``ValueError`` if closed, if ``orig_len`` is
+        shorter than ``packet``, or if ``t`` is negative, not finite, or past the 32-bit seconds
+        field (year 2106)."""
         if self._closed:
             raise ValueError("write to a closed PcapWriter")
         if not math.isfinite(t) or t < 0:
@@ -137,6 +140,10 @@ class PcapWriter(OwnedFile):
             raise ValueError(f"pcap timestamp {t!r} does not fit 32-bit seconds")
         n = len(packet)
         incl = min(n, self.snaplen)
+        if orig_len is not None:
+            if orig_len < n:
+                raise ValueError(f"orig_len {orig_len} is shorter than the {n} bytes given")
+            n = orig_len
         self._file.write(struct.pack("<IIII", sec, frac, incl, n) + bytes(packet[:incl]))
         if self.autoflush:
             self._file.flush()

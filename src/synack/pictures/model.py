@@ -339,6 +339,13 @@ def _load_events(paths: list[str], name: str, absolute: bool, strict: bool) -> C
         raise PictureError(f"{name}: {e.strerror or e}") from None
     if len(paths) > 1:
         recs.sort(key=lambda r: r.get("t", 0.0) if isinstance(r.get("t"), (int, float)) else 0.0)
+    return from_records(recs, name=name, absolute=absolute)
+
+
+def from_records(recs: Sequence[dict[str, Any]], *, name: str = "records", absolute: bool = False) -> Capture:
+    """A ``Capture`` from event-log records already in memory (dicts as ``read_jsonl`` yields
+    them, in time order), e.g. an HTTP server's trace of one connection. Raises
+    ``PictureError`` for a malformed record."""
     by_key: dict[frozenset, list[tuple[Endpoint, Endpoint, dict]]] = {}
     try:
         for r in recs:
@@ -509,13 +516,21 @@ def _estimate_times(conn: Connection) -> None:
     synack = next((s for s in segs if s.sender == "B" and s.flags & Flags.SYN and s.flags & Flags.ACK), None)
     b_syn = next((s for s in segs if s.sender == "B" and s.flags & Flags.SYN), None)
     if syn is not None and synack is not None and b_syn is synack:    # not after a simultaneous open
-        syn = [s for s in segs if s.sender == "A" and s.flags & Flags.SYN and not s.flags & Flags.ACK
-               and s.t <= synack.t][-1]
         ack = next((s for s in segs if s.sender == "A" and s.index > synack.index and s.flags & Flags.ACK
                     and not s.flags & Flags.SYN), None)
-        d["B"] = max(synack.t - syn.t, 0.0) / 2
+        # A lost SYN or SYN-ACK means retransmissions, and a timeout between them is no delay:
+        # B's delay is from the last SYN to the first SYN-ACK after it; A's from the last SYN-ACK
+        # to the ACK answering it.
+        end = ack.index if ack is not None else len(segs)
+        syn = [s for s in segs if s.sender == "A" and s.flags & Flags.SYN and not s.flags & Flags.ACK
+               and s.index < end][-1]
+        answer = next((s for s in segs if s.sender == "B" and s.flags & Flags.SYN and s.flags & Flags.ACK
+                       and s.index > syn.index and s.index < end), synack)
+        d["B"] = max(answer.t - syn.t, 0.0) / 2
         if ack is not None:
-            d["A"] = max(ack.t - synack.t, 0.0) / 2
+            last = [s for s in segs if s.sender == "B" and s.flags & Flags.SYN and s.flags & Flags.ACK
+                    and s.index < ack.index][-1]
+            d["A"] = max(ack.t - last.t, 0.0) / 2
     conn.delays = d
     for s in segs:
         if measured[s.sender]:                        # a log of both sides: use what it measured
@@ -673,4 +688,4 @@ def describe(conn: Connection) -> str:
 
 
 __all__ = ["PictureError", "Endpoint", "Segment", "Connection", "Capture", "StateChange", "MARKS",
-           "load", "human_bytes", "describe"]
+           "load", "from_records", "human_bytes", "describe"]

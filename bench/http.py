@@ -1,0 +1,126 @@
+"""HTTP on synack vs the kernel: one run, one private namespace, the same wrk, the same file.
+
+    sudo .venv/bin/python bench/http.py [--duration 5] [--connections 8] [--size 1024]
+
+Three servers serve the same directory:
+  * synack:      synack.http's h11 server on synack's TCP (asyncio adapter, TUN, 192.0.2.2:80),
+                 running in this process;
+  * kernel-h11:  the same h11 server on the kernel's TCP (``python -m synack.http``, 192.0.2.1:8080);
+  * http.server: Python's ``python3 -m http.server`` on the kernel's TCP (192.0.2.1:8081; it
+                 speaks HTTP/1.0 and closes every connection, so it never keeps alive).
+``wrk`` runs inside the namespace against each, with keep-alive and with ``Connection: close``,
+and the requests/s and the 99th-percentile latency are printed with the ratios. Not a test:
+numbers depend on the machine. Needs root, wrk and /dev/net/tun; everything it makes (namespace,
+TUN device, server processes) is removed at the end, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from synack.api.aio import AsyncStack
+from synack.http.server import HttpServer, ServerConfig
+from synack.http.static import StaticFiles
+from synack.link.netns import kernel_peer
+from synack.stack.host import Stack
+
+KERNEL, SYNACK = "192.0.2.1", "192.0.2.2"
+
+
+def parse_wrk(text: str) -> dict:
+    def num(pat: str) -> float | None:
+        m = re.search(pat, text)
+        return float(m.group(1)) if m else None
+
+    def dur(pat: str) -> float | None:
+        m = re.search(pat, text)
+        if not m:
+            return None
+        v, unit = float(m.group(1)), m.group(2)
+        return v * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {"rps": num(r"Requests/sec:\s+([\d.]+)"), "p99_ms": dur(r"\n\s+99%\s+([\d.]+)(us|ms|s|m)\b"),
+            "p50_ms": dur(r"\n\s+50%\s+([\d.]+)(us|ms|s|m)\b"), "requests": num(r"(\d+) requests in"),
+            "errors": sum(map(int, errors.groups())) if errors else 0,
+            "non2xx": num(r"Non-2xx or 3xx responses: (\d+)") or 0}
+
+
+def wait_listening(peer, host: str, port: int, tries: int = 100) -> None:
+    probe = f"import socket; socket.create_connection(('{host}', {port}), 1).close()"
+    for _ in range(tries):
+        if peer.run([sys.executable, "-c", probe], timeout=5).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    ap.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
+    ap.add_argument("--size", type=int, default=1024, help="size of the file fetched (default 1024 bytes)")
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench/http.py: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 1
+    tmp = Path(tempfile.mkdtemp(prefix="synack-bench-http-"))
+    (tmp / "file.bin").write_bytes(bytes(range(256)) * (args.size // 256) + b"x" * (args.size % 256))
+    results: dict[tuple[str, str], dict] = {}
+    try:
+        with kernel_peer(ipv6=False) as peer:
+            stack = Stack(peer.stack_addresses, secret=b"bench-http")
+            astack = AsyncStack.start_thread(stack, peer.link, "synack-bench")
+            server = HttpServer(StaticFiles(tmp), ServerConfig(idle_timeout=30.0))
+            astack.run(server.listen_synack(astack, None, 80, backlog=1024), timeout=5)
+            peer.popen([sys.executable, "-m", "synack.http", "--bind", KERNEL, "--port", "8080", str(tmp)],
+                       stdout=subprocess_devnull(), stderr=subprocess_devnull())
+            peer.popen([sys.executable, "-m", "http.server", "--bind", KERNEL, "8081", "--directory", str(tmp)],
+                       stdout=subprocess_devnull(), stderr=subprocess_devnull())
+            wait_listening(peer, KERNEL, 8080)
+            wait_listening(peer, KERNEL, 8081)
+            targets = {"synack": f"http://{SYNACK}:80/file.bin", "kernel-h11": f"http://{KERNEL}:8080/file.bin",
+                       "http.server": f"http://{KERNEL}:8081/file.bin"}
+            print(f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.size}-byte file, "
+                  f"namespace {peer.ns}", flush=True)
+            for mode in ("keep-alive", "close"):
+                for name, url in targets.items():
+                    argv = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+                            "--timeout", "10s", url]
+                    if mode == "close":
+                        argv[1:1] = ["-H", "Connection: close"]
+                    r = peer.run(argv, timeout=args.duration + 60)
+                    res = parse_wrk(r.stdout)
+                    results[(name, mode)] = res
+                    print(f"  {name:<12} {mode:<10} {res['rps'] or 0:>9.0f} req/s  p50 {res['p50_ms'] or 0:>8.2f} ms"
+                          f"  p99 {res['p99_ms'] or 0:>8.2f} ms  errors {res['errors']:.0f}"
+                          f"  non-2xx {res['non2xx']:.0f}", flush=True)
+            try:
+                astack.run(server.shutdown(1.0), timeout=5)
+            finally:
+                astack.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\nratios (requests/s; p99 latency):")
+    for mode in ("keep-alive", "close"):
+        s = results[("synack", mode)]
+        for other in ("kernel-h11", "http.server"):
+            o = results[(other, mode)]
+            rps = (s["rps"] or 0) / o["rps"] if o["rps"] else float("nan")
+            p99 = (s["p99_ms"] or 0) / o["p99_ms"] if o["p99_ms"] else float("nan")
+            print(f"  {mode:<10} synack / {other:<12} {rps:6.2f}x req/s   {p99:6.2f}x p99")
+    return 0
+
+
+def subprocess_devnull():
+    import subprocess
+    return subprocess.DEVNULL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,529 @@
+"""An HTTP/1.1 server on h11, written against asyncio streams.
+
+The same ``HttpServer`` runs on the kernel's TCP (``asyncio.start_server``) and on synack's
+(``synack.asyncio.start_server``): it sees only a ``StreamReader``/``StreamWriter`` pair, plus
+``writer.get_extra_info("synack_connection")`` when synack carries the connection. All HTTP
+parsing and framing is h11's (RFC 9112); this module adds the policies around it:
+
+* keep-alive, and pipelined requests answered in order (h11 keeps bytes that arrive early for
+  the next cycle, and we read the next request only after the response is out);
+* limits: the request head (request line and fields) ``max_header_bytes`` and ``max_headers``
+  -> 431 (RFC 6585 §5); a body over ``max_body`` -> 413 (RFC 9110 §15.5.14), checked against
+  Content-Length before reading and while reading chunks; anything h11 rejects -> 400;
+* timeouts: ``idle_timeout`` between requests on a kept-alive connection (closed quietly);
+  ``header_timeout`` from the first byte of a request to the end of its head, and
+  ``body_timeout`` per read of the body (a slowloris gets 408 and the connection is closed);
+  ``write_timeout`` for a client that stops reading (the connection is aborted);
+* graceful shutdown (``shutdown()``): stop accepting, close idle connections, let requests in
+  progress finish with ``Connection: close``, abort whatever is left after the grace period.
+
+Applications are ``async def app(request: Request) -> Response``; see ``Response`` for bodies.
+Errors the application raises become a 500. After an error response the connection is closed
+with a lingering close (FIN, then input is read and dropped for a moment), so the client sees
+the response rather than a reset caused by the bytes we did not read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable, Iterator
+from urllib.parse import unquote
+
+import h11
+
+log = logging.getLogger("synack.http")
+
+SERVER_NAME = "synack-http (h11)"
+READ_CHUNK = 65536
+WRITE_CHUNK = 65536
+
+REASONS = {
+    100: "Continue", 200: "OK", 204: "No Content", 206: "Partial Content", 301: "Moved Permanently",
+    304: "Not Modified", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    408: "Request Timeout", 413: "Content Too Large", 416: "Range Not Satisfiable",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """Limits and timeouts (seconds). The defaults suit a small public server."""
+    max_body: int = 1 << 20              # bytes of request body; more: 413
+    max_header_bytes: int = 16384        # request line + fields; more: 431 (h11 max_incomplete_event_size)
+    max_headers: int = 100               # header fields; more: 431
+    idle_timeout: float = 15.0           # keep-alive: no new request this long -> close
+    header_timeout: float = 10.0         # first byte of a request -> end of its head; else 408
+    body_timeout: float = 10.0           # each read of a request body; else 408
+    write_timeout: float = 30.0          # a response that cannot be written this long -> abort
+    linger: float = 2.0                  # lingering close after an error: read and drop this long
+    max_requests: int | None = None      # per connection; then Connection: close
+    shutdown_grace: float = 10.0         # shutdown(): time given to requests in progress
+    server_name: str = SERVER_NAME
+
+
+@dataclass(slots=True)
+class Request:
+    """One request as the application sees it. ``path`` is the target's path, percent-decoded
+    (``raw_path`` keeps it encoded), ``query`` the raw query string; ``headers`` are
+    ``(name, value)`` with names in lower case, decoded as Latin-1. ``number`` counts the
+    requests on this connection from 1. ``conn`` is synack's ``TcpConnection`` carrying it
+    (None on the kernel's TCP) and ``astack`` synack's ``AsyncStack``."""
+    method: str
+    target: str
+    raw_path: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    http_version: str
+    body: bytes
+    number: int
+    peername: Any
+    sockname: Any
+    conn: Any = None
+    astack: Any = None
+    server: "HttpServer | None" = None
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first field called ``name`` (case-insensitive), or ``default``."""
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return default
+
+
+Body = bytes | Iterable[bytes] | Callable[[], Iterator[bytes]]
+
+
+@dataclass(slots=True)
+class Response:
+    """``body``: bytes, or an iterable of byte chunks (e.g. a generator reading a file; it is
+    closed if the client goes away), sent with ``length`` as Content-Length when given, else
+    chunked. ``headers`` must not contain Content-Length or Transfer-Encoding for a bytes body:
+    they are computed. A response to HEAD sends the headers of the GET and no body."""
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: Body = b""
+    length: int | None = None
+
+    @classmethod
+    def text(cls, status: int, text: str, content_type: str = "text/plain; charset=utf-8",
+             headers: Iterable[tuple[str, str]] = ()) -> "Response":
+        return cls(status, [("content-type", content_type), *headers], text.encode("utf-8"))
+
+    @classmethod
+    def html(cls, text: str, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> "Response":
+        return cls.text(status, text, "text/html; charset=utf-8", headers)
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200) -> "Response":
+        return cls(status, [("content-type", "application/json")],
+                   json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8") + b"\n")
+
+    @classmethod
+    def error(cls, status: int, detail: str = "", headers: Iterable[tuple[str, str]] = ()) -> "Response":
+        reason = REASONS.get(status, "Error")
+        return cls.text(status, f"{status} {reason}\n" + (f"{detail}\n" if detail else ""), headers=headers)
+
+
+App = Callable[[Request], Awaitable[Response]]
+
+
+class _Close(Exception):
+    """End this connection (quietly unless ``status``: then answer it first, lingering close)."""
+
+    def __init__(self, status: int | None = None, detail: str = "") -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date(t: float | None = None) -> str:
+    """RFC 9110 §5.6.7 IMF-fixdate; the current time is cached per second."""
+    global _date_cache
+    if t is not None:
+        return email.utils.formatdate(t, usegmt=True)
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
+@dataclass(slots=True, eq=False)
+class _Conn:
+    """What the server knows of one open connection (for shutdown and stats)."""
+    task: asyncio.Task | None
+    writer: asyncio.StreamWriter
+    idle: bool = True                # waiting for the first byte of a request
+    stopping: bool = False           # shutdown() interrupted the idle wait
+    requests: int = 0
+
+
+class HttpServer:
+    """Serve ``app`` over any number of listeners (kernel or synack). ``handle`` is the
+    ``client_connected_cb`` for ``asyncio.start_server``-style functions::
+
+        server = HttpServer(app)
+        await server.listen_kernel("127.0.0.1", 8080)            # asyncio on the kernel's TCP
+        await server.listen_synack(astack, None, 80)              # synack's TCP
+        ...
+        await server.shutdown()
+    """
+
+    def __init__(self, app: App, config: ServerConfig | None = None) -> None:
+        self.app = app
+        self.config = config if config is not None else ServerConfig()
+        self.listeners: list[Any] = []
+        self.conns: set[_Conn] = set()
+        self.closing = False
+        self.stats = {"connections": 0, "requests": 0, "errors": 0}
+        self._all_done: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ listening
+
+    async def listen_kernel(self, host: str | None, port: int, **kw: Any) -> asyncio.AbstractServer:
+        srv = await asyncio.start_server(self.handle, host, port, **kw)
+        self.listeners.append(srv)
+        return srv
+
+    async def listen_synack(self, astack: Any, host: str | None, port: int, **kw: Any) -> Any:
+        srv = await astack.start_server(self.handle, host, port, **kw)
+        self.listeners.append(srv)
+        return srv
+
+    @property
+    def ports(self) -> list[int]:
+        out = []
+        for srv in self.listeners:
+            port = getattr(srv, "port", None)
+            if port is None and getattr(srv, "sockets", None):
+                port = srv.sockets[0].getsockname()[1]
+            out.append(port)
+        return out
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def shutdown(self, grace: float | None = None) -> int:
+        """Stop accepting, close idle connections, give requests in progress ``grace`` seconds
+        (default ``config.shutdown_grace``) to finish, then abort the rest. Returns how many
+        connections had to be aborted."""
+        grace = self.config.shutdown_grace if grace is None else grace
+        self.closing = True
+        for srv in self.listeners:
+            srv.close()
+        for c in list(self.conns):
+            if c.idle and c.task is not None and not c.task.done():
+                c.stopping = True
+                c.task.cancel()
+        tasks = [c.task for c in self.conns if c.task is not None and not c.task.done()]
+        aborted = 0
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=grace)
+            for t in pending:
+                aborted += 1
+                t.cancel()
+            for c in list(self.conns):
+                if c.task in pending:
+                    _abort(c.writer)
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        return aborted
+
+    # ------------------------------------------------------------------ one connection
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection until it closes (the ``client_connected_cb``)."""
+        c = _Conn(asyncio.current_task(), writer)
+        self.conns.add(c)
+        self.stats["connections"] += 1
+        try:
+            await self._serve(c, reader, writer)
+        except asyncio.CancelledError:
+            if not c.stopping:
+                _abort(writer)
+                raise
+        except (ConnectionError, OSError, TimeoutError):
+            _abort(writer)
+        except Exception:                                 # noqa: BLE001 - a bug must not kill the server
+            log.exception("HTTP connection handler failed")
+            _abort(writer)
+        finally:
+            self.conns.discard(c)
+            if not writer.is_closing():
+                writer.close()
+
+    async def _serve(self, c: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        cfg = self.config
+        h = h11.Connection(h11.SERVER, max_incomplete_event_size=cfg.max_header_bytes)
+        extra = writer.get_extra_info
+        conn, astack = extra("synack_connection"), extra("synack_stack")
+        peer, sock = extra("peername"), extra("sockname")
+        while True:
+            # ---- the head of the next request
+            try:
+                ev = await self._next_head(c, h, reader)
+            except _Close as e:
+                if e.status is not None:
+                    await self._send_error(h, writer, e.status, e.detail)
+                    await _linger(reader, writer, cfg.linger)
+                return
+            if ev is None:                                     # peer closed between requests
+                return
+            c.requests += 1
+            self.stats["requests"] += 1
+            # ---- body, with limits
+            try:
+                req = self._request(ev, c.requests, peer, sock, conn, astack)
+                body = await self._read_body(h, reader, writer, req)
+                req.body = body
+            except _Close as e:
+                if e.status is not None:
+                    await self._send_error(h, writer, e.status, e.detail)
+                    await _linger(reader, writer, cfg.linger)
+                return
+            # ---- the application
+            try:
+                resp = await self.app(req)
+            except Exception:                                  # noqa: BLE001
+                log.exception("HTTP application failed on %s %s", req.method, req.target)
+                self.stats["errors"] += 1
+                resp = Response.error(500)
+            last = self.closing or (cfg.max_requests is not None and c.requests >= cfg.max_requests)
+            await self._send(h, writer, req.method, resp, close=last)
+            if h.our_state is h11.MUST_CLOSE or h.their_state in (h11.MUST_CLOSE, h11.CLOSED) or last:
+                if h.their_state is not h11.CLOSED:
+                    await _linger(reader, writer, cfg.linger)
+                return
+            if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+                return
+            h.start_next_cycle()
+
+    async def _next_head(self, c: _Conn, h: h11.Connection, reader: asyncio.StreamReader) -> h11.Request | None:
+        """Wait for the next request's head. None: the peer closed cleanly before one began.
+        Raises ``_Close`` for a timeout, an oversized head or a malformed one."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None                 # set once the first byte of the head is here
+        c.idle = True
+        try:
+            while True:
+                try:
+                    ev = h.next_event()
+                except h11.RemoteProtocolError as e:
+                    status = e.error_status_hint if e.error_status_hint in (400, 431) else 400
+                    raise _Close(status, str(e)) from None
+                if isinstance(ev, h11.Request):
+                    if len(ev.headers) > cfg.max_headers:
+                        raise _Close(431, f"more than {cfg.max_headers} header fields")
+                    # h11 bounds only a head still incomplete; one that arrived whole is measured here
+                    size = len(ev.method) + len(ev.target) + 12 + sum(len(k) + len(v) + 4 for k, v in ev.headers)
+                    if size > cfg.max_header_bytes:
+                        raise _Close(431, f"the request head may be at most {cfg.max_header_bytes} bytes")
+                    return ev
+                if isinstance(ev, h11.ConnectionClosed):
+                    return None
+                if ev is not h11.NEED_DATA:           # PAUSED cannot happen: a cycle was started
+                    raise _Close(None, f"unexpected {ev!r}")
+                if h.trailing_data[0]:
+                    c.idle = False
+                    if deadline is None:
+                        deadline = loop.time() + cfg.header_timeout
+                if c.idle and self.closing:
+                    return None
+                timeout = cfg.idle_timeout if deadline is None else deadline - loop.time()
+                if timeout <= 0:
+                    raise _Close(408, "the request head took too long")
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
+                except asyncio.TimeoutError:
+                    if deadline is None:
+                        raise _Close(None, "idle") from None
+                    raise _Close(408, "the request head took too long") from None
+                except asyncio.CancelledError:
+                    if c.stopping:
+                        raise _Close(None, "shutting down") from None
+                    raise
+                if data:
+                    c.idle = False
+                    if deadline is None:
+                        deadline = loop.time() + cfg.header_timeout
+                try:
+                    h.receive_data(data)
+                except h11.RemoteProtocolError as e:
+                    raise _Close(400, str(e)) from None
+        finally:
+            c.idle = False
+
+    def _request(self, ev: h11.Request, number: int, peer: Any, sock: Any, conn: Any, astack: Any) -> Request:
+        target = ev.target.decode("latin-1")
+        raw = target
+        if raw.startswith(("http://", "https://")):          # absolute-form (RFC 9112 §3.2.2)
+            rest = raw.split("://", 1)[1]
+            raw = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        raw_path, _, query = raw.partition("?")
+        raw_path = raw_path.split("#", 1)[0]
+        return Request(
+            method=ev.method.decode("latin-1"), target=target, raw_path=raw_path,
+            path=unquote(raw_path, errors="replace"), query=query,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in ev.headers],
+            http_version=ev.http_version.decode("latin-1"), body=b"", number=number,
+            peername=peer, sockname=sock, conn=conn, astack=astack, server=self)
+
+    async def _read_body(self, h: h11.Connection, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter, req: Request) -> bytes:
+        cfg = self.config
+        cl = req.header("content-length")
+        if cl is not None and cl.isdigit() and int(cl) > cfg.max_body:
+            raise _Close(413, f"the body may be at most {cfg.max_body} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            try:
+                ev = h.next_event()
+            except h11.RemoteProtocolError as e:
+                raise _Close(400, str(e)) from None
+            if isinstance(ev, h11.Data):
+                size += len(ev.data)
+                if size > cfg.max_body:
+                    raise _Close(413, f"the body may be at most {cfg.max_body} bytes")
+                chunks.append(bytes(ev.data))
+                continue
+            if isinstance(ev, h11.EndOfMessage):
+                return b"".join(chunks)
+            if isinstance(ev, h11.ConnectionClosed):
+                raise _Close(None, "closed during the body")
+            if ev is not h11.NEED_DATA:
+                raise _Close(None, f"unexpected {ev!r}")
+            if h.they_are_waiting_for_100_continue:           # RFC 9110 §10.1.1
+                await self._write(writer, h.send(h11.InformationalResponse(status_code=100, headers=[])))
+            try:
+                data = await asyncio.wait_for(reader.read(READ_CHUNK), cfg.body_timeout)
+            except asyncio.TimeoutError:
+                raise _Close(408, "the request body took too long") from None
+            try:
+                h.receive_data(data)
+            except h11.RemoteProtocolError as e:
+                raise _Close(400, str(e)) from None
+
+    # ------------------------------------------------------------------ writing
+
+    def _headers(self, resp: Response, close: bool, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        hs = [("date", http_date()), ("server", self.config.server_name)]
+        hs += [(k.lower(), v) for k, v in resp.headers]
+        hs += extra
+        if close:
+            hs.append(("connection", "close"))
+        return hs
+
+    async def _send(self, h: h11.Connection, writer: asyncio.StreamWriter, method: str, resp: Response,
+                    *, close: bool) -> None:
+        body = resp.body
+        extra: list[tuple[str, str]] = []
+        no_body = method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            if resp.status not in (204, 304):
+                extra.append(("content-length", str(len(body))))
+            chunks: Iterable[bytes] = (bytes(body),) if body else ()
+        else:
+            if resp.length is not None and resp.status not in (204, 304):
+                extra.append(("content-length", str(resp.length)))
+            chunks = body() if callable(body) else body
+        head = h11.Response(status_code=resp.status, headers=self._headers(resp, close, extra),
+                            reason=REASONS.get(resp.status, "").encode())
+        # The head and the first chunks go out in one write: one segment for a small response,
+        # not a header segment and then the body (Nagle would hold the body for an ACK).
+        pending = bytearray(h.send(head) or b"")
+        try:
+            if not no_body:
+                for chunk in chunks:
+                    if chunk:
+                        pending += h.send(h11.Data(data=chunk)) or b""
+                        if len(pending) >= WRITE_CHUNK:
+                            await self._write(writer, bytes(pending))
+                            pending.clear()
+            pending += h.send(h11.EndOfMessage()) or b""
+            await self._write(writer, bytes(pending))
+        finally:
+            close_it = getattr(chunks, "close", None)
+            if close_it is not None:
+                close_it()
+
+    async def _send_error(self, h: h11.Connection, writer: asyncio.StreamWriter, status: int, detail: str) -> None:
+        self.stats["errors"] += 1
+        if h.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        resp = Response.error(status, detail)
+        head = h11.Response(status_code=status, headers=self._headers(resp, True, [
+            ("content-length", str(len(resp.body)))]), reason=REASONS.get(status, "").encode())
+        try:
+            data = h.send(head) + h.send(h11.Data(data=resp.body)) + h.send(h11.EndOfMessage())
+            await self._write(writer, data)
+        except h11.LocalProtocolError:
+            pass
+        except (ConnectionError, OSError, asyncio.TimeoutError):
+            pass
+
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes | None) -> None:
+        if not data:
+            return
+        writer.write(data)
+        try:
+            await asyncio.wait_for(writer.drain(), self.config.write_timeout)
+        except asyncio.TimeoutError:
+            _abort(writer)
+            raise ConnectionAbortedError("the client stopped reading") from None
+
+
+def _abort(writer: asyncio.StreamWriter) -> None:
+    try:
+        writer.transport.abort()
+    except Exception:                       # noqa: BLE001 - already gone
+        pass
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float) -> None:
+    """Half-close, then read and drop the peer's input until its FIN (at most ``seconds``), so
+    that closing with unread bytes does not send a RST that could destroy our last response
+    before the client reads it (RFC 9112 §9.6)."""
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        dropped = 0
+        while dropped < (1 << 20):
+            left = end - loop.time()
+            if left <= 0:
+                break
+            data = await asyncio.wait_for(reader.read(READ_CHUNK), left)
+            if not data:
+                break
+            dropped += len(data)
+    except (asyncio.TimeoutError, ConnectionError, OSError, RuntimeError):
+        pass
+
+
+async def serve_forever_kernel(app: App, host: str, port: int, config: ServerConfig | None = None,
+                               ready: Callable[[HttpServer], Any] | None = None) -> None:
+    """Run ``app`` on the kernel's TCP until cancelled; then shut down gracefully."""
+    server = HttpServer(app, config)
+    await server.listen_kernel(host, port)
+    if ready is not None:
+        ready(server)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.shutdown()
+
+
+__all__ = ["HttpServer", "ServerConfig", "Request", "Response", "App", "REASONS", "http_date",
+           "serve_forever_kernel"]

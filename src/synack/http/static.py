@@ -1,0 +1,235 @@
+"""Static files from a directory: GET and HEAD, conditional requests, single byte ranges.
+
+* Content-Type from ``mimetypes`` (text types get ``charset=utf-8``), Content-Length,
+  Last-Modified and a validator ETag (RFC 9110 §8.8);
+* If-None-Match, else If-Modified-Since -> 304 (RFC 9110 §13.1.2, §13.1.3, evaluated in the
+  order of §13.2.2);
+* Range: one byte range -> 206 with Content-Range, an unsatisfiable one -> 416 with
+  ``Content-Range: bytes */size`` (RFC 9110 §14); several ranges are answered with the whole
+  file (200), which §14.2 allows; If-Range is honoured;
+* a directory: its ``index.html``, else a listing if ``listing=True``, else 403; a directory
+  named without its trailing slash is redirected (301) to it;
+* traversal is refused (403): a ``..`` segment, an encoded ``/`` or ``\\`` or NUL in a segment,
+  or a path (after symlinks) that leaves the root.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import mimetypes
+import os
+import stat
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote, unquote
+
+from synack.http.server import Request, Response, http_date
+
+CHUNK = 65536
+ALLOW = "GET, HEAD"
+
+
+class StaticFiles:
+    """``await StaticFiles(root)(request)`` -> ``Response``. ``prefix`` is stripped from the
+    path first (e.g. "/files")."""
+
+    def __init__(self, root: str | os.PathLike, *, listing: bool = False, index: str = "index.html",
+                 prefix: str = "") -> None:
+        self.root = Path(root).resolve(strict=True)
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"{root}: not a directory")
+        self.listing = listing
+        self.index = index
+        self.prefix = prefix.rstrip("/")
+
+    async def __call__(self, req: Request) -> Response:
+        if req.method not in ("GET", "HEAD"):
+            return Response.error(405, f"{req.method} is not allowed here", [("allow", ALLOW)])
+        raw = req.raw_path
+        if self.prefix:
+            if not (raw == self.prefix or raw.startswith(self.prefix + "/")):
+                return Response.error(404)
+            raw = raw[len(self.prefix):] or "/"
+        parts = self.segments(raw)
+        if parts is None:
+            return Response.error(403, "path traversal refused")
+        target = self.root.joinpath(*parts)
+        try:
+            real = target.resolve(strict=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return Response.error(404)
+        except (OSError, RuntimeError):                 # symlink loop, permissions
+            return Response.error(404)
+        if real != self.root and not real.is_relative_to(self.root):
+            return Response.error(403, "path traversal refused")
+        try:
+            st = real.stat()
+        except OSError:
+            return Response.error(404)
+        if stat.S_ISDIR(st.st_mode):
+            if not req.raw_path.endswith("/"):
+                loc = req.raw_path + "/" + (f"?{req.query}" if req.query else "")
+                return Response(301, [("location", loc), ("content-type", "text/plain; charset=utf-8")],
+                                b"301 Moved Permanently\n")
+            idx = real / self.index
+            if self.index and idx.is_file():
+                try:
+                    return self.file(req, idx.resolve(strict=True), idx.stat())
+                except OSError:
+                    return Response.error(404)
+            if self.listing:
+                return self.list_dir(req, real)
+            return Response.error(403, "directory listing is off")
+        if not stat.S_ISREG(st.st_mode):
+            return Response.error(404)
+        return self.file(req, real, st)
+
+    @staticmethod
+    def segments(raw_path: str) -> list[str] | None:
+        """The path's segments, percent-decoded; None if any would leave the root or is unsafe."""
+        out: list[str] = []
+        for seg in raw_path.split("/"):
+            try:
+                s = unquote(seg, errors="strict")
+            except UnicodeDecodeError:
+                return None
+            if s in ("", "."):
+                continue
+            if s == ".." or "/" in s or "\\" in s or "\0" in s:
+                return None
+            out.append(s)
+        return out
+
+    # ------------------------------------------------------------------ files
+
+    def file(self, req: Request, path: Path, st: os.stat_result) -> Response:
+        size = st.st_size
+        mtime = int(st.st_mtime)
+        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
+        ctype, enc = mimetypes.guess_type(path.name)
+        if ctype is None:
+            ctype = "application/octet-stream"
+        elif ctype.startswith("text/") or ctype in ("application/javascript", "application/json",
+                                                     "image/svg+xml"):
+            ctype += "; charset=utf-8"
+        headers = [("last-modified", http_date(mtime)), ("etag", etag), ("accept-ranges", "bytes")]
+        if enc:
+            headers.append(("content-encoding", enc))
+        # RFC 9110 §13.2.2: If-None-Match, else If-Modified-Since (GET and HEAD only)
+        inm = req.header("if-none-match")
+        if inm is not None:
+            if _etag_matches(inm, etag):
+                return Response(304, headers)
+        else:
+            ims = req.header("if-modified-since")
+            if ims is not None:
+                since = _parse_date(ims)
+                if since is not None and mtime <= since:
+                    return Response(304, headers)
+        headers.insert(0, ("content-type", ctype))
+        start, end = 0, size                     # [start, end)
+        status = 200
+        rng = req.header("range")
+        if rng is not None and req.method == "GET" and _if_range_ok(req.header("if-range"), etag, mtime):
+            r = parse_range(rng, size)
+            if r == "unsatisfiable":
+                return Response(416, [("content-range", f"bytes */{size}"),
+                                      ("content-type", "text/plain; charset=utf-8")],
+                                b"416 Range Not Satisfiable\n")
+            if isinstance(r, tuple):
+                start, end = r
+                status = 206
+                headers.append(("content-range", f"bytes {start}-{end - 1}/{size}"))
+        return Response(status, headers, _reader(path, start, end - start), length=end - start)
+
+    def list_dir(self, req: Request, path: Path) -> Response:
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError:
+            return Response.error(403)
+        title = html.escape(req.path)
+        rows = []
+        if req.path != "/":
+            rows.append('<li><a href="../">../</a></li>')
+        for e in entries:
+            name = e.name + ("/" if e.is_dir() else "")
+            rows.append(f'<li><a href="{quote(name)}">{html.escape(name)}</a></li>')
+        page = (f"<!doctype html><meta charset='utf-8'><title>Index of {title}</title>"
+                f"<h1>Index of {title}</h1><ul>\n" + "\n".join(rows) + "\n</ul>\n")
+        return Response.html(page)
+
+
+def parse_range(value: str, size: int) -> tuple[int, int] | str | None:
+    """One byte range of RFC 9110 §14.1.2 as ``(start, end)``, end exclusive; ``"unsatisfiable"``
+    (-> 416); None when the field is malformed, has several ranges or another unit (-> ignore
+    it, send the whole representation)."""
+    unit, _, spec = value.partition("=")
+    if unit.strip().lower() != "bytes" or not spec or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    first, last = first.strip(), last.strip()
+    if first == "":
+        if not last.isdigit():
+            return None
+        n = int(last)                          # suffix range: the last n bytes
+        if n == 0 or size == 0:
+            return "unsatisfiable"
+        return (max(size - n, 0), size)
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    a = int(first)
+    if last and int(last) < a:
+        return None                            # invalid: ignored (§14.1.1)
+    if a >= size:
+        return "unsatisfiable"
+    b = int(last) if last else size - 1
+    return (a, min(b, size - 1) + 1)
+
+
+def _reader(path: Path, offset: int, length: int) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = length
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+
+
+def _parse_date(value: str) -> int | None:
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt is None:
+        return None
+    return int(dt.timestamp())
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §8.8.3.2), as If-None-Match uses."""
+    if header.strip() == "*":
+        return True
+    mine = etag.removeprefix("W/")
+    return any(t.strip().removeprefix("W/") == mine for t in header.split(","))
+
+
+def _if_range_ok(value: str | None, etag: str, mtime: int) -> bool:
+    """RFC 9110 §13.1.5: honour Range only if the validator still matches (strong comparison)."""
+    if value is None:
+        return True
+    value = value.strip()
+    if value.startswith('"'):
+        return value == etag
+    if value.startswith("W/"):
+        return False
+    d = _parse_date(value)
+    return d is not None and d == mtime
+
+
+__all__ = ["StaticFiles", "parse_range"]

@@ -19,18 +19,31 @@ SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
              "time-sequence, throughput, cwnd, RTT or in-flight plot of a connection"),
     "pdrill": ("synack.pdrill.cli", "add_arguments", "run",
                "run packetdrill scripts against synack on a virtual clock"),
+    "serve": ("synack.serve", "add_arguments", "run",
+              "run synack as a host on a TUN device: HTTP, echo, discard, chargen"),
+    "ss": ("synack.control", "add_ss_arguments", "run_ss",
+           "connection table of a running synack serve, like ss -tni"),
+    "stats": ("synack.control", "add_stats_arguments", "run_stats",
+              "counters of a running synack serve, like nstat"),
     "soak": ("synack.sim.transfer", "add_arguments", "run",
              "seeded two-host transfers under random faults on the simulated network"),
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr, exit status 2 (usage stays in --help)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="synack",
         description="A user-space TCP/IP stack in pure Python: run TCP for real, see it on the wire, test other stacks.",
     )
     parser.add_argument("--version", action="version", version=f"synack {synack.__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module, add, run, help_) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_module=module, _run=run)

@@ -61,8 +61,15 @@ class SynCookies:
 
     @staticmethod
     def encode_ts(ts_now: int, wscale: int | None, sack: bool) -> int:
+        """The SYN-ACK's TSval: ``ts_now`` with the option bits in its low 6 bits, never ahead
+        of ``ts_now``. A TSval ahead of the clock becomes the peer's TS.Recent, and PAWS
+        (RFC 7323 §5.3) then drops our next segments, whose TSvals are lower; so step one
+        64-tick period back when the bits would push it ahead (Linux cookie_init_timestamp)."""
         bits = (_WS_NONE if wscale is None else min(wscale, 14)) | (0x10 if sack else 0)
-        return ((ts_now & ~((1 << TS_OPT_BITS) - 1)) | bits) & 0xFFFFFFFF
+        ts = ((ts_now & ~((1 << TS_OPT_BITS) - 1)) | bits) & 0xFFFFFFFF
+        if 0 < (ts - ts_now) % 2**32 < 2**31:
+            ts = (ts - (1 << TS_OPT_BITS)) & 0xFFFFFFFF
+        return ts
 
     @staticmethod
     def decode_ts(ecr: int) -> tuple[int | None, bool]:

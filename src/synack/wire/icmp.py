@@ -196,6 +196,8 @@ def _u16(v: int, what: str) -> bytes:
 def decode_icmp4(msg: Icmp) -> IcmpMessage:
     """The typed view of an ICMPv4 message, or ``msg`` itself for other types."""
     t, r = msg.type, msg.rest
+    if len(r) != 4:
+        raise WireError(f"ICMP rest-of-header must be 4 octets, got {len(r)}")
     if t == ICMP4_ECHO or t == ICMP4_ECHO_REPLY:
         ident, seq = struct.unpack("!HH", r)
         return Echo(ident, seq, msg.body, t == ICMP4_ECHO_REPLY)
@@ -235,6 +237,8 @@ def encode_icmp4(m: IcmpMessage) -> Icmp:
 def decode_icmp6(msg: Icmp) -> IcmpMessage:
     """The typed view of an ICMPv6 message, or ``msg`` itself for other types."""
     t, r = msg.type, msg.rest
+    if len(r) != 4:
+        raise WireError(f"ICMP rest-of-header must be 4 octets, got {len(r)}")
     if t == ICMP6_ECHO_REQUEST or t == ICMP6_ECHO_REPLY:
         ident, seq = struct.unpack("!HH", r)
         return Echo(ident, seq, msg.body, t == ICMP6_ECHO_REPLY)

@@ -229,7 +229,7 @@ def _flight(d, n, start=A):
 
 
 def test_fast_retransmit_on_third_dupack_and_newreno():
-    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(nagle=False))
+    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(nagle=False, cc="newreno"))
     _flight(d, 8)
     d.peer(".", seq=R, ack=A + 536)
     d.peer(".", seq=R, ack=A + 536)

@@ -658,7 +658,7 @@ class socket:
         elif key == (SOL_SOCKET, SO_REUSEADDR):
             v = self._reuseaddr
         elif key == (IPPROTO_TCP, TCP_MAXSEG):
-            v = self._conn.conn.mss if self._conn is not None and self._conn.connected else cfg.mss
+            v = self._conn.conn.mss if self._conn is not None and self._conn.connected else cfg.advertised_mss(self.family == AF_INET6)
         elif key == (SOL_SOCKET, SO_LINGER):
             raw = struct.pack("ii", *self._linger)
             return raw[:buflen] if buflen else self._linger[0]

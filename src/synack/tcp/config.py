@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 @dataclass(slots=True)
 class TcpConfig:
     # --- segment sizes and buffers ---
-    mss: int = 1460                 # MSS we advertise (RFC 9293 §3.7.1: MTU - 40 for IPv4)
+    mtu: int = 1500                 # MTU of the interface the connection leaves by (octets)
+    mss: int | None = None          # MSS we advertise; None: derived from mtu (advertised_mss)
     rcv_buf: int = 262144           # receive buffer: bounds the window we offer (SO_RCVBUF)
     snd_buf: int = 262144           # send buffer (SO_SNDBUF)
     # --- options offered on our SYN / SYN-ACK ---
@@ -25,7 +26,12 @@ class TcpConfig:
     # --- sending ---
     nagle: bool = True              # RFC 896 / RFC 9293 §3.7.4; False = TCP_NODELAY
     initial_window: int | None = None  # bytes; None: RFC 6928 IW10
-    cc: str = "reno"                # congestion control by registry name
+    cc: str = "cubic"               # congestion control by registry name (RFC 9438 CUBIC; "newreno")
+    # --- loss recovery (with SACK: RFC 6675 scoreboard, RFC 6937 PRR; without: RFC 6582) ---
+    limited_transmit: bool = True   # RFC 3042 (SHOULD)
+    dupthresh: int = 3              # DupThresh, RFC 5681 §3.2 / RFC 6675 §2
+    rack: bool = True               # RFC 8985 RACK-TLP loss detection (needs SACK); False: RFC 6675 IsLost
+    tlp_max_ack_delay: float = 0.2  # RFC 8985 §7.2 TLP.max_ack_delay (Linux TCP_DELACK_MAX)
     # --- retransmission (RFC 6298, RFC 9293 §3.8.1, §3.8.3) ---
     initial_rto: float = 1.0
     min_rto: float = 1.0            # RFC 6298 §2.4 (SHOULD 1 s); Linux uses 0.2
@@ -52,6 +58,13 @@ class TcpConfig:
 
     def copy(self, **changes) -> "TcpConfig":
         return replace(self, **changes)
+
+    def advertised_mss(self, ipv6: bool) -> int:
+        """The MSS option we send: ``mss`` if set, else the MTU less the fixed IP and TCP headers,
+        RFC 9293 §3.7.1 (MUST-14): 40 octets for IPv4, 60 for IPv6 (1460 / 1440 at MTU 1500)."""
+        if self.mss is not None:
+            return self.mss
+        return max(self.mtu - (60 if ipv6 else 40), 88)
 
     def offered_wscale(self) -> int:
         """The shift we offer: smallest s <= 14 with 65535 << s >= rcv_buf (RFC 7323 §2.3)."""

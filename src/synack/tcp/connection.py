@@ -19,13 +19,16 @@ from dataclasses import asdict, dataclass
 from synack.tcp import congestion
 from synack.tcp.config import TcpConfig
 from synack.tcp.errors import BrokenPipe, ConnectionExists, ConnectionTimedOut, LocalError, NotConnected
-from synack.tcp.events import (Closed, Connected, ConnId, CwndChanged, DataDelivered, LogSink, SegmentOut,
-                               SoftError, StateChanged, TcpEvent, TimedOut, TimerFired)
+from synack.tcp.events import (Closed, Connected, ConnId, CwndChanged, DataDelivered, LogSink, RtoBackoff,
+                               SegmentOut, SoftError, StateChanged, TcpEvent, TimedOut, TimerFired)
 from synack.tcp.info import TcpInfo
 from synack.tcp.input import InputMixin, rst_for
 from synack.tcp.output import OutputMixin
+from synack.tcp.rack import Rack, Tlp
+from synack.tcp.recovery import RecoveryMixin
 from synack.tcp.recvbuf import ReceiveBuffer
 from synack.tcp.rtt import RttEstimator
+from synack.tcp.sack import Scoreboard
 from synack.tcp.sendbuf import SendBuffer
 from synack.tcp.states import Cause, State, advance
 from synack.wire.seq import MASK, seq_sub
@@ -40,15 +43,18 @@ SYNCHRONIZED_DATA_STATES = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)   # where
 class Timers:
     """Every deadline of the connection (None = not armed). Read only through ``_due()``.
     RFC 6298 §5 (rto), RFC 9293 §3.8.6.3 (delayed_ack, MUST-40), §3.8.6.1 (persist),
-    §3.8.4 (keepalive), §3.6 (time_wait, MUST-13)."""
+    §3.8.4 (keepalive), §3.6 (time_wait, MUST-13), RFC 8985 §5.4 (rack: the reordering timer,
+    tlp: the probe timeout; both sooner than the RTO, which stays armed as the last resort)."""
     rto: float | None = None
     delayed_ack: float | None = None
     persist: float | None = None
     keepalive: float | None = None
     time_wait: float | None = None
+    rack: float | None = None
+    tlp: float | None = None
 
 
-class TcpConnection(InputMixin, OutputMixin):
+class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
     """A TCB. Create it with the 4-tuple and the initial send sequence number (from
     ``IsnGenerator``), then ``connect(now)`` (active open) or ``listen(now)`` (passive open)."""
 
@@ -113,6 +119,22 @@ class TcpConnection(InputMixin, OutputMixin):
         self._in_recovery = False
         self._recover = -1
         self._inflate = 0
+        self._lt_sent = 0              # RFC 3042 bytes sent on the current duplicate ACKs
+        self._partial_acked = False    # a partial ACK came in this NewReno recovery (RFC 6582)
+        self._last_data_snd: float | None = None   # when data last left (RFC 5681 §4.1)
+        # --- SACK loss recovery (recovery.py): scoreboard, RACK-TLP, PRR ---
+        self.sb = Scoreboard()
+        self.rack = Rack()
+        self.tlp = Tlp()
+        self._rto_recovery = False
+        self._high_rxt = 0             # RFC 6675 HighRxt (offset one past it)
+        self._prr_delivered = 0        # RFC 6937 §3
+        self._prr_out = 0
+        self._recover_fs = 1
+        self._prr_cwnd = 0
+        self._tlp_flight = 0
+        self._dsack: tuple[int, int] | None = None   # receive offsets of a duplicate to report
+        self._dsack_seg = False        # the segment being processed set _dsack already
         self._persist_backoff = 0
         self._ka_probes = 0
         self._probe_end = -1           # one past the octet a zero-window probe carried (offset)
@@ -250,12 +272,17 @@ class TcpConnection(InputMixin, OutputMixin):
     def mss(self) -> int:
         """Effective send MSS (RFC 9293 §3.7.1, MUST-16): the peer's MSS, our own limit and the
         path MTU, less the TCP options every segment carries (RFC 6691 §2)."""
-        m = min(self.peer_mss, self.config.mss)
+        m = min(self.peer_mss, self.adv_mss)
         if self.pmtu_mss is not None:
             m = min(m, self.pmtu_mss)
         if self.ts_ok:
             m -= 12
         return max(m, 64)
+
+    @property
+    def adv_mss(self) -> int:
+        """The MSS we advertise (RMSS): per address family unless configured (RFC 9293 §3.7.1)."""
+        return self.config.advertised_mss(self.ipv6)
 
     @property
     def snd_una(self) -> int:
@@ -279,14 +306,23 @@ class TcpConnection(InputMixin, OutputMixin):
 
     @property
     def cwnd(self) -> int:
+        """The congestion window in force: PRR's during SACK recovery (RFC 6937), else the
+        controller's plus NewReno's inflation (RFC 5681 §3.2 steps 3-4)."""
+        if self._in_recovery and self.sack_ok:
+            return self._prr_cwnd
         return self.cc.cwnd + self._inflate
+
+    @property
+    def pipe(self) -> int:
+        """RFC 6675 pipe with SACK; FlightSize without."""
+        return self.sb.pipe if self.sack_ok and self._una >= 0 else self.flight_size
 
     def info(self) -> TcpInfo:
         """[STATUS] A snapshot like Linux TCP_INFO (RFC 9293 §3.10.6)."""
         return TcpInfo(
             state=self.state, rto=self.rtt.rto, rtt=self.rtt.srtt, rttvar=self.rtt.rttvar,
             snd_cwnd=self.cwnd, snd_ssthresh=self.cc.ssthresh, snd_mss=self.mss,
-            rcv_mss=self.config.mss, unacked=self.flight_size, retransmits=self.retries,
+            rcv_mss=self.adv_mss, unacked=self.flight_size, retransmits=self.retries,
             total_retrans=self.total_retrans, backoff=self.rtt.backoff_count,
             snd_wnd=self.snd_wnd, rcv_wnd=self.rcv_wnd, snd_wscale=self.snd_wscale,
             rcv_wscale=self.rcv_wscale, wscale_ok=self.ws_ok, timestamps_ok=self.ts_ok,
@@ -299,9 +335,10 @@ class TcpConnection(InputMixin, OutputMixin):
 
     def _due(self) -> dict[str, float]:
         """THE predicate: every armed deadline, plus "send" when a segment is owed now."""
-        due = {k: t for k, t in (("rto", self.timers.rto), ("delayed_ack", self.timers.delayed_ack),
-                                 ("persist", self.timers.persist), ("keepalive", self.timers.keepalive),
-                                 ("time_wait", self.timers.time_wait)) if t is not None}
+        t = self.timers
+        due = {k: v for k, v in (("rto", t.rto), ("delayed_ack", t.delayed_ack), ("persist", t.persist),
+                                 ("keepalive", t.keepalive), ("time_wait", t.time_wait), ("rack", t.rack),
+                                 ("tlp", t.tlp)) if v is not None}
         if self._sendable():
             due["send"] = self._now
         return due
@@ -315,6 +352,14 @@ class TcpConnection(InputMixin, OutputMixin):
             self._trace_timer("time_wait", now)
             self._advance(Cause.TIMEOUT_2MSL, now)      # §3.10.8 time-wait timeout
             return
+        if t.rack is not None and t.rack <= now:
+            t.rack = None
+            self._trace_timer("rack", now)
+            self._on_rack_timer(now)
+        if t.tlp is not None and t.tlp <= now:
+            t.tlp = None
+            self._trace_timer("tlp", now)
+            self._on_tlp_timer(now)
         if t.rto is not None and t.rto <= now:
             t.rto = None
             self._trace_timer("rto", now)
@@ -360,17 +405,22 @@ class TcpConnection(InputMixin, OutputMixin):
                           else "SYN retransmissions exhausted")
             return
         self.rtt.backoff()
+        if self.log:
+            self.log(RtoBackoff(now, self.id, self.rtt.rto, self.rtt.backoff_count))
         if st.synchronized:
-            self.cc.on_rto(now, self.flight_size)
+            self.cc.on_rto(now, self._max - self._una)
             self._trace_cwnd(now, "rto")
         self._in_recovery = False
         self._inflate = 0
         self._dupacks = 0
-        self._recover = self._max            # RFC 6582 §4: no fast retransmit for old dupacks
+        self._recover = self._max            # RFC 6582 §4 / RFC 6675 §5.1: RecoveryPoint = HighData
         self._rtt_off = None                 # Karn's algorithm (RFC 6298 §3)
-        self._nxt = self._una                # go back: resend from SND.UNA
-        if probe:
-            self._retransmit_head(now)       # the window would hold it back otherwise
+        if self.sack_ok and self._una >= 0:
+            self._sack_on_rto(now)           # RFC 2018 §5, RFC 8985 §6.3: the lost ones go again
+        else:
+            self._nxt = self._una            # go back: resend from SND.UNA
+            if probe:
+                self._retransmit_head(now)   # the window would hold it back otherwise
         self._arm_rto(now, self.rtt.rto + self.config.rto_slop * (self.rtt.backoff_count > 0))
 
     def _give_up(self, now: float, reason: str) -> None:
@@ -390,12 +440,7 @@ class TcpConnection(InputMixin, OutputMixin):
             # A window too small for sender SWS avoidance: the override timeout has passed,
             # so send what fits (RFC 9293 §3.8.6.2.1; RFC 1122 §4.2.3.4).
             n = min(usable, self._payload_mss(), self.sndbuf.end - self._nxt)
-            off = self._nxt
-            self._nxt += n
-            self._max = max(self._max, self._nxt)
-            flags = ACK | (PSH if off + n == self.sndbuf.end else 0)
-            self._emit_now(self._segment(self._seq(off), flags, payload=self.sndbuf.peek(off, n)),
-                           now, retransmit=False)
+            self._emit_now(self._transmit_new(self._nxt, n, False, now), now, retransmit=False)
             self._arm_rto(now, self.rtt.rto)
             self._persist_backoff = 0
             return
@@ -468,7 +513,7 @@ class TcpConnection(InputMixin, OutputMixin):
                 self._arm("keepalive", now + self.config.keepalive_idle, now)
         elif new is S.TIME_WAIT:
             t = self.timers
-            t.rto = t.persist = t.keepalive = t.delayed_ack = None
+            t.rto = t.persist = t.keepalive = t.delayed_ack = t.rack = t.tlp = None
             t.time_wait = now + 2 * self.config.msl             # MUST-13
         elif new is S.CLOSED:
             self.timers = Timers()

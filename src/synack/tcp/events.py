@@ -179,4 +179,90 @@ class CwndChanged:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RtoBackoff:
+    """The retransmission timer expired and RTO doubled (RFC 6298 §5.5). ``rto`` in seconds,
+    ``backoffs``: consecutive doublings since the last RTT sample."""
+    t: float
+    conn: ConnId
+    rto: float
+    backoffs: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryEntered:
+    """Loss recovery began. ``kind``: "sack" (RFC 6675 + RFC 6937 PRR), "newreno" (RFC 6582) or
+    "rto" (after a retransmission timeout); ``trigger``: what detected the loss ("dupacks",
+    "rack", "rack-timer", "timeout"); ``recover``: the recovery point (sequence number one past
+    HighData); ``flight``: FlightSize (bytes) when it began."""
+    t: float
+    conn: ConnId
+    kind: str
+    trigger: str
+    recover: int
+    flight: int
+    cwnd: int
+    ssthresh: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryExited:
+    """Loss recovery ended: the recovery point was cumulatively acknowledged."""
+    t: float
+    conn: ConnId
+    kind: str
+    cwnd: int
+    ssthresh: int
+
+
+@dataclass(frozen=True, slots=True)
+class PipeChanged:
+    """The sender's in-flight estimate during SACK recovery (RFC 6675 pipe), the window PRR
+    allows (RFC 6937, bytes) and its counters ``delivered`` (prr_delivered) and ``sent``
+    (prr_out)."""
+    t: float
+    conn: ConnId
+    pipe: int
+    cwnd: int
+    delivered: int
+    sent: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreboardChanged:
+    """The SACK scoreboard changed (RFC 6675 §3). ``reason``: "sack" (new SACKed octets),
+    "dsack" (a D-SACK block arrived, RFC 2883), "reneged" (SACKed data at SND.UNA: the receiver
+    discarded it, RFC 2018 §8) or "rto" (SACK bits dropped after a timeout, RFC 2018 §5);
+    ``ranges``: the SACKed sequence ranges "a:b c:d"; ``sacked``, ``lost``, ``pipe`` in bytes."""
+    t: float
+    conn: ConnId
+    reason: str
+    ranges: str
+    sacked: int
+    lost: int
+    pipe: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentLost:
+    """A sent segment was deemed lost. ``detector``: "rack" (RFC 8985 time threshold),
+    "rack-timer", "sack" (RFC 6675 IsLost), "dupthresh" (RFC 6675 §5 step 4), "rto" or "pmtu"."""
+    t: float
+    conn: ConnId
+    seq: int
+    length: int
+    detector: str
+
+
+@dataclass(frozen=True, slots=True)
+class LossProbe:
+    """A tail loss probe left (RFC 8985 §7.3): new data, or the last segment again
+    (``retransmit``)."""
+    t: float
+    conn: ConnId
+    seq: int
+    length: int
+    retransmit: bool
+
+
 LogSink = Optional[Callable[[object], None]]

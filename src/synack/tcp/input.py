@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 from synack.tcp.errors import ConnectionRefused, ConnectionReset, HostUnreachable
-from synack.tcp.events import (DataReceived, Dropped, EndOfStream, Reset, RttSample, SegmentIn, SoftError,
-                               Writable)
+from synack.tcp.events import (DataReceived, Dropped, EndOfStream, RecoveryEntered, RecoveryExited, Reset,
+                               RttSample, SegmentIn, SoftError, Writable)
 from synack.tcp.states import Cause, State
 from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
 from synack.wire.tcp import Flags, TcpSegment
@@ -55,13 +55,16 @@ class InputMixin:
         if mtu <= 0:
             mtu = 576 if not self.ipv6 else 1280          # RFC 1191 §5: no MTU given
         new = max(mtu - (60 if self.ipv6 else 40), 88)
-        if new >= min(self.peer_mss, self.config.mss) and self.pmtu_mss is None:
+        if new >= min(self.peer_mss, self.adv_mss) and self.pmtu_mss is None:
             return False
         if self.pmtu_mss is not None and new >= self.pmtu_mss:
             return False
         self.pmtu_mss = new
         self.cc.set_mss(self.mss)
-        if self._nxt > self._una >= 0:
+        if self.sack_ok and self._una >= 0:
+            self._sack_pmtu_lowered(now)   # resend what is in flight in smaller segments
+            self._rtt_off = None
+        elif self._nxt > self._una >= 0:
             self._nxt = self._una          # resend what is in flight in smaller segments
             self._rtt_off = None
         return True
@@ -170,6 +173,17 @@ class InputMixin:
             # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass").
             seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=f & ~SYN)
             f = seg.flags
+        self._dsack_seg = False
+        if self.ts_ok and not f & RST:
+            if seg.timestamps is None:
+                # RFC 7323 §3.2: "If a non-<RST> segment is received without a TSopt, a TCP
+                # SHOULD silently drop the segment" (and MUST NOT abort the connection).
+                return self._drop(seg, "no timestamp option (RFC 7323 §3.2)", now)
+            if self._paws_reject(seg, now):
+                # RFC 7323 §5.3 R1, before the acceptability test: ACK and drop.
+                self._ack_now = True
+                return self._drop(seg, "PAWS: SEG.TSval < TS.Recent (RFC 7323 §5.3 R1)", now)
+        orig = seg
         # ---- first: sequence number acceptability (the four cases) ----
         seg = self._trim_to_window(seg, now)
         if seg is None:
@@ -194,6 +208,8 @@ class InputMixin:
         # ---- fifth: ACK ----
         if not f & ACK:
             return self._drop(seg, "no ACK", now)
+        if self.ts_ok:
+            self._ts_from_segment(orig, now)       # RFC 7323 §5.3 R3 (SEG.SEQ as it arrived)
         if not self._process_ack(seg, now):
             return
         if self.state is S.CLOSED:
@@ -224,6 +240,10 @@ class InputMixin:
             self._drop(seg, "zero window: data discarded, ACK processed", now)
             return seg.replace(payload=b"", flags=seg.flags & ~FIN)
         if not ok:
+            if seg.payload and end - (1 if seg.flags & FIN else 0) <= 0:
+                # an old duplicate: report it in a D-SACK block (RFC 2883 §4.1.1)
+                start = self._rcv_off(seg.seq) + (1 if seg.flags & SYN else 0)
+                self._note_dsack(start, start + len(seg.payload))
             if self.state is S.TIME_WAIT and seg.flags & FIN and end == 0:
                 # a retransmitted FIN: ACK it and restart the 2 MSL timer (§3.10.7.4 eighth step)
                 self._arm("time_wait", now + 2 * self.config.msl, now)
@@ -238,6 +258,10 @@ class InputMixin:
             if flags & SYN:
                 flags &= ~SYN
                 cut -= 1
+            if payload and cut > 0:
+                # the part before RCV.NXT is a duplicate (RFC 2883 §4.2, partial duplicates)
+                nxt = self.rcvbuf.next_offset
+                self._note_dsack(nxt - min(cut, len(payload)), nxt)
             payload = payload[cut:]
             seq = rcv_nxt
             d = 0
@@ -289,9 +313,10 @@ class InputMixin:
             self._challenge_ack(now)
             self._drop(seg, "ACK below SND.UNA - MAX.SND.WND: challenge ACK", now)
             return False
-        if self.ts_ok:
-            self._ts_from_segment(seg, now)
-        if ack_off > self._una:
+        if self.sack_ok and self._una >= 0:
+            if ack_off >= self._una:
+                self._sack_ack(seg, ack_off, now)          # recovery.py: RFC 6675, RFC 8985
+        elif ack_off > self._una:
             self._new_ack(ack_off, seg, now)
         elif ack_off == self._una:
             self._maybe_dupack(seg, now)
@@ -324,6 +349,7 @@ class InputMixin:
         self.retries = 0
         self._first_rexmit_time = None
         self._persist_backoff = 0
+        self._lt_sent = 0
         # RTT: a timestamp echo, else the one timed segment (Karn: never a retransmitted one)
         rtt = None
         ts = seg.timestamps if self.ts_ok else None
@@ -337,6 +363,8 @@ class InputMixin:
             self._rtt_off = None
         if rtt is not None:
             self.rtt.sample(rtt)
+            self.rack.rtt_sample(now, rtt)         # RFC 8985 §6.2 Step 1
+            self.tlp.rtt_sampled = True            # §7.3 condition 2
             if self.log:
                 self.log(RttSample(now, self.id, rtt, self.rtt.srtt, self.rtt.rttvar, self.rtt.rto))
         if self.state.synchronized or self.state is S.SYN_RECEIVED:
@@ -345,13 +373,17 @@ class InputMixin:
         # RFC 6298 §5.2/5.3: all acked -> stop the timer, else restart it
         if self._una >= self._max:
             self.timers.rto = None
-        elif not self._in_recovery or ack_off >= self._recover:
+            if self.sack_ok:
+                self.sb.clear()
+        elif not self._in_recovery or ack_off >= self._recover or self.sack_ok:
             self._arm_rto(now, self.rtt.rto)
         if self._was_full and self.sndbuf.free > 0:
             self._was_full = False
             self._events.append(Writable(now, self.id))
 
     def _cc_on_ack(self, ack_off: int, acked: int, now: float, rtt: float | None) -> None:
+        if self.sack_ok and self._una >= 0:
+            return self._sack_cc_on_ack(ack_off, acked, now)
         if self._in_recovery:
             if ack_off >= self._recover:
                 # full ACK: leave fast recovery (RFC 6582 §3.2 step 3, RFC 5681 §3.2 step 6).
@@ -360,13 +392,20 @@ class InputMixin:
                 self._in_recovery = False
                 self._inflate = 0
                 self.cc.on_recovery_exit(now)
+                if self.log:
+                    self.log(RecoveryExited(now, self.id, "newreno", self.cc.cwnd, self.cc.ssthresh))
                 self._trace_cwnd(now, "recovery exit")
             else:
                 # partial ACK (RFC 6582 §3.2 step 5): retransmit the first unacked segment,
                 # deflate by the amount acked, add back one SMSS
                 self._inflate = max(self._inflate - acked + self.mss, 0)
                 self._retransmit_head(now)
-                self._arm_rto(now, self.rtt.rto)
+                if not self._partial_acked:
+                    # "For the first partial ACK that arrives during fast recovery, also reset
+                    # the retransmit timer" (the Impatient variant): with many holes, a
+                    # timeout and slow start repair them sooner than one per round trip.
+                    self._partial_acked = True
+                    self._arm_rto(now, self.rtt.rto)
             return
         self.cc.on_ack(now, acked, self.flight_size + acked, self.rtt.srtt)
         if self.log:
@@ -381,12 +420,18 @@ class InputMixin:
         if self._in_recovery:
             self._inflate += self.mss                     # RFC 5681 §3.2 step 4
             return
-        if self._dupacks == 3 and self._una >= self._recover:   # RFC 6582 §3.2 step 1 / §4
+        if self._dupacks == self.config.dupthresh and self._una >= self._recover:   # RFC 6582 §3.2 step 1 / §4
             self._in_recovery = True
             self._recover = self._max
-            self.cc.on_congestion_event(now, self.flight_size)
+            # RFC 5681 §3.2 step 2 / RFC 3042 §2: Limited Transmit segments are not FlightSize
+            flight = max(self.flight_size - self._lt_sent, 0)
+            self.cc.on_congestion_event(now, flight)
             self._inflate = 3 * self.mss                  # RFC 5681 §3.2 step 3
+            if self.log:
+                self.log(RecoveryEntered(now, self.id, "newreno", "dupacks", self._seq(self._recover), flight,
+                                         self.cc.cwnd, self.cc.ssthresh))
             self._trace_cwnd(now, "fast retransmit")
+            self._partial_acked = False
             self._retransmit_head(now)
             self._arm_rto(now, self.rtt.rto)
 
@@ -452,6 +497,10 @@ class InputMixin:
         had_gap = self.rcvbuf.ooo_bytes > 0
         off = self.rcvbuf.next_offset + seq_sub(seg.seq, self.rcv_nxt)
         in_order = off == self.rcvbuf.next_offset
+        if had_gap and self.sack_ok:
+            dup = self.rcvbuf.held_overlap(off, off + len(seg.payload))
+            if dup is not None:
+                self._note_dsack(*dup)              # a duplicate of out-of-order data (RFC 2883 §4.1.3)
         before = self.rcv_nxt
         advanced = self.rcvbuf.insert(off, seg.payload)
         if advanced:
@@ -476,7 +525,7 @@ class InputMixin:
     def _rcv_full_segment(self) -> int:
         """A full-sized segment from the peer: the MSS we advertised (RMSS, SHLD-19) less the
         timestamp option every segment carries once negotiated (RFC 7323 §3, RFC 6691)."""
-        return max(self.config.mss - (12 if self.ts_ok else 0), 1)
+        return max(self.adv_mss - (12 if self.ts_ok else 0), 1)
 
     def _take_fin(self, now: float) -> None:
         """The FIN is in order: RCV.NXT advances over it, ACK it, signal end of stream."""

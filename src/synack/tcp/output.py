@@ -12,6 +12,7 @@ from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
 from synack.wire.tcp import Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
 
 S = State
+PAWS_IDLE = 24 * 86400.0    # RFC 7323 §5.5: TS.Recent is invalidated after 24 days idle
 ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
 
 
@@ -41,20 +42,36 @@ class OutputMixin:
         self._wl1, self._wl2 = seg.seq, seg.ack
 
     def _ts_from_segment(self, seg: TcpSegment, now: float, force: bool = False) -> None:
-        """TS.Recent (RFC 7323 §4.3): take TSval of a segment that covers Last.ACK.sent."""
+        """TS.Recent, RFC 7323 §4.3 rule (2) and §5.3 R3: "If SEG.TSval >= TS.Recent and SEG.SEQ
+        <= Last.ACK.sent then SEG.TSval is copied to TS.Recent". So with delayed ACKs the oldest
+        unacknowledged segment's TSval is echoed (case A), out-of-order segments leave it alone
+        (B) and the segment filling a hole sets it (C). A stale TS.Recent (§5.5) is replaced."""
         ts = seg.timestamps
         if ts is None:
             return
-        if force or (seq_le(seg.seq, self._last_ack_sent) and not seq_lt(self._last_ack_sent, seg.seq)):
+        if force or (seq_le(seg.seq, self._last_ack_sent)
+                     and (seq_le(self.ts_recent, ts.val) or self._ts_recent_stale(now))):
             self.ts_recent = ts.val
             self._ts_recent_age = now
+
+    def _ts_recent_stale(self, now: float) -> bool:
+        """RFC 7323 §5.5: TS.Recent is invalid after the connection was idle for 24 days."""
+        return now - self._ts_recent_age > PAWS_IDLE
+
+    def _paws_reject(self, seg: TcpSegment, now: float) -> bool:
+        """RFC 7323 §5.3 R1: a timestamp older than TS.Recent (valid, §5.5) on a non-RST
+        segment: not acceptable. Timestamps compare modulo 2**32 like sequence numbers (§5.2)."""
+        ts = seg.timestamps
+        return (ts is not None and not seg.flags & RST and seq_lt(ts.val, self.ts_recent)
+                and not self._ts_recent_stale(now))
 
     def _ts_now(self, now: float) -> int:
         return (int(now * 1000) + self._ts_offset) & MASK
 
     def _syn_options(self, syn_ack: bool, now: float) -> tuple:
         cfg = self.config
-        mss = Mss(min(cfg.mss, self.pmtu_mss + (12 if self.ts_ok else 0)) if self.pmtu_mss else cfg.mss)
+        adv = self.adv_mss
+        mss = Mss(min(adv, self.pmtu_mss + (12 if self.ts_ok else 0)) if self.pmtu_mss else adv)
         if syn_ack:
             ws = self.ws_ok
             sack = self.sack_ok
@@ -89,7 +106,7 @@ class OutputMixin:
         rcv_nxt = self.rcv_nxt
         cur = max(seq_sub(self._rcv_adv, rcv_nxt), 0)
         free = self.rcvbuf.window
-        step = min(self.rcvbuf.capacity // 2, self.config.mss)
+        step = min(self.rcvbuf.capacity // 2, self.adv_mss)
         new = free if free - cur >= step or free >= self.rcvbuf.capacity else cur
         new = max(new, cur)
         field = min(new >> self.rcv_wscale, 65535)
@@ -106,7 +123,7 @@ class OutputMixin:
         update that cannot say more (and would look like a duplicate ACK to the peer)."""
         cur = max(seq_sub(self._rcv_adv, self.rcv_nxt), 0)
         could = min(self.rcvbuf.window, 65535 << self.rcv_wscale)
-        step = max(min(self.rcvbuf.capacity // 2, self.config.mss), 1)
+        step = max(min(self.rcvbuf.capacity // 2, self.adv_mss), 1)
         if could - cur >= step and could >= 2 * cur:
             self._ack_now = True
 
@@ -140,10 +157,9 @@ class OutputMixin:
             window = self._advertise_window()
         if not flags & SYN and self.ts_ok and not flags & RST:
             options = (Nop(), Nop(), Timestamps(self._ts_now(self._now), self.ts_recent)) + options
-        if self.sack_ok and flags & ACK and not flags & SYN and self.rcvbuf.ooo_bytes:
+        if self.sack_ok and flags & ACK and not flags & SYN and (self.rcvbuf.ooo_bytes or self._dsack):
             base = self.irs + 1
-            blocks = tuple(((base + a) & MASK, (base + b) & MASK)
-                           for a, b in self.rcvbuf.sack_ranges(3 if self.ts_ok else 4))
+            blocks = tuple(((base + a) & MASK, (base + b) & MASK) for a, b in self._sack_out_blocks())
             if blocks:
                 options = options + (Nop(), Nop(), Sack(blocks))
         urgent = 0
@@ -158,8 +174,8 @@ class OutputMixin:
     def _payload_mss(self) -> int:
         """Payload room in the next segment: the effective MSS less the SACK option it will
         carry (RFC 9293 §3.7.1: the MSS counts data only, options come out of the same MTU)."""
-        if self.sack_ok and self.rcvbuf.ooo_bytes:
-            n = min(len(self.rcvbuf.ooo_ranges()), 3 if self.ts_ok else 4)
+        if self.sack_ok and (self.rcvbuf.ooo_bytes or self._dsack):
+            n = len(self._sack_out_blocks())
             return max(self.mss - (4 + 8 * n), 64)
         return self.mss
 
@@ -178,19 +194,37 @@ class OutputMixin:
             return True
         if not st.synchronized or st is S.TIME_WAIT or self._una < 0:
             return False
+        if self.sack_ok and self._sack_rexmit_due() is not None:
+            return True
         return self._next_data_segment(dry_run=True) is not None
 
-    def _next_data_segment(self, dry_run: bool = False) -> tuple[int, bool] | None:
+    def _next_data_segment(self, dry_run: bool = False, probe: bool = False) -> tuple[int, bool] | None:
         """How many data bytes (and whether the FIN) to send next at SND.NXT, or None.
-        Applies the send window, cwnd, sender SWS avoidance (§3.8.6.2.1) and Nagle (RFC 896)."""
+        Applies the send window, cwnd, sender SWS avoidance (§3.8.6.2.1) and Nagle (RFC 896).
+        ``probe``: a tail loss probe, which only the peer's window limits (RFC 8985 §7.3)."""
         nxt = self._nxt
         end = self.sndbuf.end
         fin_pending = self._fin_off is not None and nxt <= self._fin_off
         avail = end - nxt
+        wnd_room = self._una + self.snd_wnd - nxt
         if avail <= 0:
             return (0, True) if fin_pending else None
-        usable = self._una + min(self.snd_wnd, self.cwnd) - nxt
         mss = self._payload_mss()
+        if probe:
+            n = min(avail, mss, wnd_room)
+            return (n, fin_pending and nxt + n == self._fin_off) if n > 0 else None
+        if self.sack_ok:
+            budget = self._sack_send_budget()
+            if self._in_recovery and budget > 0:
+                budget = max(budget, mss)          # PRR counts whole segments (RFC 6937 §3)
+            usable = min(wnd_room, budget)
+        else:
+            cwnd = self.cwnd
+            if (self.config.limited_transmit and not self._in_recovery
+                    and 0 < self._dupacks < self.config.dupthresh):
+                # RFC 3042 §2: on the first two duplicate ACKs, up to cwnd + 2 segments.
+                cwnd += min(self._dupacks, 2) * self.mss
+            usable = self._una + min(self.snd_wnd, cwnd) - nxt
         n = min(avail, mss, usable)
         if n <= 0:
             return None
@@ -223,22 +257,27 @@ class OutputMixin:
         elif self._syn_owed():
             out.append(self._send_syn(now, SYN | ACK))
         if st.synchronized and st is not S.TIME_WAIT and self._una >= 0:
+            if self.sack_ok:
+                # RFC 6675 NextSeg() rule (1) before rule (2): lost segments first.
+                while (rec := self._sack_rexmit_due()) is not None:
+                    out.append(self._note_sent(self._retransmit_rec(rec, now), now, True))
+            sent_new = False
             while (nf := self._next_data_segment()) is not None:
+                if self._una >= self._max and self._last_data_snd is not None and not sent_new:
+                    # RFC 5681 §4.1 restart window (and CUBIC §5.8 epoch shift): the first
+                    # data after the pipe ran empty.
+                    before = self.cc.cwnd
+                    self.cc.on_idle(now, now - self._last_data_snd, self.rtt.rto)
+                    if self.cc.cwnd != before:
+                        self._trace_cwnd(now, "restart after idle")
+                        if (nf := self._next_data_segment()) is None:
+                            break
                 n, fin = nf
-                off = self._nxt
-                payload = self.sndbuf.peek(off, n) if n else b""
-                flags = ACK | (FIN if fin else 0) | (PSH if payload and off + n == self.sndbuf.end else 0)
-                retransmit = off < self._max
-                seg = self._segment(self._seq(off), flags, payload)
-                self._nxt = off + n + (1 if fin else 0)
-                if retransmit:
-                    self.total_retrans += 1 if off == self._una else 0
-                elif self._rtt_off is None and payload:
-                    self._rtt_off, self._rtt_time = off, now
-                self._max = max(self._max, self._nxt)
-                if self.timers.rto is None:
-                    self._arm_rto(now, self.rtt.rto)                 # RFC 6298 §5.1
-                out.append(self._note_sent(seg, now, retransmit))
+                retransmit = self._nxt < self._max
+                out.append(self._note_sent(self._transmit_new(self._nxt, n, fin, now), now, retransmit))
+                sent_new = sent_new or not retransmit
+            if sent_new:
+                self._arm_tlp(now)                                   # RFC 8985 §7.2
             self._check_persist(now)
         if self._ack_now and (st.synchronized or st is S.SYN_RECEIVED):
             # A pure ACK carries the highest sequence number sent, not a rewound SND.NXT: a peer
@@ -246,6 +285,29 @@ class OutputMixin:
             # unread (4.4BSD tcp_output uses snd_max here for the same reason).
             out.append(self._note_sent(self._segment(self._seq(self._nxt_for_rst()), ACK), now, False))
         return out
+
+    def _transmit_new(self, off: int, n: int, fin: bool, now: float) -> TcpSegment:
+        """Book-keeping for data (and/or FIN) leaving at SND.NXT = ``off``; returns the segment."""
+        payload = self.sndbuf.peek(off, n) if n else b""
+        flags = ACK | (FIN if fin else 0) | (PSH if payload and off + n == self.sndbuf.end else 0)
+        retransmit = off < self._max
+        seg = self._segment(self._seq(off), flags, payload)
+        self._nxt = off + n + (1 if fin else 0)
+        if retransmit:
+            self.total_retrans += 1 if off == self._una else 0
+        elif self._rtt_off is None and payload:
+            self._rtt_off, self._rtt_time = off, now
+        if self.sack_ok:
+            self.sb.on_transmit(off, self._nxt, now)                 # RFC 8985 §6.1
+            if self._in_recovery:
+                self._prr_out += self._nxt - off
+        elif not self._in_recovery and 0 < self._dupacks < self.config.dupthresh:
+            self._lt_sent += self._nxt - off                         # RFC 3042 segments
+        self._max = max(self._max, self._nxt)
+        self._last_data_snd = now
+        if self.timers.rto is None:
+            self._arm_rto(now, self.rtt.rto)                         # RFC 6298 §5.1
+        return seg
 
     def _send_syn(self, now: float, flags: Flags) -> TcpSegment:
         retransmit = self._max >= 0
@@ -272,6 +334,7 @@ class OutputMixin:
             self._unacked_bytes = 0
             self.timers.delayed_ack = None
             self._last_ack_sent = seg.ack
+            self._dsack = None                  # each duplicate is reported once (RFC 2883 §4 (2))
         self._last_snd = now
 
     def _emit_now(self, seg: TcpSegment, now: float, retransmit: bool) -> None:

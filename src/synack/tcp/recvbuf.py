@@ -172,6 +172,25 @@ class ReceiveBuffer:
         """Held out-of-order ranges as sorted, disjoint half-open ``(start, end)`` offsets."""
         return [(s, s + len(b)) for s, b in zip(self._starts, self._bufs)]
 
+    def held_overlap(self, start: int, end: int) -> tuple[int, int] | None:
+        """The first sub-range of ``[start, end)`` already held out of order, or None: what a
+        D-SACK block reports for a duplicate of out-of-order data (RFC 2883 §4, §4.2)."""
+        starts, bufs = self._starts, self._bufs
+        i = max(bisect_right(starts, start) - 1, 0)
+        while i < len(starts) and starts[i] < end:
+            s, e = max(starts[i], start), min(starts[i] + len(bufs[i]), end)
+            if s < e:
+                return (s, e)
+            i += 1
+        return None
+
+    def range_holding(self, start: int, end: int) -> tuple[int, int] | None:
+        """The held out-of-order range that contains ``[start, end)``, or None."""
+        i = bisect_right(self._starts, start) - 1
+        if i >= 0 and self._starts[i] + len(self._bufs[i]) >= end:
+            return (self._starts[i], self._starts[i] + len(self._bufs[i]))
+        return None
+
     def sack_ranges(self, max_blocks: int) -> list[tuple[int, int]]:
         """Up to ``max_blocks`` out-of-order ranges for a SACK option (RFC 2018 §4).
 

@@ -1,8 +1,9 @@
 """What every congestion controller shares: IW, slow start, the loss window, the restart window.
 
-The connection owns loss detection and recovery bookkeeping (duplicate ACK counting, RFC 5681
-§3.2 window inflation, NewReno partial ACKs of RFC 6582); a controller only answers "what are
-cwnd and ssthresh now". The call protocol, in connection terms:
+The connection owns loss detection and recovery bookkeeping (the SACK scoreboard, RACK-TLP and
+PRR of RFC 6675 / 8985 / 6937; without SACK duplicate ACK counting, RFC 5681 §3.2 window
+inflation, NewReno partial ACKs of RFC 6582); a controller only answers "what are cwnd and
+ssthresh now" (docs/congestion.md). The call protocol, in connection terms:
 
 ``on_ack(now, acked, flight_size, rtt)``
     An ACK advanced SND.UNA by ``acked`` bytes while *not* in fast recovery. ``flight_size`` is

@@ -1,0 +1,398 @@
+"""SACK-based loss recovery, as a part of ``TcpConnection`` (used when SACK was negotiated).
+
+* ACK processing: the scoreboard (``sack.py``) takes the cumulative ACK and the SACK blocks
+  (RFC 2018 §5, RFC 6675 Update()), D-SACK blocks are told apart (RFC 2883 §4), reneging is
+  detected (RFC 2018 §8), DupAcks are counted the RFC 6675 §2 way (new SACKed octets, whatever
+  the window or payload did).
+* Loss detection: RACK (RFC 8985 §6, ``rack.py``) by default; with ``TcpConfig.rack`` off, RFC
+  6675 IsLost() and DupThresh. Either marks scoreboard records lost.
+* Recovery: entered when a record is marked lost (RFC 6675 §5 step 4, RFC 8985 §3.4); during it
+  PRR (RFC 6937, PRR-SSRB) sets how much may be sent per ACK, ``_sack_send_budget``; what is sent
+  is RFC 6675 NextSeg(): lost records first (rule 1), then new data (rule 2).
+* Tail loss probes (RFC 8985 §7) and the RACK reordering timer, as ``Timers.tlp`` and
+  ``Timers.rack``; the retransmission timeout's SACK part (RFC 2018 §5, RFC 8985 §6.3).
+
+Without SACK the connection keeps RFC 5681 duplicate ACKs and NewReno (RFC 6582) in input.py.
+"""
+
+from __future__ import annotations
+
+from synack.tcp.events import (LossProbe, PipeChanged, RecoveryEntered, RecoveryExited, ScoreboardChanged,
+                               SegmentLost)
+from synack.tcp.sack import Rec
+from synack.wire.seq import MASK, seq_sub
+from synack.wire.tcp import Flags, TcpSegment
+
+ACK, FIN, PSH = Flags.ACK, Flags.FIN, Flags.PSH
+PTO_MIN = 0.010
+
+
+class RecoveryMixin:
+    # ================================================================ state queries
+
+    @property
+    def _rack_on(self) -> bool:
+        """RACK-TLP needs SACK (RFC 8985 §4, 1.)."""
+        return self.config.rack and self.sack_ok
+
+    @property
+    def _rto_recovering(self) -> bool:
+        """After a timeout, until the recovery point is acknowledged (RFC 6675 §5.1)."""
+        return self._rto_recovery and self._una < self._recover
+
+    def _sack_send_budget(self) -> int:
+        """Bytes that may enter the network now: cwnd - pipe (RFC 6675 §5 (C), and §5 step 3
+        for Limited Transmit); during fast recovery cwnd is PRR's (RFC 6937 §3)."""
+        sb = self.sb
+        if self._in_recovery:
+            return self._prr_cwnd - sb.pipe
+        if self.config.limited_transmit:
+            return self.cc.cwnd - sb.pipe
+        return self.cc.cwnd - (sb.high - sb.una - sb.lost_bytes)
+
+    def _sack_rexmit_due(self) -> Rec | None:
+        """The record NextSeg() rule 1 would retransmit now, if the budget allows any."""
+        if self.sb.lost_bytes <= 0 or self._sack_send_budget() <= 0:
+            return None
+        return self.sb.first_lost()
+
+    # ================================================================ ACK arrival
+
+    def _sack_blocks_in(self, seg: TcpSegment, ack_off: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+        """The segment's SACK blocks as offsets, and its D-SACK block if the first one is one:
+        below the cumulative ACK, or inside the second block (RFC 2883 §4, sender side §5)."""
+        raw = seg.sack_blocks
+        if not raw:
+            return [], None
+        blocks = [(self._ack_off(a), self._ack_off(b)) for a, b in raw]
+        dsack = None
+        s0, e0 = blocks[0]
+        if s0 < e0 and (e0 <= ack_off or (len(blocks) > 1 and blocks[1][0] <= s0 and e0 <= blocks[1][1])):
+            dsack = blocks[0]
+            blocks = blocks[1:]
+        out = []
+        for s, e in blocks:
+            s, e = max(s, ack_off), min(e, self._max)
+            if s < e:
+                out.append((s, e))
+        return out, dsack
+
+    def _sack_ack(self, seg: TcpSegment, ack_off: int, now: float) -> None:
+        """An acceptable ACK (SND.UNA =< SEG.ACK) on a SACK connection: RFC 6675 §5."""
+        sb = self.sb
+        cfg = self.config
+        blocks, dsack = self._sack_blocks_in(seg, ack_off)
+        prior_una, prior_sacked = self._una, sb.sacked_bytes
+        delivered_recs: list[Rec] = []
+        if ack_off > self._una:
+            delivered_recs = sb.ack(ack_off)
+            self._new_ack(ack_off, seg, now)       # frees data, RTT, cwnd or recovery exit, RTO
+            self._dupacks = 0                      # "MUST reset DupAcks to zero" (RFC 6675 §5)
+        newly = sb.sack(blocks) if blocks else []
+        delivered_recs += newly
+        reason = "sack" if newly else "dsack" if dsack is not None else None
+        head = sb.head()
+        if head is not None and head.sacked:
+            # RFC 2018 §8: the receiver may discard SACKed data; SACKed octets at SND.UNA mean it
+            # did (it would have acknowledged them otherwise). Forget the SACK bits; the data
+            # is still held (only SEG.ACK frees it) and goes again as needed.
+            sb.clear_sacks()
+            reason = "reneged"
+        delivered = (ack_off - prior_una) + (sb.sacked_bytes - prior_sacked)   # RFC 6937 §2
+        if newly and not self._in_recovery:
+            self._dupacks += 1                     # a duplicate ACK by RFC 6675 §2
+        # ---- loss detection
+        trigger = "dupacks"
+        if self._rack_on:
+            ts = seg.timestamps if self.ts_ok else None
+            self.rack.update(delivered_recs, now, ts.ecr if ts is not None else None, self._ts_now)
+            self.rack.update_reo_wnd(self._una, self._max, dsack is not None,
+                                     self._in_recovery or self._rto_recovering, sb.sacked_segs,
+                                     cfg.dupthresh, self.rtt.srtt)
+            self._rack_detect(now, "rack")
+            trigger = "rack"
+        elif sb.ranges:
+            self._islost_detect(now)
+        if reason is not None and self.log:
+            self.log(ScoreboardChanged(now, self.id, reason, sb.ranges_str(self._seq), sb.sacked_bytes,
+                                       sb.lost_bytes, sb.pipe))
+        self._tlp_on_ack(seg, ack_off, prior_una, dsack, now)
+        # ---- recovery (RFC 6675 §5 steps 1, 2, 4; RFC 8985 §3.4)
+        if self._in_recovery:
+            self._prr_on_ack(delivered, now)
+        elif self._una >= self._recover and self._una < self._max:
+            dup_trigger = not self._rack_on and self._dupacks >= cfg.dupthresh
+            if sb.lost_bytes > 0 or dup_trigger:
+                self._enter_sack_recovery(now, delivered, trigger)
+        if self._una >= self._max:
+            self.timers.tlp = self.timers.rack = None
+        elif ack_off > prior_una:
+            self._arm_tlp(now)                     # RFC 8985 §7.2: on a cumulative ACK
+
+    def _islost_detect(self, now: float) -> None:
+        """RFC 6675 IsLost() on every un-SACKed record above HighRxt (not retransmitted in this
+        recovery: NextSeg() rule (1.a))."""
+        sb = self.sb
+        bound = sb.lost_below(self.config.dupthresh, self.mss)
+        if bound <= sb.una:
+            return
+        floor = self._high_rxt if self._in_recovery else sb.una
+        for r in list(sb.holes(limit=bound)):
+            if r.start >= floor and sb.mark_lost(r):
+                self._trace_lost(r, "sack", now)
+
+    def _rack_detect(self, now: float, detector: str) -> None:
+        """RACK_detect_loss_and_arm_timer() (RFC 8985 §6.2 Step 5)."""
+        lost, timeout = self.rack.detect_loss(self.sb, now)
+        for r in lost:
+            if self.sb.mark_lost(r):
+                self._trace_lost(r, detector, now)
+        self.timers.rack = now + timeout if timeout > 0 else None
+
+    def _trace_lost(self, r: Rec, detector: str, now: float) -> None:
+        if self.log:
+            self.log(SegmentLost(now, self.id, self._seq(r.start), r.length, detector))
+
+    # ================================================================ fast recovery and PRR
+
+    def _enter_sack_recovery(self, now: float, delivered: int, trigger: str) -> None:
+        """RFC 6675 §5 step 4 with RFC 6937 §3 initialisation."""
+        sb = self.sb
+        flight = self._max - self._una                       # FlightSize
+        self._in_recovery = True
+        self._recover = self._max                            # (4.1) RecoveryPoint = HighData
+        self.cc.on_congestion_event(now, flight)             # (4.2) ssthresh (CongCtrlAlg())
+        self._prr_delivered = 0
+        self._prr_out = 0
+        self._recover_fs = max(flight, 1)                    # RecoverFS = snd.nxt - snd.una
+        self._high_rxt = self._una
+        if not self._rack_on:
+            head = sb.head()
+            # (4.3) "Retransmit the first data segment presumed dropped": with DupThresh
+            # duplicates but IsLost(HighACK + 1) false (small segments), the head is the one.
+            if head is not None and sb.mark_lost(head):
+                self._trace_lost(head, "dupthresh", now)
+        self.tlp.reset()                                     # RFC 8985 §7.1
+        self.timers.tlp = None
+        if self.log:
+            self.log(RecoveryEntered(now, self.id, "sack", trigger, self._seq(self._recover), flight,
+                                     self.cc.cwnd, self.cc.ssthresh))
+        self._prr_on_ack(delivered, now)
+        self._trace_cwnd(now, "fast recovery")
+
+    def _prr_on_ack(self, delivered: int, now: float) -> None:
+        """RFC 6937 §3, "On every ACK during recovery", PRR-SSRB. The result is kept as a window
+        (pipe + sndcnt, as Linux does) so losses marked later by the RACK timer, which lower
+        pipe, may be repaired before the next ACK."""
+        self._prr_delivered = max(self._prr_delivered + delivered, 0)
+        pipe = self.sb.pipe
+        ssthresh = self.cc.ssthresh
+        mss = self.mss
+        if pipe > ssthresh:
+            # Proportional Rate Reduction: CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+            sndcnt = -(-self._prr_delivered * ssthresh // self._recover_fs) - self._prr_out
+        else:
+            # Slow Start Reduction Bound
+            limit = max(self._prr_delivered - self._prr_out, delivered) + mss
+            sndcnt = min(ssthresh - pipe, limit)
+        sndcnt = max(sndcnt, 0)
+        if self._prr_out == 0 and sndcnt < mss:
+            sndcnt = mss       # the fast retransmit itself (RFC 6675 §5 step 4.3) always goes
+        self._prr_cwnd = pipe + sndcnt
+        if self.log:
+            self.log(PipeChanged(now, self.id, pipe, self._prr_cwnd, self._prr_delivered, self._prr_out))
+
+    def _sack_cc_on_ack(self, ack_off: int, acked: int, now: float) -> None:
+        """Congestion control for a cumulative ACK on a SACK connection."""
+        if self._rto_recovery and ack_off >= self._recover:
+            self._rto_recovery = False
+            self.rack.recovery_exited()
+            if self.log:
+                self.log(RecoveryExited(now, self.id, "rto", self.cc.cwnd, self.cc.ssthresh))
+        if self._in_recovery:
+            if ack_off >= self._recover:
+                # RFC 6675 §5 (A): the recovery point is acknowledged; cwnd = ssthresh
+                # (RFC 6937 §3: PRR has brought pipe to ssthresh meanwhile).
+                self._in_recovery = False
+                self.cc.on_recovery_exit(now)
+                self.rack.recovery_exited()
+                if self.log:
+                    self.log(RecoveryExited(now, self.id, "sack", self.cc.cwnd, self.cc.ssthresh))
+                    self._trace_cwnd(now, "recovery exit")
+            return
+        self.cc.on_ack(now, acked, self.flight_size + acked, self.rtt.srtt)
+        if self.log:
+            self._trace_cwnd(now, "ack")
+
+    # ================================================================ retransmission
+
+    def _retransmit_rec(self, rec: Rec, now: float) -> TcpSegment:
+        """Build the retransmission of one scoreboard record (at most one segment of it: a
+        record longer than the payload room now is split first)."""
+        sb = self.sb
+        room = self._payload_mss()
+        data_end = self.sndbuf.end
+        if min(rec.end, data_end) - rec.start > room:
+            sb.split_at(rec.start + room)
+        off = rec.start
+        n = max(min(rec.end, data_end) - off, 0)
+        fin = self._fin_off is not None and rec.end == self._fin_off + 1
+        payload = self.sndbuf.peek(off, n) if n else b""
+        flags = ACK | (PSH if payload and off + n == data_end else 0) | (FIN if fin else 0)
+        sb.retransmitted(rec, now)
+        if self._rtt_off is not None and off <= self._rtt_off < rec.end:
+            self._rtt_off = None                       # Karn (RFC 6298 §3)
+        self.total_retrans += 1
+        if self._in_recovery:
+            self._prr_out += rec.length                # RFC 6937 §3: prr_out += (data sent)
+        self._high_rxt = max(self._high_rxt, rec.end)  # RFC 6675 §5 (C.2)
+        self._last_data_snd = now
+        if self.timers.rto is None or self._in_recovery:
+            # RFC 6675 §6 (MAY): during recovery re-arm on each retransmission, so a recovery
+            # longer than one RTO (a queue full of new data ahead of the repair) does not end
+            # in a needless timeout and go-back-N.
+            self._arm_rto(now, self.rtt.rto)
+        return self._segment(self._seq(off), flags, payload)
+
+    def _sack_on_rto(self, now: float) -> None:
+        """The SACK side of a retransmission timeout: RFC 2018 §5 (turn off the SACKed bits;
+        retransmit the segment at the left edge), RFC 8985 §6.3 (which segments are lost), RFC
+        6675 §5.1 (no new recovery before the recovery point is acknowledged)."""
+        sb = self.sb
+        if sb.sacked_bytes:
+            sb.clear_sacks()
+            if self.log:
+                self.log(ScoreboardChanged(now, self.id, "rto", "", 0, sb.lost_bytes, sb.pipe))
+        lost = self.rack.lost_on_rto(sb, now) if self._rack_on else list(sb.holes())
+        for r in lost:
+            if sb.mark_lost(r):
+                self._trace_lost(r, "rto", now)
+        self._high_rxt = sb.high
+        self._rto_recovery = True
+        self.tlp.reset()
+        self.timers.tlp = self.timers.rack = None
+        head = sb.head()
+        if head is not None:
+            self._emit_now(self._retransmit_rec(head, now), now, retransmit=True)
+        if self.log:
+            self.log(RecoveryEntered(now, self.id, "rto", "timeout", self._seq(self._recover),
+                                     sb.high - sb.una, self.cc.cwnd, self.cc.ssthresh))
+
+    def _sack_pmtu_lowered(self, now: float) -> None:
+        """A smaller path MTU: every segment in flight was too big; resend them smaller."""
+        for r in list(self.sb.holes()):
+            if self.sb.mark_lost(r):
+                self._trace_lost(r, "pmtu", now)
+
+    # ================================================================ timers: RACK and TLP
+
+    def _on_rack_timer(self, now: float) -> None:
+        """RFC 8985 §6.2: the reordering timer re-runs loss detection; losses found outside
+        recovery start it (§3.4)."""
+        if not self._rack_on or self._una >= self._max or not self.state.synchronized:
+            return
+        self._rack_detect(now, "rack-timer")
+        if (not self._in_recovery and self.sb.lost_bytes > 0 and self._una >= self._recover):
+            self._enter_sack_recovery(now, 0, "rack-timer")
+
+    def _arm_tlp(self, now: float) -> None:
+        """RFC 8985 §7.2 TLP_calc_PTO(), armed unless in recovery or with SACKed segments."""
+        if (not self._rack_on or self._in_recovery or self._rto_recovering or self.sb.sacked_segs
+                or self._una >= self._max or self._una < 0):
+            self.timers.tlp = None
+            return
+        srtt = self.rtt.srtt
+        if srtt is not None:
+            # 2*SRTT, at least 10 ms (Linux TCP_TIMEOUT_MIN): an SRTT of ~0 on a local path
+            # must not turn every flight into an immediate probe.
+            pto = max(2 * srtt, PTO_MIN)
+            if len(self.sb.recs) == 1:
+                pto += self.config.tlp_max_ack_delay
+        else:
+            pto = 1.0
+        rto_at = self.timers.rto
+        if rto_at is not None and now + pto > rto_at:
+            pto = rto_at - now
+        self.timers.tlp = now + max(pto, 0.0)
+
+    def _on_tlp_timer(self, now: float) -> None:
+        """RFC 8985 §7.3 TLP_send_probe(): new data if the peer's window allows, else the last
+        segment again; then the RTO (not the PTO) is re-armed."""
+        if not self._rack_on or self._una >= self._max or not self.state.synchronized or self._una < 0:
+            return
+        t = self.tlp
+        if t.end_seq is None and t.rtt_sampled:
+            flight = self._max - self._una
+            nf = self._next_data_segment(probe=True)
+            if nf is not None:
+                n, fin = nf
+                seg = self._transmit_new(self._nxt, n, fin, now)
+                self._emit_now(seg, now, retransmit=False)
+                t.is_retrans = False
+            else:
+                rec = self.sb.last()
+                assert rec is not None
+                room = self._payload_mss()
+                if min(rec.end, self.sndbuf.end) - rec.start > room:
+                    self.sb.split_at(max(min(rec.end, self.sndbuf.end) - room, rec.start + 1))
+                    rec = self.sb.last()
+                    assert rec is not None
+                seg = self._retransmit_rec(rec, now)
+                self._emit_now(seg, now, retransmit=True)
+                t.is_retrans = True
+            t.end_seq = self._max
+            t.rtt_sampled = False
+            self._tlp_flight = flight
+            if self.log:
+                self.log(LossProbe(now, self.id, seg.seq, len(seg.payload), t.is_retrans))
+        if self._max > self._una:
+            self._arm_rto(now, self.rtt.rto)
+
+    def _tlp_on_ack(self, seg: TcpSegment, ack_off: int, prior_una: int, dsack: tuple[int, int] | None,
+                    now: float) -> None:
+        """RFC 8985 §7.4.2 TLP_process_ack(): was the probe's loss episode real?"""
+        t = self.tlp
+        if t.end_seq is None or ack_off < t.end_seq:
+            return
+        if not t.is_retrans:
+            t.end_seq = None                    # a probe of new data was delivered
+        elif dsack is not None and dsack[0] < t.end_seq <= dsack[1]:
+            t.end_seq = None                    # both copies arrived: no loss (case 1)
+        elif ack_off > t.end_seq:
+            t.end_seq = None                    # the probe repaired a loss: respond to it
+            self.cc.on_congestion_event(now, self._tlp_flight)
+            self.cc.on_recovery_exit(now)
+            self._trace_cwnd(now, "tlp repaired a loss")
+        elif ack_off == prior_una and not seg.sack_blocks:
+            t.end_seq = None                    # a DupAck without SACK: no loss (case 2)
+
+    # ================================================================ receiver: D-SACK
+
+    def _note_dsack(self, start: int, end: int) -> None:
+        """Remember a duplicate (receive offsets) for the next ACK's first block (RFC 2883 §4):
+        only the first duplicate of a segment, each reported once."""
+        if self.sack_ok and end > start and not self._dsack_seg:
+            self._dsack = (start, end)
+            self._dsack_seg = True
+            self._ack_now = True
+
+    def _sack_out_blocks(self) -> list[tuple[int, int]]:
+        """SACK blocks for an outgoing ACK, receive offsets: a D-SACK block first, then the
+        block holding it (RFC 2883 §4 (4)), then the most recent first (RFC 2018 §4); at most
+        4, or 3 beside the timestamp option."""
+        limit = 3 if self.ts_ok else 4
+        out: list[tuple[int, int]] = []
+        if self._dsack is not None:
+            out.append(self._dsack)
+            holder = self.rcvbuf.range_holding(*self._dsack)
+            if holder is not None:
+                out.append(holder)
+        for r in self.rcvbuf.sack_ranges(limit):
+            if r not in out:
+                out.append(r)
+        return out[:limit]
+
+    def _rcv_off(self, seq: int) -> int:
+        """Receive-stream offset of sequence number ``seq`` (near RCV.NXT)."""
+        nxt = self.rcvbuf.next_offset
+        return nxt + seq_sub(seq, (self.irs + 1 + nxt) & MASK)

@@ -1,0 +1,76 @@
+"""CUBIC through a whole connection (RFC 9438 = draft-ietf-tcpm-rfc8312bis): one bulk flow on
+the simulator through a 5 Mbit/s bottleneck, 400 ms RTT, a drop-tail queue of one BDP, SACK
+and RACK-TLP on (the defaults). From the event log alone: each fast recovery sets ssthresh to
+β_cubic * FlightSize (§4.6) and leaves with cwnd = ssthresh; fast convergence lowers W_max to
+W * (1 + β) / 2 (§4.7); and between two losses cwnd follows W_cubic(t) = C (t - K)^3 + W_max
+(§4.2, C = 0.4) through its concave and convex regions, within 2 %."""
+
+import bisect
+
+from synack.sim.network import Network
+from synack.stack.host import Stack
+from synack.tcp.config import TcpConfig
+from synack.tcp.events import CwndChanged, RecoveryEntered, RecoveryExited, RtoBackoff
+
+MSS = 1448
+LINK, RTT = 5e6, 0.4
+
+
+def run(duration: float) -> list:
+    log: list = []
+    bdp = LINK * RTT / 8
+    cfg = TcpConfig(rcv_buf=int(4 * bdp), snd_buf=int(4 * bdp), min_rto=0.2, nagle=False)
+    net = Network(1)
+    a = net.add_node("a", Stack(["192.0.2.1/24"], secret=b"a" * 16, config=cfg, log=log.append))
+    b = net.add_node("b", Stack(["192.0.2.2/24"], secret=b"b" * 16, config=cfg))
+    net.connect("a", "b", delay=RTT / 2, bandwidth=LINK, queue_limit=int(bdp / 1500))
+    lst = b.listen(80)
+    c = a.connect(("192.0.2.2", 80), net.now)
+    peer = []
+    block = b"\x5a" * 65536
+
+    def step() -> bool:
+        if not peer and (p := b.accept(lst)) is not None:
+            peer.append(p)
+        while c.state.synchronized and c.sndbuf.free and c.send(block[:c.sndbuf.free]):
+            a.touch(c)
+        if peer:
+            while peer[0].receive(1 << 20):
+                b.touch(peer[0])
+        return net.now >= duration
+
+    net.run_until(step, limit=duration + 1)
+    return log
+
+
+def test_cubic_cwnd_trajectory_through_the_connection():
+    log = run(20.5)
+    assert not [r for r in log if isinstance(r, RtoBackoff)]          # SACK + PRR: no timeouts
+    entered = [r for r in log if isinstance(r, RecoveryEntered)]
+    exited = [r for r in log if isinstance(r, RecoveryExited)]
+    assert len(entered) >= 4 and len(exited) >= 3
+    for e, x in zip(entered, exited):
+        assert e.kind == "sack" and e.trigger == "rack"
+        assert abs(e.ssthresh - 0.7 * e.flight) <= 1                     # §4.6, Figure 5
+        assert x.cwnd == e.ssthresh                                       # RFC 6675 §5 (A)
+    # the third congestion avoidance epoch: from the third recovery's end to the next loss
+    start, end = exited[2].t, entered[3].t
+    pts = [(r.t, r.cwnd / MSS) for r in log if isinstance(r, CwndChanged) and r.reason == "ack"
+           and start < r.t < end]
+    t_e, cwnd0 = pts[0][0], exited[2].cwnd / MSS
+    # W_max: where growth is slowest (the plateau between the concave and convex regions)
+    ts = [t for t, _ in pts]
+    slopes = []
+    for i, (t, w) in enumerate(pts):
+        j = bisect.bisect_left(ts, t + RTT)
+        if j < len(pts):
+            slopes.append((pts[j][1] - w, t, w))
+    _, t_plateau, w_max = min(slopes)
+    k = ((w_max - cwnd0) / 0.4) ** (1 / 3)                                # §4.2 Figure 2
+    assert abs((t_plateau - t_e) - k) < 2 * RTT
+    # fast convergence (§4.7): W_max = W * (1 + β) / 2, W the window at the loss (≈ FlightSize)
+    w_at_loss = entered[2].flight / MSS
+    assert abs(w_max - w_at_loss * 0.85) / w_max < 0.03
+    worst = max(abs(w - (0.4 * (t - t_e - k) ** 3 + w_max)) / w for t, w in pts if t - t_e > RTT)
+    assert worst < 0.02
+    assert pts[-1][1] > w_max * 1.05                                      # well into convex growth

@@ -21,23 +21,9 @@ from synack.pdrill.interp import run_file
 ROOT = Path(__file__).parent / "scripts"
 SCRIPTS = sorted(ROOT.rglob("*.pkt"))
 
-_FREEBSD_LAYOUT = ("FreeBSD option layout (tcp_addoptions): sackOK without timestamps is 2-aligned with "
-                   "no NOPs and the list is EOL-padded; synack's syn_option_order='freebsd' emits "
-                   "nop,nop,sackOK (tcp/output.py _syn_options)")
-
 # Findings about the TCP code (the script follows the RFC or the profile table of
 # packetdrill.md §8, which a TcpConfig value could express).
 XFAIL_TCP: dict[str, str] = {
-    "options/synack-sackok-only.pkt": _FREEBSD_LAYOUT + ": expected <mss 1460,sackOK,eol,eol>, "
-                                                        "sent <mss 1460,nop,nop,sackOK>",
-    "options/synack-wscale-sackok.pkt": _FREEBSD_LAYOUT + ": expected <mss 1460,nop,wscale 6,sackOK,eol,eol>, "
-                                                          "sent <mss 1460,nop,wscale 6,nop,nop,sackOK>",
-    "options/syn-rfc1323-off.pkt": _FREEBSD_LAYOUT + " (active SYN): expected <mss 1460,sackOK,eol,eol>, "
-                                                     "sent <mss 1460,nop,nop,sackOK>",
-    "options/syncookie-synack-layout.pkt": "a SYN cookie's SYN-ACK ignores syn_option_order (stack/host.py "
-                                           "_send_cookie builds [mss, sackOK, TS, wscale] without NOPs): "
-                                           "sent <mss 1460,sackOK,TS,wscale 6,eol>, expected "
-                                           "<mss 1460,nop,wscale 6,sackOK,TS>",
     "open/ecn-accept.pkt": "no ECN in synack (RFC 3168 §6.1.1; both profiles accept ECN by default, "
                            "packetdrill.md §8): an ECN-setup SYN (SEW) should get an ECN-setup SYN-ACK "
                            "(SE.), synack sends S.",
@@ -50,10 +36,6 @@ XFAIL_KNOB: dict[str, str] = {
     "window/freebsd-rcvbuf-rounded.pkt": "no knob to round rcv_buf up to a multiple of the MSS (FreeBSD "
                                          "tcp_mss): win 1024 sent, 1026 expected",
     "ack/linux-quickack.pkt": "no quick-ACK knob (Linux ACKs the first segments at once): ACK after 40 ms",
-    "reset/so-linger-zero-linux.pkt": "no knob for the ACK bit on an abort's RST (Linux "
-                                      "tcp_send_active_reset): R sent, R. ack 1 expected",
-    "window/freebsd-persist-interval.pkt": "no persist_min knob (FreeBSD TCPTV_PERSMIN 5 s): synack's "
-                                           "first probe goes after one RTO (0.3 s)",
     "nagle/linux-write-tail.pkt": "no knob for Minshall's Nagle (Linux sends the sub-MSS tail of a "
                                   "write at once): the 500-byte tail waits for the ACK",
 }

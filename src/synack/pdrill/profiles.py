@@ -102,6 +102,7 @@ _FREEBSD_TCP = dict(
     rfc5961=True,                   # insecure_rst = 0, insecure_syn = 0
     drop_synfin=False,
     ecn="accept",                   # net.inet.tcp.ecn.enable = 2
+    persist_min=5.0,                # TCPTV_PERSMIN
 )
 FREEBSD = Profile(
     name="freebsd",
@@ -158,6 +159,7 @@ _LINUX_TCP = dict(
     rfc5961=True,
     drop_synfin=False,
     ecn="accept",                   # tcp_ecn = 2
+    rst_ack_on_abort=True,          # tcp_send_active_reset: RST|ACK
 )
 LINUX = Profile(
     name="linux",
@@ -197,12 +199,8 @@ MISSING_KNOBS: dict[str, str] = {
     "ecn": "ECN (RFC 3168): accept-only by default in both profiles; synack has no ECN",
     "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
-    "rst_with_ack": "both kernels set ACK on the RST of an abort (SO_LINGER 0, unread data): "
-                    "R. SND.NXT ack RCV.NXT; synack sends <SEQ=SND.NXT><CTL=RST> (RFC 9293 §3.10.5)",
     "tolerate_missing_ts": "Linux (and FreeBSD with tolerate_missing_ts=1) accept segments without "
                            "timestamps after negotiating them; synack drops them (RFC 7323 §3.2)",
-    "persist_min": "FreeBSD bounds the persist timer by TCPTV_PERSMIN (5 s); synack probes after one "
-                   "RTO (TcpConfig has persist_max only)",
     "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
                          "counts full-sized segments (ack_every, RFC 5681 §4.2)",
     "nagle_variant": "both kernels send the sub-MSS tail of one write at once (BSD: idle at the "

@@ -22,6 +22,7 @@ from synack.tcp.config import TcpConfig
 from synack.tcp.connection import TcpConnection, rst_for
 from synack.tcp.events import ConnId, LogSink
 from synack.tcp.isn import IsnGenerator
+from synack.tcp.output import syn_option_layout
 from synack.tcp.states import State
 from synack.wire import icmp as icmpw
 from synack.wire.errors import WireError
@@ -313,20 +314,19 @@ class Stack:
         cfg = lst.config or self.config
         peer_mss = seg.mss if seg.mss is not None else (1220 if raddr.version == 6 else 536)
         iss = self.cookies.make(self._tuple_bytes(key), seg.seq, peer_mss, now)
-        opts: list = [Mss(cfg.advertised_mss(raddr.version == 6))]
         ts = seg.timestamps
+        wscale, sack, our_ts = None, False, None
         if ts is not None and cfg.timestamps:
+            # without timestamps there is nowhere to keep window scale and SACK-permitted
             wscale = seg.wscale if cfg.window_scaling else None
             sack = cfg.sack and seg.sack_permitted
             tsval = self.cookies.encode_ts((int(now * 1000) + self.ts_offset) & 0xFFFFFFFF, wscale, sack)
-            if sack:
-                opts.append(SackPermitted())
-            opts.append(Timestamps(tsval, ts.val))
-            if wscale is not None:
-                opts.append(WindowScale(cfg.offered_wscale()))
+            our_ts = Timestamps(tsval, ts.val)
+        opts = syn_option_layout(cfg.syn_option_order, Mss(cfg.advertised_mss(raddr.version == 6)),
+                                 WindowScale(cfg.offered_wscale()) if wscale is not None else None, sack, our_ts)
         window = min(cfg.syn_window if cfg.syn_window is not None else cfg.rcv_buf, 65535)
         synack = TcpSegment(lport, rport, iss, (seg.seq + 1) & 0xFFFFFFFF, Flags.SYN | Flags.ACK, window,
-                            0, tuple(opts))
+                            0, opts)
         self._send_tcp(laddr, raddr, synack)
         self.stats["syncookies_sent"] += 1
 

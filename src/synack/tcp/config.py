@@ -42,9 +42,12 @@ class TcpConfig:
     r2_retries: int = 15            # data retransmissions before giving up (R2, MUST-20; Linux tcp_retries2)
     user_timeout: float | None = None  # give up when unacked data is older than this (RFC 5482 / R2 in time)
     persist_max: float = 60.0       # cap of the zero-window probe interval (RFC 9293 §3.8.6.1)
+    persist_min: float = 0.0        # floor of that interval (FreeBSD TCPTV_PERSMIN = 5 s)
     # --- closing ---
     msl: float = 30.0               # TIME-WAIT lasts 2*MSL (60 s, like Linux) (MUST-13)
     rst_on_close_with_unread: bool = True   # RFC 2525 §2.17, RFC 9293 §3.10.4
+    rst_ack_on_abort: bool = False  # True: an abort's RST also carries ACK = RCV.NXT (Linux, FreeBSD);
+                                    # False: <SEQ=SND.NXT><CTL=RST> as RFC 9293 §3.10.5 writes it
     # --- keep-alive (RFC 9293 §3.8.4, MUST-24..29) ---
     keepalive: bool = False         # off by default (MUST-25)
     keepalive_idle: float = 7200.0  # default no less than two hours (MUST-28)

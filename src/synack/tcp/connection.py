@@ -251,7 +251,9 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         if st is S.CLOSED:
             return
         if st in (S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT):
-            self._queue.append((self._segment(self._seq(self._nxt_for_rst()), RST, ack=False), False))
+            with_ack = self.config.rst_ack_on_abort
+            self._queue.append((self._segment(self._seq(self._nxt_for_rst()), RST | (ACK if with_ack else 0),
+                                              ack=with_ack), False))
         self._advance(Cause.ABORT, now)
 
     # ================================================================ queries
@@ -450,7 +452,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         self._probe_end = max(self._probe_end, self._nxt + 1)
         self._emit_now(self._segment(self._seq(self._nxt), ACK, payload=payload), now, retransmit=False)
         self._persist_backoff += 1
-        interval = min(self.rtt.base_rto * (1 << min(self._persist_backoff, 16)), self.config.persist_max)
+        interval = max(min(self.rtt.base_rto * (1 << min(self._persist_backoff, 16)), self.config.persist_max),
+                       self.config.persist_min)
         self._arm("persist", now + interval, now)
 
     def _on_keepalive(self, now: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from synack.tcp.states import State
 from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
-from synack.wire.tcp import Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
+from synack.wire.tcp import Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
 
 S = State
 PAWS_IDLE = 24 * 86400.0    # RFC 7323 §5.5: TS.Recent is invalidated after 24 days idle
@@ -80,24 +80,7 @@ class OutputMixin:
             ws, sack = cfg.window_scaling, cfg.sack
             ts = Timestamps(self._ts_now(now), 0) if cfg.timestamps else None
         wscale = WindowScale(cfg.offered_wscale()) if ws else None
-        opts: list = [mss]
-        if cfg.syn_option_order == "freebsd":
-            if wscale:
-                opts += [Nop(), wscale]
-            if sack:
-                opts += [SackPermitted()] if ts else [Nop(), Nop(), SackPermitted()]
-            if ts:
-                opts += [ts] if sack else [Nop(), Nop(), ts]
-        else:   # Linux: mss, sackOK, TS, nop, wscale
-            if sack and ts:
-                opts += [SackPermitted(), ts]
-            elif ts:
-                opts += [Nop(), Nop(), ts]
-            elif sack:
-                opts += [Nop(), Nop(), SackPermitted()]
-            if wscale:
-                opts += [Nop(), wscale]
-        return tuple(opts)
+        return syn_option_layout(cfg.syn_option_order, mss, wscale, sack, ts)
 
     def _advertise_window(self) -> int:
         """The window field for a non-SYN segment, with receiver-side SWS avoidance
@@ -348,6 +331,44 @@ class OutputMixin:
         peer's window update were lost (RFC 9293 §3.8.6.1, §3.8.6.2.1)."""
         if (self._nxt < self.sndbuf.end and self._una >= self._max and self.timers.persist is None
                 and self.timers.rto is None and self._next_data_segment(dry_run=True) is None):
-            interval = min(self.rtt.rto * (1 << min(self._persist_backoff, 16)), self.config.persist_max)
+            interval = max(min(self.rtt.rto * (1 << min(self._persist_backoff, 16)), self.config.persist_max),
+                           self.config.persist_min)
             self._arm("persist", now + interval, now)
 
+
+def syn_option_layout(order: str, mss: Mss, wscale: WindowScale | None, sack: bool,
+                      ts: Timestamps | None) -> tuple:
+    """The options of a SYN or SYN-ACK, laid out as the named stack does (RFC 9293 §3.2: any
+    order is legal; packetdrill scripts check the exact bytes). One function for connections and
+    for SYN-cookie SYN-ACKs, so both look alike on the wire.
+
+    ``"linux"``: mss, sackOK, TS, nop, wscale (NOPs where sackOK or TS is missing).
+    ``"freebsd"``: mss, nop, wscale, sackOK, then NOPs to align TS, EOL padding (tcp_addoptions).
+    """
+    opts: list = [mss]
+    if order == "freebsd":
+        n = 4
+        if wscale:
+            opts += [Nop(), wscale]
+            n = 8
+        if sack:
+            opts.append(SackPermitted())
+            n += 2
+        if ts:
+            while n % 4 != 2:
+                opts.append(Nop())
+                n += 1
+            opts.append(ts)
+            n += 10
+        if n % 4:
+            opts.append(Eol())              # emit_options pads the rest with zeros
+        return tuple(opts)
+    if sack and ts:
+        opts += [SackPermitted(), ts]
+    elif ts:
+        opts += [Nop(), Nop(), ts]
+    elif sack:
+        opts += [Nop(), Nop(), SackPermitted()]
+    if wscale:
+        opts += [Nop(), wscale]
+    return tuple(opts)

@@ -40,5 +40,8 @@ test: setup
 bench: setup
 	$(BIN)/python bench/run.py
 
+gallery: setup
+	$(BIN)/python -m synack.scenarios.gallery --out docs/gallery
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .hypothesis

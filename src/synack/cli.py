@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
              "sequence diagram of a connection from a pcap/pcapng or events.jsonl"),
     "plot": ("synack.pictures.cli", "add_plot_arguments", "run_plot",
              "time-sequence, throughput, cwnd, RTT or in-flight plot of a connection"),
+    "scenarios": ("synack.scenarios.cli", "add_arguments", "run",
+                  "TCP scenarios on the simulated network, checked and drawn (list | run NAME | run --all)"),
     "pdrill": ("synack.pdrill.cli", "add_arguments", "run",
                "run packetdrill scripts against synack on a virtual clock"),
     "serve": ("synack.serve", "add_arguments", "run",

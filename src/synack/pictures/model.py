@@ -346,15 +346,30 @@ def from_records(recs: Sequence[dict[str, Any]], *, name: str = "records", absol
     """A ``Capture`` from event-log records already in memory (dicts as ``read_jsonl`` yields
     them, in time order), e.g. an HTTP server's trace of one connection. Raises
     ``PictureError`` for a malformed record."""
-    by_key: dict[frozenset, list[tuple[Endpoint, Endpoint, dict]]] = {}
+    # One group per incarnation of a 4-tuple: a side opening a new TCB (a StateChanged out of
+    # CLOSED) after its previous one on that 4-tuple reached CLOSED starts a new connection, as
+    # a new SYN after the end does in a capture (``_restarts``).
+    groups: list[list[tuple[Endpoint, Endpoint, dict]]] = []
+    current: dict[frozenset, int] = {}                  # 4-tuple -> index of its open group
+    last_state: dict[tuple[int, Endpoint], str] = {}    # (group, local side) -> its latest state
     try:
         for r in recs:
             c = r.get("conn")
             if not isinstance(c, str) or ">" not in c or not isinstance(r.get("t"), (int, float)):
                 continue
             local, remote = _parse_conn(c)
-            by_key.setdefault(frozenset((local, remote)), []).append((local, remote, r))
-        built = [_events_conn(items, absolute) for items in by_key.values()]
+            key = frozenset((local, remote))
+            g = current.get(key)
+            if g is not None and r.get("ev") == "StateChanged" and r.get("old") == "CLOSED" \
+                    and last_state.get((g, local)) == "CLOSED":
+                g = None
+            if g is None:
+                g = current[key] = len(groups)
+                groups.append([])
+            groups[g].append((local, remote, r))
+            if r.get("ev") == "StateChanged":
+                last_state[(g, local)] = str(r.get("new"))
+        built = [_events_conn(items, absolute) for items in groups]
     except (KeyError, ValueError, TypeError) as e:
         raise PictureError(f"{name}: malformed record ({type(e).__name__}: {e})") from None
     built = [c for c in built if c is not None]

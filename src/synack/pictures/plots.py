@@ -95,8 +95,15 @@ def time_sequence(conn: Connection, path: str | os.PathLike, *, side: str | None
     if acks:
         ax.step([x for x, _ in acks], [s.ack for _, s in acks], where="post", color="#27ae60", linewidth=1.1,
                 label="ACK")
-        ax.step([x for x, _ in acks], [s.ack + s.rwnd for _, s in acks], where="post", color="#d4ac0d",
-                linewidth=1.0, label="receive window (ack + rwnd)")
+        top = max(max(s.seq + max(s.seg_len, 1) for s in data), max(s.ack for _, s in acks))
+        edge = [s.ack + s.rwnd for _, s in acks]
+        clipped = max(edge) > 2 * top
+        ax.step([x for x, _ in acks], edge, where="post", color="#d4ac0d", linewidth=1.0,
+                label="receive window (ack + rwnd)" + (", partly above the plot" if clipped else ""))
+        if clipped:
+            # a window far above the data would squash it into the bottom strip: the data is
+            # the story, so the axis follows it and the window line runs off the top
+            ax.set_ylim(min(min(s.seq for s in data), 0) - top * 0.03, top * 1.25)
         sx, slo, shi = [], [], []
         for x, s in acks:
             for a, b in s.sack:
@@ -161,25 +168,40 @@ def _need_log(conn: Connection, ev: str, what: str) -> list[dict[str, Any]]:
     return recs
 
 
+def _cwnd_series(conn: Connection, side: str) -> list[dict[str, Any]]:
+    """``side``'s congestion window over time: its CwndChanged records, and during SACK loss
+    recovery the window PRR allows, which the log records in PipeChanged (RFC 6937): without
+    them the line would sit still through every recovery."""
+    recs = [r for r in conn.records if r.get("side") == side and r.get("ev") in ("CwndChanged", "PipeChanged")]
+    recs.sort(key=lambda r: r["t"])                 # stable: the log's order at equal times
+    return recs
+
+
 def cwnd(conn: Connection, path: str | os.PathLike) -> None:
     recs = _need_log(conn, "CwndChanged", "a cwnd plot")
+    t0 = conn.start                    # a property walking every segment: once, not per record
     plt, fig, ax = _figure(f"congestion window (connection {conn.index})")
+    senders = {r["side"] for r in recs if conn.payload_bytes(r["side"])} or {r["side"] for r in recs}
     for side, color in (("A", "#1f4e9c"), ("B", "#c0392b")):
-        mine = [r for r in recs if r["side"] == side]
+        if side not in senders:        # a side that sent no data: its window never mattered
+            continue
+        series = _cwnd_series(conn, side)
+        mine = [r for r in series if r["ev"] == "CwndChanged"]
         if not mine:
             continue
-        xs = [r["t"] - conn.start for r in mine]
-        ax.step(xs, [r["cwnd"] for r in mine], where="post", color=color, linewidth=1.4,
-                label=f"cwnd {conn.endpoint(side)}")
+        ax.step([r["t"] - t0 for r in series], [r["cwnd"] for r in series], where="post", color=color,
+                linewidth=1.4, label=f"cwnd {conn.endpoint(side)}")
+        xs = [r["t"] - t0 for r in mine]
         ss = [(x, r["ssthresh"]) for x, r in zip(xs, mine) if isinstance(r["ssthresh"], (int, float))
               and r["ssthresh"] < _BIG]
         if ss:
             ax.step([x for x, _ in ss], [v for _, v in ss], where="post", color=color, linewidth=1.0,
                     linestyle="--", label=f"ssthresh {conn.endpoint(side)}")
         for r, x in zip(mine, xs):
-            if r.get("reason") in ("rto", "fast retransmit"):
+            if r.get("reason") in ("rto", "fast retransmit", "fast recovery"):
                 ax.annotate(r["reason"], (x, r["cwnd"]), fontsize=7, color=color, rotation=60,
                             xytext=(2, 6), textcoords="offset points")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.12)          # room above the peaks for the annotations
     ax.set_xlabel("time (s)")
     ax.set_ylabel("bytes")
     ax.legend(loc="upper left", fontsize=9)
@@ -188,21 +210,30 @@ def cwnd(conn: Connection, path: str | os.PathLike) -> None:
 
 def rtt(conn: Connection, path: str | os.PathLike) -> None:
     recs = _need_log(conn, "RttSample", "an RTT plot")
+    t0 = conn.start
     plt, fig, ax = _figure(f"RTT estimator, RFC 6298 (connection {conn.index})")
     for side, color in (("A", "#1f4e9c"), ("B", "#c0392b")):
         mine = [r for r in recs if r["side"] == side]
         if not mine:
             continue
-        xs = [r["t"] - conn.start for r in mine]
+        xs = [r["t"] - t0 for r in mine]
         name = conn.endpoint(side)
         ax.scatter(xs, [r["rtt"] * 1000 for r in mine], s=10, color=color, alpha=0.6, label=f"RTT sample {name}")
         ax.plot(xs, [r["srtt"] * 1000 for r in mine], color=color, linewidth=1.4, label=f"SRTT {name}")
-        ax.step(xs, [r["rto"] * 1000 for r in mine], where="post", color=color, linewidth=1.0, linestyle="--",
-                label=f"RTO {name}")
+        # the RTO as it really was: set by each sample, doubled by each expiry (RtoBackoff,
+        # RFC 6298 §5.5), else a backed-off timer would not show at all
+        rto = sorted((r for r in conn.records if r.get("side") == side and r.get("ev") in ("RttSample", "RtoBackoff")),
+                     key=lambda r: r["t"])
+        ax.step([r["t"] - t0 for r in rto], [r["rto"] * 1000 for r in rto], where="post", color=color,
+                linewidth=1.0, linestyle="--", label=f"RTO {name}")
+        backoffs = [r for r in rto if r["ev"] == "RtoBackoff"]
+        if backoffs:
+            ax.scatter([r["t"] - t0 for r in backoffs], [r["rto"] * 1000 for r in backoffs], marker="^", s=30,
+                       color=color, label=f"RTO doubled on expiry {name}")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("ms")
     ax.set_yscale("log")
-    ax.legend(loc="upper left", fontsize=9)
+    ax.legend(loc="best", fontsize=9)             # the RTO steps climb into the upper left
     _save(plt, fig, path)
 
 
@@ -220,6 +251,7 @@ def inflight(conn: Connection, path: str | os.PathLike, *, side: str | None = No
     if not any(k == 0 for _, k, _ in events):
         raise PictureError(f"connection {conn.index}: {side} sent nothing: no bytes in flight")
     events.sort(key=lambda e: (e[0], e[1]))
+    t0 = conn.start
     nxt = una = None
     xs, ys = [], []
     for x, kind, s in events:
@@ -230,14 +262,14 @@ def inflight(conn: Connection, path: str | os.PathLike, *, side: str | None = No
         elif una is not None:
             una = max(una, s.ack)
         if nxt is not None and una is not None:
-            xs.append(x - conn.start)
+            xs.append(x - t0)
             ys.append(max(nxt - una, 0))
     plt, fig, ax = _figure(f"bytes in flight: {conn.endpoint(side)} → {conn.endpoint(peer)} "
                            f"(connection {conn.index})")
     ax.step(xs, ys, where="post", color="#1f4e9c", linewidth=1.3, label="in flight (snd.nxt - snd.una)")
-    cw = [r for r in _records(conn, "CwndChanged") if r["side"] == side]
-    if cw:
-        ax.step([r["t"] - conn.start for r in cw], [r["cwnd"] for r in cw], where="post", color="#c0392b",
+    cw = _cwnd_series(conn, side)
+    if any(r["ev"] == "CwndChanged" for r in cw):
+        ax.step([r["t"] - t0 for r in cw], [r["cwnd"] for r in cw], where="post", color="#c0392b",
                 linewidth=1.0, linestyle="--", label="cwnd")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("bytes")

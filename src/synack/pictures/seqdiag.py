@@ -52,6 +52,9 @@ class Plan:
     after: dict[int, list[StateChange]] = field(default_factory=dict)
     gaps: dict[int, float] = field(default_factory=dict)   # block -> idle seconds before it
     owd: float = 0.0                                       # typical one-way delay (s)
+    # id(state change) -> idle seconds before it: a change no segment caused (a timer: 2 MSL,
+    # retries exhausted) long after what precedes it is drawn at its own time, after a break
+    late: dict[int, float] = field(default_factory=dict)
 
     @property
     def inferred(self) -> str:
@@ -112,18 +115,23 @@ def plan(conn: Connection, *, full: bool = False) -> Plan:
     delays = [s.t_recv - s.t_sent for s in segs if s.t_recv is not None and s.t_sent is not None]
     owd = median(delays) if delays else 0.0
     blocks: list[Segment | Fold] = []
-    folded = set() if full else _foldable(segs)
+    runs = {} if full else {r[0]: r for r in _foldable(segs, gap_threshold(owd))}
     i = 0
     while i < len(segs):
-        if i in folded:
-            j = i
-            while j < len(segs) and j in folded:
-                j += 1
+        if i in runs:
+            j = runs[i][-1] + 1
             blocks.append(_make_fold(segs[i:j]))
             i = j
         else:
             blocks.append(segs[i])
             i += 1
+    for blk, nxt in zip(blocks, blocks[1:]):
+        if isinstance(blk, Fold):
+            # a summary ends where the next drawn segment starts, not with the last arrival in
+            # it: the ACKs after a bulk transfer leave while its tail is still arriving, and
+            # would be drawn across the fold
+            nxt_t = nxt.t0 if isinstance(nxt, Fold) else send_time(nxt)
+            blk.t1 = max(blk.t0, min(blk.t1, nxt_t))
     p = Plan(conn, blocks, labels, owd=owd)
     block_of: dict[int, int] = {}
     for b, blk in enumerate(blocks):
@@ -141,15 +149,27 @@ def plan(conn: Connection, *, full: bool = False) -> Plan:
             else:
                 p.after.setdefault(b, []).append(c)
     thr = gap_threshold(owd)
+    after_t: dict[int, float] = {}                 # block -> time of its last late state
+    for b, cs in p.after.items():
+        blk = blocks[b]
+        ref = blk.t1 if isinstance(blk, Fold) else max(send_time(blk), blk.t_recv or 0.0)
+        for c in cs:
+            if c.anchor is None and c.t - ref > thr:
+                p.late[id(c)] = c.t - ref
+                ref = after_t[b] = c.t
     for b in range(1, len(blocks)):
         prev = blocks[b - 1]
         prev_t = prev.t1 if isinstance(prev, Fold) else send_time(prev)
+        prev_t = max(prev_t, after_t.get(b - 1, prev_t))
         if starts[b] - prev_t > thr:
             p.gaps[b] = starts[b] - prev_t
     return p
 
 
-def _foldable(segs: list[Segment]) -> set[int]:
+def _foldable(segs: list[Segment], pause: float = float("inf")) -> list[range]:
+    """The runs of segment indexes to fold, each at least ``MIN_FOLD`` unprotected segments. A
+    run ends at an idle time longer than ``pause`` seconds: a fold must not hide a pause (an
+    RTO, a zero window, an application thinking), which the diagram shows as a break."""
     n = len(segs)
     protected: set[int] = set()
     hs_end = -1
@@ -161,17 +181,17 @@ def _foldable(segs: list[Segment]) -> set[int]:
     protected.update(s.index for s in segs if s.flags & (Flags.FIN | Flags.RST | Flags.SYN))
     for p in list(protected):                          # context around what is shown
         protected.update(range(max(0, p - KEEP), min(n, p + KEEP + 1)))
-    out: set[int] = set()
+    out: list[range] = []
     i = 0
     while i < n:
         if i in protected:
             i += 1
             continue
-        j = i
-        while j < n and j not in protected:
+        j = i + 1
+        while j < n and j not in protected and send_time(segs[j]) - send_time(segs[j - 1]) <= pause:
             j += 1
         if j - i >= MIN_FOLD:
-            out.update(range(i, j))
+            out.append(range(i, j))
         i = j
     return out
 
@@ -226,6 +246,7 @@ def render_text(conn: Connection, *, full: bool = False, color: bool = False) ->
     ``color``: ANSI colours (states, marks); padding is computed on the plain text."""
     p = plan(conn, full=full)
     star = p.inferred == "some"
+    t0 = conn.start                    # a property walking every segment: once, not per row
 
     def paint(text: str, what: str) -> str:
         return f"\x1b[{_ANSI[what]}m{text}\x1b[0m" if color and what in _ANSI and text.strip() else text
@@ -233,7 +254,8 @@ def render_text(conn: Connection, *, full: bool = False, color: bool = False) ->
     texts = [blk.label if isinstance(blk, Fold) else p.labels[blk.index] + mark_suffix(blk) for blk in p.blocks]
     gap = max([len(t) for t in texts] + [30]) + 4
     left = max([len(_state_name(c, star)) for c in conn.states if c.side == "A"] + [len(str(conn.a)) // 2, 8]) + 2
-    tw = max([len(f"{send_time(s) - conn.start:.6f}") for s in conn.segments] + [8])
+    tw = max([len(f"{send_time(s) - t0:.6f}") for s in conn.segments]
+             + [len(f"{c.t - t0:.6f}") for c in conn.states if id(c) in p.late] + [8])
     xa = tw + 1 + left                                   # column of lane A
     head = [" "] * (xa + gap + 2 + len(str(conn.b)))
     for name, x in ((str(conn.a), xa), (str(conn.b), xa + gap + 1)):
@@ -250,10 +272,14 @@ def render_text(conn: Connection, *, full: bool = False, color: bool = False) ->
 
     def state_rows(cs: list[StateChange]) -> None:
         for c in cs:
+            t = ""
+            if id(c) in p.late:
+                row("┆", "┆", f"{'… ' + _secs(p.late[id(c)]) + ' …':^{gap}}", "gap")
+                t = f"{c.t - t0:.6f}"
             if c.side == "A":
-                row(a="┤", left_text=_state_name(c, star))
+                row(a="┤", left_text=_state_name(c, star), t=t)
             else:
-                row(b="├", right_text=_state_name(c, star))
+                row(b="├", right_text=_state_name(c, star), t=t)
 
     row()
     for b, blk in enumerate(p.blocks):
@@ -278,7 +304,7 @@ def render_text(conn: Connection, *, full: bool = False, color: bool = False) ->
             body = body[::-1].replace("▶", "◀")
         row(mid=f"{label:^{gap}}".rstrip(), mid_style=style)
         row("├" if sender == "A" else "│", "┤" if sender == "B" else "│", body, style,
-            t=f"{t - conn.start:.6f}")
+            t=f"{t - t0:.6f}")
         state_rows(p.after.get(b, []))
     row()
     out.extend(_footer(p))
@@ -305,7 +331,10 @@ def render_mermaid(conn: Connection, *, full: bool = False) -> str:
     out += [f"    participant A as {conn.a}", f"    participant B as {conn.b}"]
 
     def notes(cs: list[StateChange]) -> None:
-        out.extend(f"    Note over {c.side}: {_state_name(c, star)}" for c in cs)
+        for c in cs:
+            if id(c) in p.late:
+                out.append(f"    Note over A,B: … {_secs(p.late[id(c)])} …")
+            out.append(f"    Note over {c.side}: {_state_name(c, star)}")
 
     for b, blk in enumerate(p.blocks):
         if b in p.gaps:
@@ -427,6 +456,7 @@ def layout_svg(conn: Connection, *, even: bool = False, full: bool = False) -> L
     """Place everything; ``render_svg`` writes it out. Separate so tests can check geometry."""
     p = plan(conn, full=full)
     star = p.inferred == "some"
+    t0 = conn.start
     texts = [len(blk.label if isinstance(blk, Fold) else p.labels[blk.index] + mark_suffix(blk)) * CW
              for blk in p.blocks]
     gap = max(max(texts, default=0) / 0.6 + 40, 380)
@@ -457,20 +487,24 @@ def layout_svg(conn: Connection, *, even: bool = False, full: bool = False) -> L
             order += [(t, key, "state", b, c) for c in p.before.get(b, [])]
         order.append(tk)
         if kind in ("recv", "fold1") or (kind == "send" and p.blocks[b].t_recv is None):
-            order += [(t, key, "state", b, c) for c in p.after.get(b, [])]
+            order += [(c.t if id(c) in p.late else t, key, "state", b, c) for c in p.after.get(b, [])]
     ys: dict[tuple[str, int], float] = {}
     state_y: list[tuple[StateChange, float]] = []
     breaks: list[tuple[float, float]] = []
     y, prev_t, last_send = float(y0), None, -1e9
     last_recv = {"A": -1e9, "B": -1e9}
     open_folds = 0
+    lost_reach = -1e9                     # lowest point of a lost arrow (it stops part way)
     for t, _key, kind, b, c in order:
         if prev_t is not None and t > prev_t:
             dt = t - prev_t
             inc = dt * scale
-            if dt > thr and (inc > MAX_GAP or even) and not open_folds:
+            # no delay known (one side logged, never answered): no time scale, but a pause
+            # still deserves its break
+            if dt > thr and (inc > MAX_GAP or even or not scale) and not open_folds:
+                y = max(y, lost_reach)        # the break goes below a lost arrow, not across it
                 breaks.append((y + 4, dt))
-                inc = max(min(inc, MAX_GAP), BREAK)
+                inc = max(min(inc, MAX_GAP), BREAK + FONT + 10)   # room for the next label above its arrow
             y += min(inc, MAX_GAP)
         prev_t = max(prev_t, t) if prev_t is not None else t
         open_folds += {"fold0": 1, "fold1": -1}.get(kind, 0)
@@ -478,6 +512,9 @@ def layout_svg(conn: Connection, *, even: bool = False, full: bool = False) -> L
             y = max(y, last_send + ROW)
             last_send = y
             ys[("s", b)] = y
+            if kind == "send" and p.blocks[b].t_recv is None:
+                # the stub, and room below it for its label (which follows the whole path)
+                lost_reach = max(lost_reach, y + (SLANT if even else MIN_SLANT * 2) + FONT + 8)
         elif kind == "recv":
             y = max(y, ys[("s", b)] + (SLANT if even else MIN_SLANT), last_recv[p.blocks[b].receiver] + LANE_SEP)
             last_recv[p.blocks[b].receiver] = y
@@ -494,6 +531,8 @@ def layout_svg(conn: Connection, *, even: bool = False, full: bool = False) -> L
     arrows: list[tuple] = []
     obstacles: list[list[tuple[float, float]]] = []
     obstacle_tag: dict[int, int] = {}               # arrow number -> its obstacle's tag
+    label_path: dict[int, tuple[float, float]] = {}  # lost arrow number -> where it would have ended
+    crosses: list[list[tuple[float, float]]] = []    # the ✕ ending each lost arrow: no label on it
     x_of = {"A": xa, "B": xb}
     for b, blk in enumerate(p.blocks):
         y1 = ys[("s", b)]
@@ -508,7 +547,11 @@ def layout_svg(conn: Connection, *, even: bool = False, full: bool = False) -> L
             y2 = ys[("r", b)]
         else:                                     # lost: stop part way
             y2 = y1 + (SLANT if even else MIN_SLANT * 2)
+            # its label goes where the whole arrow would have gone: a label as wide as the
+            # short stub would crowd whatever meets its sender's lane at the same moment
+            label_path[len(arrows)] = (x2, y2)
             x2, y2 = x1 + (x2 - x1) * 0.6, y1 + (y2 - y1) * 0.6
+            crosses.append(_rect(x2 - 7, y2 - 7, x2 + 7, y2 + 7))     # the ✕ drawn there
         arrows.append((blk.index, x1, y1, x2, y2, style))
         obstacle_tag[len(arrows) - 1] = len(obstacles)
         obstacles.append([(x1, y1), (x2, y2)])
@@ -536,9 +579,15 @@ def layout_svg(conn: Connection, *, even: bool = False, full: bool = False) -> L
     for b, blk in enumerate(p.blocks):             # departure times, in the left column
         t = blk.t0 if isinstance(blk, Fold) else send_time(blk)
         yy = ys[("s", b)] + 4
-        txt = f"{t - conn.start:.6f}"
+        txt = f"{t - t0:.6f}"
         labels.append(Label("time", txt, _rect(time_w - 8 - len(txt) * CW, yy - FONT + 2, time_w - 8, yy + 3),
                             f'<text x="{time_w - 8:.1f}" y="{yy:.1f}" text-anchor="end" fill="#888">{txt}</text>'))
+
+    for c, sy in state_y:                          # a late state's own time (it follows a break)
+        if id(c) in p.late:
+            yy, txt = sy + 4, f"{c.t - t0:.6f}"
+            labels.append(Label("time", txt, _rect(time_w - 8 - len(txt) * CW, yy - FONT + 2, time_w - 8, yy + 3),
+                                f'<text x="{time_w - 8:.1f}" y="{yy:.1f}" text-anchor="end" fill="#888">{txt}</text>'))
 
     for by, dt in breaks:                          # "… 1.000 s …" between the lanes
         txt, yy = f"… {_secs(dt)} …", by + BREAK / 2 + 4
@@ -551,9 +600,12 @@ def layout_svg(conn: Connection, *, even: bool = False, full: bool = False) -> L
         grid.add(lb.poly, -1)
     for k, ob in enumerate(obstacles):
         grid.add(ob, k)
+    for cross in crosses:
+        grid.add(cross, -2)
     for k, ((idx, x1, y1, x2, y2, style), blk) in enumerate(zip(arrows, p.blocks)):
         text = blk.label if isinstance(blk, Fold) else p.labels[blk.index] + mark_suffix(blk)
-        lab = _place_label(text, x1, y1, x2, y2, style, grid, obstacle_tag.get(k))
+        lx2, ly2 = label_path.get(k, (x2, y2))
+        lab = _place_label(text, x1, y1, lx2, ly2, style, grid, obstacle_tag.get(k))
         lab.owner = idx
         labels.append(lab)
         grid.add(lab.poly, -1)

@@ -95,8 +95,9 @@ def report(out: Path, story, *, color: str = "auto", started: float) -> int:
     for f in story:
         print(f"  {f.name}: {f.summary}")
     print()
+    origin = min(c.start for c in cap.connections)
     for conn in cap.connections:
-        print("  " + describe(conn))
+        print("  " + describe(conn, origin))
     index = out / "index.html"
     index.write_text(_index_html(cap.connections, story, files))
     files["index"] = index

@@ -76,8 +76,9 @@ def run_draw(args: argparse.Namespace) -> int:
         if args.list:
             if not cap.connections:
                 return _fail("draw", f"{cap.source}: no TCP connections found")
+            origin = min(c.start for c in cap.connections)
             for c in cap.connections:
-                print(describe(c))
+                print(describe(c, origin))
             return 0
         conn = _pick(cap, args.conn, "draw")
         if fmt == "svg":

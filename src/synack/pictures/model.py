@@ -694,12 +694,14 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-def describe(conn: Connection) -> str:
-    """One line for ``--list``."""
+def describe(conn: Connection, origin: float | None = None) -> str:
+    """One line for ``--list``. Times are seconds from ``origin`` (the capture's first packet,
+    when the caller gives it), so wall-clock captures do not print epoch seconds."""
     fa, fb = conn.final_state("A") or "?", conn.final_state("B") or "?"
     n = len(conn.segments)
+    o = 0.0 if origin is None else origin
     return (f"{conn.index:>3}  {conn.four_tuple:<47}  {n} segment{'s' if n != 1 else ''}, "
-            f"{human_bytes(conn.payload_bytes())}, {conn.start:.6f}-{conn.end:.6f} s, A {fa}, B {fb}")
+            f"{human_bytes(conn.payload_bytes())}, {conn.start - o:.6f}-{conn.end - o:.6f} s, A {fa}, B {fb}")
 
 
 __all__ = ["PictureError", "Endpoint", "Segment", "Connection", "Capture", "StateChange", "MARKS",

@@ -28,6 +28,7 @@ from synack.tcp.config import TcpConfig  # noqa: E402
 from synack.tcp.errors import LocalError  # noqa: E402
 
 PORT = 5201
+TSO_MAX = 65535 - 40 - 60      # IPv4 total length limit, less the largest IP and TCP headers
 BLOCK = os.urandom(1 << 20)
 
 # kernel side programs: print "ready" when listening, then "<bytes> <seconds>" at the end
@@ -185,6 +186,7 @@ def tun_runs(total: int, offload: bool, config: TcpConfig | None) -> dict[str, f
         res["synack->kernel"] = gbps(int(n), float(secs))
         conn = src.conn
         res["retrans"] = conn.total_retrans
+        res["tx_gso"] = peer.link.counters.tx_gso
     return res
 
 
@@ -238,6 +240,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=200, help="megabytes per transfer (default 200)")
     ap.add_argument("--only", choices=["tun", "veth"])
     ap.add_argument("--rcv-buf", type=int, default=None, help="synack TcpConfig.rcv_buf/snd_buf (bytes)")
+    ap.add_argument("--no-tso", action="store_true", help="offloads on, but no TSO (TcpConfig.tso_max=0)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (TUN device, network namespaces)")
@@ -247,10 +250,14 @@ def main() -> None:
     if args.only != "veth":
         for offload in (False, True):
             t0 = time.monotonic()
-            r = tun_runs(total, offload, config)
+            cfg = config
+            if offload and not args.no_tso:
+                # TSO: segments up to 64 KB for the TUN link to hand over as GSO super-segments
+                cfg = (config or TcpConfig()).copy(tso_max=TSO_MAX)
+            r = tun_runs(total, offload, cfg)
             print(f"synack over TUN, offloads {'on ' if offload else 'off'}: "
                   f"kernel->synack {r['kernel->synack']:.3f} Gbit/s   synack->kernel {r['synack->kernel']:.3f} Gbit/s"
-                  f"   (rx super-segments {r['rx_gso']}, retransmissions {r['retrans']}, {time.monotonic() - t0:.0f} s)",
+                  f"   (rx super-segments {r['rx_gso']}, tx super-segments {r['tx_gso']}, retransmissions {r['retrans']}, {time.monotonic() - t0:.0f} s)",
                   flush=True)
     if args.only != "tun":
         r = veth_runs(total)

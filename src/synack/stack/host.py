@@ -9,6 +9,7 @@ on a connection (send, receive, close...) so the stack collects what that call m
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import heapq
 import itertools
@@ -28,7 +29,7 @@ from synack.wire import icmp as icmpw
 from synack.wire.errors import WireError
 from synack.wire.ip4 import IPv4Packet, emit_ipv4
 from synack.wire.ip6 import IPv6Packet, emit_ipv6
-from synack.wire.packet import build_tcp_packet, parse_packet
+from synack.wire.packet import ChecksumValid, build_tcp_packet, parse_packet
 from synack.wire.seq import seq_gt
 from synack.wire.tcp import Flags, Mss, SackPermitted, TcpSegment, Timestamps, WindowScale, parse_tcp
 
@@ -62,8 +63,13 @@ class Acceptable:
     port: int
 
 
+_BROADCAST = IPv4Address("255.255.255.255")
+
+
+@functools.lru_cache(maxsize=4096)
 def _unicast(a: IPAddress) -> bool:
-    return not (a.is_multicast or a.is_unspecified or (a.version == 4 and a == IPv4Address("255.255.255.255")))
+    """(Cached: ``is_multicast`` tests network membership, too slow for every packet.)"""
+    return not (a.is_multicast or a.is_unspecified or (a.version == 4 and a == _BROADCAST))
 
 
 class Listener:
@@ -213,7 +219,8 @@ class Stack:
         proto = pkt.proto if isinstance(pkt, IPv4Packet) else pkt.next_header
         if proto == 6:
             try:
-                seg = parse_tcp(pkt.payload, pkt.src.packed, pkt.dst.packed)
+                seg = parse_tcp(pkt.payload, pkt.src.packed, pkt.dst.packed,
+                                verify=packet.__class__ is not ChecksumValid)
             except WireError as e:
                 self.stats["tcp_bad"] += 1
                 if "checksum" in e.reason:
@@ -440,8 +447,11 @@ class Stack:
             segs = conn.segments_to_send(now)
             key = self._keys.get(id(conn))
             if key is not None:
+                mss = conn.mss if conn.config.tso_max else 1 << 30
                 for seg in segs:
-                    out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl))
+                    # a TSO segment (more than one MSS) is for a link that cuts and checksums it
+                    out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl,
+                                                partial_checksum=len(seg.payload) > mss))
                 self.stats["tcp_out"] += len(segs)
                 self.stats["rst_out"] += sum(1 for s in segs if s.flags & Flags.RST)
             if conn.has_events:

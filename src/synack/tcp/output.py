@@ -211,6 +211,15 @@ class OutputMixin:
         n = min(avail, mss, usable)
         if n <= 0:
             return None
+        if n == mss and self._tso_ok(nxt, mss):
+            # TSO: several whole MSS pieces in one segment; the link cuts it where an MSS
+            # segment would have ended, so the peer sees what per-MSS output would send. The
+            # sub-MSS tail goes through the rules below on the next call.
+            big = min(avail, usable, self.config.tso_max)
+            n = big - big % mss
+        fin = fin_pending and nxt + n == self._fin_off
+        if n > mss:
+            return (n, fin)
         if n < mss and nxt >= self._max:           # (a retransmission is never held back)
             if n < avail:
                 # window-limited and less than a full segment: SWS avoidance — send only if at
@@ -220,8 +229,16 @@ class OutputMixin:
             elif (self.config.nagle and self._nxt > self._una and self._fin_off is None
                     and not self._in_recovery):
                 return None                     # Nagle: a small tail waits for the ACK
-        fin = fin_pending and nxt + n == self._fin_off
         return (n, fin)
+
+    def _tso_ok(self, nxt: int, mss: int) -> bool:
+        """May new data at ``nxt`` leave as a TSO segment? Only new data outside loss recovery
+        (retransmissions stay MSS-sized), and only when an MSS piece plus headers is exactly the
+        MTU: the link cuts at MTU - headers, which must be our MSS and no more than the peer's."""
+        cfg = self.config
+        if cfg.tso_max < 2 * mss or nxt < self._max or self._in_recovery or self._dupacks:
+            return False
+        return cfg.mss is None and self.mss + (12 if self.ts_ok else 0) == self.adv_mss
 
     def segments_to_send(self, now: float) -> list[TcpSegment]:
         """Every segment owed at ``now`` (due timers are handled first)."""
@@ -281,7 +298,12 @@ class OutputMixin:
         elif self._rtt_off is None and payload:
             self._rtt_off, self._rtt_time = off, now
         if self.sack_ok:
-            self.sb.on_transmit(off, self._nxt, now)                 # RFC 8985 §6.1
+            if n > 64 and n > (step := self._payload_mss()):
+                # a TSO segment: one scoreboard record per MSS piece the link will cut, so
+                # partial SACKs and retransmissions work as for MSS-sized output
+                self.sb.on_transmit_pieces(off, self._nxt, step, now)
+            else:
+                self.sb.on_transmit(off, self._nxt, now)             # RFC 8985 §6.1
             if self._in_recovery:
                 self._prr_out += self._nxt - off
         elif not self._in_recovery and 0 < self._dupacks < self.config.dupthresh:

@@ -165,6 +165,23 @@ class Scoreboard:
         if end > self.high:
             self.on_transmit(self.high, end, now)
 
+    def on_transmit_pieces(self, start: int, end: int, step: int, now: float) -> None:
+        """``on_transmit`` for a TSO segment ``[start, end)`` the link cuts every ``step``
+        octets: one record per piece, as if each had been sent alone."""
+        if start != self.high:
+            while end - start > step:
+                self.on_transmit(start, start + step, now)
+                start += step
+            self.on_transmit(start, end, now)
+            return
+        recs, starts, tq = self.recs, self._starts, self._tq
+        for s in range(start, end, step):
+            r = Rec(s, min(s + step, end), now)
+            recs.append(r)
+            starts.append(s)
+            tq[r] = None
+        self.high = end
+
     def retransmitted(self, rec: Rec, now: float) -> None:
         """RFC 8985 §6.1 RACK_retransmit_data: a new xmit_ts, retransmitted, not lost."""
         if rec.lost and not rec.sacked:

@@ -95,6 +95,19 @@ def parse_ipv4_options(raw: bytes | bytearray | memoryview) -> tuple[tuple[int, 
     return tuple(out)
 
 
+_ADDRESSES: dict[bytes, IPv4Address] = {}
+
+
+def _address(packed: bytes) -> IPv4Address:
+    """One ``IPv4Address`` per address seen (bounded): building one per packet is slow."""
+    a = _ADDRESSES.get(packed)
+    if a is None:
+        if len(_ADDRESSES) >= 4096:
+            _ADDRESSES.clear()
+        a = _ADDRESSES[packed] = IPv4Address(packed)
+    return a
+
+
 def parse_ipv4(data: bytes | bytearray | memoryview, *, verify: bool = True) -> IPv4Packet:
     """Parse one IPv4 datagram. Raises ``WireError`` (and nothing else) on malformed input.
 
@@ -130,7 +143,7 @@ def parse_ipv4(data: bytes | bytearray | memoryview, *, verify: bool = True) -> 
         parse_ipv4_options(options)
     # The reserved flag bit "must be zero" is a rule for senders; receivers ignore it.
     return IPv4Packet(
-        IPv4Address(src), IPv4Address(dst), proto, bytes(data[hlen:total]),
+        _address(src), _address(dst), proto, bytes(data[hlen:total]),
         ttl, tos, ident,
         bool(flags_off & _FLAG_DF), bool(flags_off & _FLAG_MF),
         (flags_off & _OFFSET_MASK) * 8, options,

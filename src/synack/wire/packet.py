@@ -18,6 +18,14 @@ IPPacket = Union[IPv4Packet, IPv6Packet]
 IPAddress = Union[IPv4Address, IPv6Address]
 
 
+class ChecksumValid(bytes):
+    """An IP packet whose link has already checked or computed its TCP checksum (virtio-net
+    DATA_VALID, or a NEEDS_CSUM checksum the TUN link completed): the stack does not sum it a
+    second time. Anything that rewrites the packet (a fault wrapper flipping bits) makes plain
+    ``bytes``, which are verified as usual."""
+    __slots__ = ()
+
+
 def parse_packet(data: bytes | bytearray | memoryview, *, verify: bool = True) -> IPPacket:
     """Parse an IPv4 or IPv6 packet, chosen by the version nibble (RFC 791 §3.1, RFC 8200 §3).
     Raises ``WireError`` for any other version or malformed input."""
@@ -57,18 +65,21 @@ def tcp_in(pkt: IPPacket, *, verify: bool = True) -> TcpSegment:
     return parse_tcp(pkt.payload, pkt.src.packed, pkt.dst.packed, verify=verify)
 
 
-def build_tcp_packet(src: IPAddress | str, dst: IPAddress | str, seg: TcpSegment, ttl: int = 64) -> bytes:
+def build_tcp_packet(src: IPAddress | str, dst: IPAddress | str, seg: TcpSegment, ttl: int = 64,
+                     *, partial_checksum: bool = False) -> bytes:
     """Encode ``seg`` with its checksum and wrap it in IPv4 or IPv6, by the addresses' family.
+    ``partial_checksum``: the checksum field holds only the pseudo-header sum, for a link that
+    completes it (virtio-net NEEDS_CSUM: a TSO segment the TUN kernel cuts and checksums).
 
     IPv4 datagrams carry DF and Identification 0: an atomic datagram (RFC 6864 §4.1)."""
     s = src if isinstance(src, (IPv4Address, IPv6Address)) else ip_address(src)
     d = dst if isinstance(dst, (IPv4Address, IPv6Address)) else ip_address(dst)
     if s.version != d.version:
         raise WireError(f"address families differ: {s} and {d}")
-    payload = emit_tcp(seg, s.packed, d.packed)
+    payload = emit_tcp(seg, s.packed, d.packed, partial=partial_checksum)
     if s.version == 4:
         return emit_ipv4(IPv4Packet(s, d, PROTO_TCP, payload, ttl=ttl))
     return emit_ipv6(IPv6Packet(s, d, PROTO_TCP, payload, hop_limit=ttl))
 
 
-__all__ = ["IPPacket", "IPAddress", "parse_packet", "emit_packet", "tcp_in", "build_tcp_packet"]
+__all__ = ["ChecksumValid", "IPPacket", "IPAddress", "parse_packet", "emit_packet", "tcp_in", "build_tcp_packet"]

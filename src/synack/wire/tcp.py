@@ -43,6 +43,33 @@ class Flags(enum.IntFlag):
 # Every flag combination made once: building an IntFlag per parsed segment is slow in CPython.
 _FLAGS = tuple(Flags(i) for i in range(256))
 
+
+def _fast_flag_ops() -> None:
+    """``&``, ``|``, ``^`` and ``~`` on Flags as plain int masks looked up in ``_FLAGS``: the
+    same values as enum.IntFlag's operators (checked in tests/wire), without building a member
+    through ``EnumType.__call__`` on every test of a flag bit, the top cost per segment."""
+    table, i_and, i_or, i_xor = _FLAGS, int.__and__, int.__or__, int.__xor__
+    slow = {name: getattr(Flags, name) for name in ("__and__", "__or__", "__xor__", "__invert__")}
+
+    def binop(fast, name):
+        orig = slow[name]
+
+        def op(self, other):
+            if other.__class__ is Flags or other.__class__ is int:
+                r = fast(self, other)
+                if 0 <= r < 256:
+                    return table[r]
+            return orig(self, other)
+        op.__name__ = name
+        return op
+    Flags.__and__ = Flags.__rand__ = binop(i_and, "__and__")
+    Flags.__or__ = Flags.__ror__ = binop(i_or, "__or__")
+    Flags.__xor__ = Flags.__rxor__ = binop(i_xor, "__xor__")
+    Flags.__invert__ = lambda self: table[~int(self) & 0xFF]
+
+
+_fast_flag_ops()
+
 # --- options (RFC 9293 §3.2; RFC 7323 §2, §3; RFC 2018 §2, §3) --------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -281,10 +308,11 @@ def parse_tcp(data: bytes | bytearray | memoryview, src: bytes | None = None, ds
 
 
 def emit_tcp(seg: TcpSegment, src: bytes | None = None, dst: bytes | None = None,
-             *, checksum_field: int | None = None) -> bytes:
-    """Encode ``seg``. With ``src``/``dst`` the checksum is computed over the pseudo-header;
-    ``checksum_field`` writes a given value instead (e.g. the pseudo-header sum a TUN offload
-    expects, or a deliberately bad one in a test)."""
+             *, checksum_field: int | None = None, partial: bool = False) -> bytes:
+    """Encode ``seg``. With ``src``/``dst`` the checksum is computed over the pseudo-header
+    (``partial``: only the pseudo-header sum, not inverted, for a link that completes it, as
+    virtio-net NEEDS_CSUM asks); ``checksum_field`` writes a given value instead (e.g. a
+    deliberately bad one in a test)."""
     opts = emit_options(seg.options) if seg.options else b""
     doff = HEADER_LEN + len(opts)
     if doff > 60:
@@ -296,7 +324,8 @@ def emit_tcp(seg: TcpSegment, src: bytes | None = None, dst: bytes | None = None
     if checksum_field is not None:
         c = checksum_field
     elif src is not None and dst is not None:
-        c = checksum(out, _pseudo_sum(bytes(src), bytes(dst), len(out)))
+        ps = _pseudo_sum(bytes(src), bytes(dst), len(out))
+        c = ps if partial else checksum(out, ps)
     else:
         return out
     return out[:16] + struct.pack("!H", c) + out[18:]

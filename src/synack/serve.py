@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import functools
 import ipaddress
 import os
@@ -317,6 +316,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     from synack.link.tun import TunLink, TunUnavailable
     from synack.log.jsonl import JsonlLog
     from synack.stack.host import Stack, StackConfig
+    from synack.tcp.config import TcpConfig
 
     name = args.netns or args.tun
     ifname = args.tun or f"snk{os.getpid()}"[:15]
@@ -351,7 +351,9 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             undo.callback(writer.close)
             link = PcapLink(link, writer, vantage="stack")
         # -- the stack and its services
-        stack = Stack([str(a) for a in addrs], secret=os.urandom(32), log=log,
+        # With offloads the TUN cuts super-segments at our MSS: let TCP send them (TSO).
+        tcp = TcpConfig(mtu=args.mtu, tso_max=0 if args.no_offload else 65535 - 40 - 60)
+        stack = Stack([str(a) for a in addrs], secret=os.urandom(32), log=log, config=tcp,
                       stack_config=StackConfig(syncookies=args.syncookies, syn_backlog=args.syn_backlog))
         say_open = None if args.quiet else (lambda r: _say(_line("open", r)))
         say_close = None if args.quiet else (lambda r: _say(_line("close", r)))

@@ -96,6 +96,7 @@ def simultaneous_open(new_lab) -> None:
               f"{s.name} went {' → '.join(lab.states(s))}")
         check(len(lab.sent(s, flags="S")) == 1 and len(lab.sent(s, flags="SA")) == 1,
               f"{s.name} sent one SYN and one SYN-ACK")
+    lab.run_for(0.05)                   # a pause, so the data exchange is drawn apart from the handshake
     a.send(b"hello from A")
     b.send(b"hello from B")
     lab.run_until(lambda: a.received == b"hello from B" and b.received == b"hello from A", limit=5)

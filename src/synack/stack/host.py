@@ -21,7 +21,7 @@ from synack.stack.cookies import SynCookies
 from synack.stack.ports import PortAllocator
 from synack.tcp.config import TcpConfig
 from synack.tcp.connection import TcpConnection, rst_for
-from synack.tcp.events import ConnId, LogSink
+from synack.tcp.events import ConnId, LogSink, SegmentOut
 from synack.tcp.isn import IsnGenerator
 from synack.tcp.output import syn_option_layout
 from synack.tcp.states import State
@@ -336,6 +336,8 @@ class Stack:
                             0, opts)
         self._send_tcp(laddr, raddr, synack)
         self.stats["syncookies_sent"] += 1
+        if self.log:
+            self.log(SegmentOut(now, ConnId(str(laddr), lport, str(raddr), rport), synack))
 
     def _cookie_ack(self, lst: Listener, key: Key, seg: TcpSegment, now: float) -> bool:
         """A bare ACK to a listener: is it the end of a cookie handshake?"""
@@ -359,8 +361,10 @@ class Stack:
             if wscale is not None:
                 opts.append(WindowScale(wscale))
         laddr, lport, raddr, rport = key
+        # Rebuilt without the log: the SYN and SYN-ACK below are reconstructions, not traffic
+        # (the real SYN-ACK was logged when the cookie went out).
         conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), cookie,
-                             cfg.copy(), log=self.log, ts_offset=self.ts_offset)
+                             cfg.copy(), log=None, ts_offset=self.ts_offset)
         self.conns[key] = conn
         self._keys[id(conn)] = key
         # Rebuild the half-open state: the SYN as the peer sent it, the SYN-ACK as we sent it.
@@ -368,6 +372,7 @@ class Stack:
         conn.listen(now)
         conn.receive_segment(syn, now)
         conn.segments_to_send(now)          # the SYN-ACK left already, as the cookie
+        conn.log = self.log
         self._owner[id(conn)] = lst
         conn.receive_segment(seg, now)
         self.stats["syncookies_recv"] += 1

@@ -68,6 +68,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         self.irs = 0
         self.ipv6 = ":" in conn.remote_addr
         self.passive = False
+        self._synack_fresh = False     # the next SYN,ACK answers a simultaneous open's SYN
         self.error: LocalError | None = None   # what the next user call reports (reset, timed out)
         self.soft_error: str | None = None     # the last ICMP soft error (SO_ERROR)
         self.timers = Timers()

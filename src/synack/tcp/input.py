@@ -156,6 +156,7 @@ class InputMixin:
             # Simultaneous open (§3.5 Figure 8, MUST-10): SYN-RECEIVED, SYN,ACK with our ISS.
             self._update_window_from_syn(seg)
             self._nxt = -1                      # the SYN goes again, now with an ACK
+            self._synack_fresh = True
             self._rtt_off = None
             self._advance(Cause.RCV_SYN, now)
 

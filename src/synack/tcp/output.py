@@ -315,7 +315,10 @@ class OutputMixin:
         return seg
 
     def _send_syn(self, now: float, flags: Flags) -> TcpSegment:
-        retransmit = self._max >= 0
+        # Sent before: a retransmission — except the SYN,ACK of a simultaneous open, which is a
+        # new segment answering the peer's SYN (RFC 9293 §3.5 Figure 8).
+        retransmit = self._max >= 0 and not self._synack_fresh
+        self._synack_fresh = False
         seg = self._segment(self.iss, flags, options=self._syn_options(bool(flags & ACK), now),
                             ack=bool(flags & ACK))
         self._nxt = 0

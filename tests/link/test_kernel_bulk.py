@@ -18,8 +18,9 @@ from synack.link.netns import kernel_peer
 from synack.link.pcap import PcapLink, PcapWriter
 from synack.link.runner import StackRunner
 from synack.stack.host import Stack
+from synack.testing.peers import ECHO_CLIENT as CLIENT
 from synack.tcp.config import TcpConfig
-from test_kernel_interop import CLIENT, PORT, SECRET, EchoService, data_for, finish, stop
+from test_kernel_interop import PORT, SECRET, EchoService, data_for, finish, stop
 
 pytestmark = [
     pytest.mark.root,

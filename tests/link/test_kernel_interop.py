@@ -21,6 +21,7 @@ import time
 import pytest
 
 from synack.link.netns import kernel_peer
+from synack.testing.peers import ECHO_CLIENT, SINK_SERVER
 from synack.link.runner import StackRunner
 from synack.stack.host import Acceptable, Stack
 from synack.tcp.errors import LocalError
@@ -147,45 +148,7 @@ class Sender:
 
 # ------------------------------------------------------------------ kernel side (namespace)
 
-CLIENT = textwrap.dedent("""
-    import hashlib, random, socket, sys, threading
-    host, port, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    data = random.Random(seed).randbytes(n)
-    s = socket.create_connection((host, port), timeout=60)
-    def writer():
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-    t = threading.Thread(target=writer); t.start()
-    h, got = hashlib.sha256(), 0
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        h.update(b); got += len(b)
-    t.join()
-    s.close()
-    print(got, h.hexdigest(), flush=True)
-""")
-
-SERVER = textwrap.dedent("""
-    import hashlib, socket, sys
-    host, port = sys.argv[1], int(sys.argv[2])
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    ls = socket.socket(fam, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((host, port)); ls.listen(1); ls.settimeout(60)
-    print("ready", flush=True)
-    s, _ = ls.accept(); s.settimeout(60)
-    h, got = hashlib.sha256(), 0
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        h.update(b); got += len(b)
-    s.sendall(f"{got} {h.hexdigest()}\\n".encode())
-    s.close()
-    print(got, h.hexdigest(), flush=True)
-""")
+CLIENT, SERVER = ECHO_CLIENT, SINK_SERVER
 
 
 def readline(p: subprocess.Popen, timeout: float) -> str:

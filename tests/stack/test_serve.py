@@ -20,32 +20,13 @@ import pytest
 
 from serve_helpers import ServeProcess, netns_exists, pids_mentioning, readline, stop_pid, synack, unique_ns
 from synack.services import CHARGEN
+from synack.testing.peers import ECHO_CLIENT
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"),
                        reason="needs root (TUN device, network namespaces); runs in CI"),
 ]
-
-ECHO_CLIENT = textwrap.dedent("""
-    import hashlib, random, socket, sys, threading
-    host, port, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    data = random.Random(seed).randbytes(n)
-    s = socket.create_connection((host, port), timeout=30)
-    def writer():
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-    t = threading.Thread(target=writer); t.start()
-    h, got = hashlib.sha256(), 0
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        h.update(b); got += len(b)
-    t.join()
-    s.close()
-    print(got, h.hexdigest(), flush=True)
-""")
 
 CHARGEN_CLIENT = textwrap.dedent("""
     import hashlib, socket, sys

@@ -469,3 +469,15 @@ def test_ipv6():
         B.close()
         la.close()
         lb.close()
+
+
+def test_ip_tos_round_trips_and_reaches_the_connection(threaded_stacks):
+    """IP_TOS sets the Diffserv octet of the connection's segments (RFC 9293 MUST-48)."""
+    import socket as std
+    A, B = threaded_stacks
+    s = ssock.socket(stack=A)
+    try:
+        s.setsockopt(std.IPPROTO_IP, std.IP_TOS, 0x28)
+        assert s.getsockopt(std.IPPROTO_IP, std.IP_TOS) == 0x28
+    finally:
+        s.close()

@@ -69,3 +69,27 @@ def test_foreign_local_address_is_refused():
     with pytest.raises(OSError) as e:
         st.connect(("192.0.2.1", 80), 0.0, local=("203.0.113.5", 0))
     assert e.value.errno == errno.EADDRNOTAVAIL
+
+
+def test_syn_from_a_subnet_broadcast_source_is_dropped_silently():
+    st = make_stack()
+    st.listen(80)
+    syn = TcpSegment(40000, 80, 1000, 0, Flags.SYN, 65535, 0, (Mss(1460),))
+    st.receive_packet(build_tcp_packet("192.0.2.255", "192.0.2.2", syn), 0.0)
+    assert st.packets_to_send(0.0) == [] and not st.conns
+
+
+@pytest.mark.parametrize("remote", ["192.0.2.1", "2001:db8::1"])
+def test_tos_is_set_per_connection_and_can_change_while_it_lives(remote):
+    """RFC 9293 §3.9.1 (MUST-48): the application sets the Diffserv field of the segments it
+    sends, and may change it on a live connection."""
+    st = make_stack()
+    conn = st.connect((remote, 80), 0.0, config=TcpConfig(tos=0x20))
+    syn = parse_packet(st.packets_to_send(0.0)[0])
+    tos = syn.tos if syn.src.version == 4 else syn.traffic_class
+    assert tos == 0x20
+    conn.config.tos = 0xB8                              # EF, as setsockopt(IP_TOS) does
+    t = st.next_timer()                                 # the SYN's retransmission timeout
+    st.handle_timer(t)
+    again = parse_packet(st.packets_to_send(t)[0])
+    assert (again.tos if again.src.version == 4 else again.traffic_class) == 0xB8

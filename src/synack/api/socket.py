@@ -33,7 +33,7 @@ from synack.tcp.errors import NotConnected
 from synack.tcp.states import State
 
 # The constants code uses with a socket, re-exported so ``from synack import socket`` suffices.
-from socket import (AF_INET, AF_INET6, IPPROTO_IP, IPPROTO_TCP, MSG_DONTWAIT, MSG_PEEK, SHUT_RD,  # noqa: F401
+from socket import (AF_INET, AF_INET6, IP_TOS, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_TCLASS, MSG_DONTWAIT, MSG_PEEK, SHUT_RD,  # noqa: F401
                     SHUT_RDWR, SHUT_WR, SO_ACCEPTCONN, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF,
                     SO_REUSEADDR, SO_SNDBUF, SO_TYPE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
                     TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_MAXSEG, TCP_NODELAY, gaierror,
@@ -598,6 +598,9 @@ class socket:
             if not 88 <= ival <= 32767:
                 raise OSError(errno.EINVAL, "Invalid argument")
             cfg.mss = ival
+        elif key in ((IPPROTO_IP, IP_TOS), (IPPROTO_IPV6, IPV6_TCLASS)):
+            v = ival & 0xFF             # the TOS / Traffic Class octet, also on a live connection
+            self._apply(lambda c: setattr(c, "tos", v), conn)
         else:
             raise OSError(errno.ENOPROTOOPT, "Protocol not available")
 
@@ -662,6 +665,8 @@ class socket:
         elif key == (SOL_SOCKET, SO_LINGER):
             raw = struct.pack("ii", *self._linger)
             return raw[:buflen] if buflen else self._linger[0]
+        elif key in ((IPPROTO_IP, IP_TOS), (IPPROTO_IPV6, IPV6_TCLASS)):
+            v = cfg.tos
         else:
             raise OSError(errno.ENOPROTOOPT, "Protocol not available")
         if buflen:

@@ -100,6 +100,8 @@ class Stack:
                  log: LogSink = None) -> None:
         self.interfaces = [ip_interface(a) for a in addresses]
         self.addresses = [i.ip for i in self.interfaces]
+        self._broadcasts = frozenset(i.network.broadcast_address for i in self.interfaces
+                                     if i.version == 4 and i.network.prefixlen < 31)
         self.secret = secret
         self.config = config if config is not None else TcpConfig()
         self.sconfig = stack_config if stack_config is not None else StackConfig()
@@ -208,9 +210,9 @@ class Stack:
             return self._drop(now, f"bad IP packet: {e.reason}", len(packet))
         if pkt.dst not in self.addresses:
             return self._drop(now, "not for us", len(packet))
-        if not _unicast(pkt.src):
-            # RFC 9293 §3.9.2.1 / RFC 1122 §4.2.3.10: a segment from a broadcast or multicast
-            # source is dropped silently (MUST-57, MUST-63 via the IP layer)
+        if not _unicast(pkt.src) or pkt.src in self._broadcasts:
+            # RFC 9293 §3.9.2.1 / RFC 1122 §4.2.3.10 and §3.2.1.3: a segment from a broadcast
+            # (limited or of one of our subnets) or multicast source is dropped silently (MUST-63)
             return self._drop(now, "source not unicast", len(packet))
         if pkt.is_fragment:
             # Fragments are dropped and counted: synack sends DF and atomic datagrams itself,
@@ -456,7 +458,7 @@ class Stack:
                 for seg in segs:
                     # a TSO segment (more than one MSS) is for a link that cuts and checksums it
                     out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl,
-                                                partial_checksum=len(seg.payload) > mss))
+                                                partial_checksum=len(seg.payload) > mss, tos=conn.config.tos))
                 self.stats["tcp_out"] += len(segs)
                 self.stats["rst_out"] += sum(1 for s in segs if s.flags & Flags.RST)
             if conn.has_events:

@@ -61,6 +61,9 @@ class TcpConfig:
     challenge_ack_limit: int = 1000  # challenge ACKs per second (RFC 5961 §7)
     # --- ECN (RFC 3168): accept only, like Linux and FreeBSD defaults ---
     drop_synfin: bool = False
+    # --- IP ---
+    tos: int = 0                    # IPv4 TOS / IPv6 Traffic Class of every segment; may change on
+                                    # a live connection (RFC 9293 §3.9.1, MUST-48; IP_TOS)
 
     def copy(self, **changes) -> "TcpConfig":
         return replace(self, **changes)

@@ -66,10 +66,11 @@ def tcp_in(pkt: IPPacket, *, verify: bool = True) -> TcpSegment:
 
 
 def build_tcp_packet(src: IPAddress | str, dst: IPAddress | str, seg: TcpSegment, ttl: int = 64,
-                     *, partial_checksum: bool = False) -> bytes:
+                     *, partial_checksum: bool = False, tos: int = 0) -> bytes:
     """Encode ``seg`` with its checksum and wrap it in IPv4 or IPv6, by the addresses' family.
     ``partial_checksum``: the checksum field holds only the pseudo-header sum, for a link that
     completes it (virtio-net NEEDS_CSUM: a TSO segment the TUN kernel cuts and checksums).
+    ``tos``: the IPv4 TOS / IPv6 Traffic Class octet (Diffserv and ECN bits).
 
     IPv4 datagrams carry DF and Identification 0: an atomic datagram (RFC 6864 §4.1)."""
     s = src if isinstance(src, (IPv4Address, IPv6Address)) else ip_address(src)
@@ -78,8 +79,8 @@ def build_tcp_packet(src: IPAddress | str, dst: IPAddress | str, seg: TcpSegment
         raise WireError(f"address families differ: {s} and {d}")
     payload = emit_tcp(seg, s.packed, d.packed, partial=partial_checksum)
     if s.version == 4:
-        return emit_ipv4(IPv4Packet(s, d, PROTO_TCP, payload, ttl=ttl))
-    return emit_ipv6(IPv6Packet(s, d, PROTO_TCP, payload, hop_limit=ttl))
+        return emit_ipv4(IPv4Packet(s, d, PROTO_TCP, payload, ttl=ttl, tos=tos))
+    return emit_ipv6(IPv6Packet(s, d, PROTO_TCP, payload, hop_limit=ttl, traffic_class=tos))
 
 
 __all__ = ["ChecksumValid", "IPPacket", "IPAddress", "parse_packet", "emit_packet", "tcp_in", "build_tcp_packet"]

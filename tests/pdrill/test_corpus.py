@@ -31,10 +31,6 @@ XFAIL_TCP: dict[str, str] = {
 
 # Profile gaps: the kernel does this, TcpConfig has no knob to say it (profiles.MISSING_KNOBS).
 XFAIL_KNOB: dict[str, str] = {
-    "open/connect-timeout-keepinit.pkt": "no connect_timeout knob (FreeBSD keepinit 75 s): synack gives "
-                                         "up after syn_retries, at 128.2 s",
-    "window/freebsd-rcvbuf-rounded.pkt": "no knob to round rcv_buf up to a multiple of the MSS (FreeBSD "
-                                         "tcp_mss): win 1024 sent, 1026 expected",
     "ack/linux-quickack.pkt": "no quick-ACK knob (Linux ACKs the first segments at once): ACK after 40 ms",
     "nagle/linux-write-tail.pkt": "no knob for Minshall's Nagle (Linux sends the sub-MSS tail of a "
                                   "write at once): the 500-byte tail waits for the ACK",

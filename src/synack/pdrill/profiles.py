@@ -103,6 +103,8 @@ _FREEBSD_TCP = dict(
     drop_synfin=False,
     ecn="accept",                   # net.inet.tcp.ecn.enable = 2
     persist_min=5.0,                # TCPTV_PERSMIN
+    connect_timeout=75.0,           # net.inet.tcp.keepinit
+    rcv_buf_round_mss=True,         # tcp_mss(): so_rcv rounded up to a multiple of the MSS
 )
 FREEBSD = Profile(
     name="freebsd",
@@ -187,15 +189,11 @@ def unsupported_knobs(name: str) -> list[str]:
 
 # What §8 of packetdrill.md asks for that TcpConfig / StackConfig cannot say (for the report).
 MISSING_KNOBS: dict[str, str] = {
-    "rcv_buf_round_to_mss": "FreeBSD rounds SO_RCVBUF up to a multiple of the MSS after the handshake "
-                            "(65536 -> 65700 at MSS 1460)",
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
     "syn_window per mss": "Linux's SYN-ACK window is 65535 rounded down to a multiple of (MSS - 12 "
                           "with timestamps): 65160 with TS, 64240 without",
     "quickack": "Linux ACKs the first segments at once (quick-ACK mode) before delaying ACKs",
-    "connect_timeout": "FreeBSD keepinit (TCP_KEEPINIT): give up SYN-SENT / SYN-RECEIVED after a time "
-                       "(75 s), not after a number of retransmissions",
     "ecn": "ECN (RFC 3168): accept-only by default in both profiles; synack has no ECN",
     "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",

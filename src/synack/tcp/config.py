@@ -46,6 +46,9 @@ class TcpConfig:
     user_timeout: float | None = None  # give up when unacked data is older than this (RFC 5482 / R2 in time)
     persist_max: float = 60.0       # cap of the zero-window probe interval (RFC 9293 §3.8.6.1)
     persist_min: float = 0.0        # floor of that interval (FreeBSD TCPTV_PERSMIN = 5 s)
+    connect_timeout: float | None = None  # give up an opening connection after this long, whatever
+                                          # the retries (FreeBSD keepinit, TCP_KEEPINIT); None: retries only
+    rcv_buf_round_mss: bool = False  # after the handshake round rcv_buf up to a multiple of the MSS (FreeBSD)
     # --- closing ---
     msl: float = 30.0               # TIME-WAIT lasts 2*MSL (60 s, like Linux) (MUST-13)
     rst_on_close_with_unread: bool = True   # RFC 2525 §2.17, RFC 9293 §3.10.4

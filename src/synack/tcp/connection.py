@@ -52,6 +52,7 @@ class Timers:
     time_wait: float | None = None
     rack: float | None = None
     tlp: float | None = None
+    connect: float | None = None    # the opening's deadline (TcpConfig.connect_timeout)
 
 
 class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
@@ -341,7 +342,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         t = self.timers
         due = {k: v for k, v in (("rto", t.rto), ("delayed_ack", t.delayed_ack), ("persist", t.persist),
                                  ("keepalive", t.keepalive), ("time_wait", t.time_wait), ("rack", t.rack),
-                                 ("tlp", t.tlp)) if v is not None}
+                                 ("tlp", t.tlp), ("connect", t.connect)) if v is not None}
         if self._sendable():
             due["send"] = self._now
         return due
@@ -355,6 +356,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
             self._trace_timer("time_wait", now)
             self._advance(Cause.TIMEOUT_2MSL, now)      # §3.10.8 time-wait timeout
             return
+        if t.connect is not None and t.connect <= now:
+            t.connect = None
+            self._trace_timer("connect", now)
+            if self.state in (S.SYN_SENT, S.SYN_RECEIVED):
+                self._give_up(now, "connection establishment timed out")   # RFC 9293 §3.8.3 (R2 for a SYN)
+                return
         if t.rack is not None and t.rack <= now:
             t.rack = None
             self._trace_timer("rack", now)
@@ -506,8 +513,16 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         self._events.append(StateChanged(now, self.id, old, new, cause.value))
         if self.log:
             self.log(self._events[-1])
+        if new in (S.SYN_SENT, S.SYN_RECEIVED):
+            if self.config.connect_timeout is not None and self.timers.connect is None:
+                self.timers.connect = now + self.config.connect_timeout
+        else:
+            self.timers.connect = None
         if new is S.ESTABLISHED:
             self._events.append(Connected(now, self.id))
+            if self.config.rcv_buf_round_mss:
+                m = self.mss
+                self.rcvbuf.capacity = -(-self.rcvbuf.capacity // m) * m    # FreeBSD tcp_mss()
             # RFC 6298 §5.7 (MUST): a SYN that timed out leaves RTO at 3 s for the data (Linux:
             # TCP_TIMEOUT_FALLBACK); RFC 5681 §3.1 / RFC 6928 §2: IW of one segment after more
             # than one SYN retransmission.

@@ -34,7 +34,7 @@ import tracemalloc
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-from synack.link.netns import in_netns, kernel_peer, private_netns  # noqa: E402
+from synack.link.netns import in_netns, kernel_peer, private_netns, veth_pair  # noqa: E402
 from synack.link.runner import StackRunner  # noqa: E402
 from synack.services import ServiceHost  # noqa: E402
 from synack.stack.host import Stack, StackConfig  # noqa: E402
@@ -140,19 +140,9 @@ def tun_figures(n_hs: int, n_lat: int, limit: float) -> dict[str, float]:
 
 
 def veth_figures(n_hs: int, n_lat: int, limit: float) -> dict[str, float]:
-    from pyroute2 import IPRoute
     res: dict[str, float] = {}
     with private_netns() as a, private_netns() as b:
-        va, vb = f"hva{os.getpid() % 10000}", f"hvb{os.getpid() % 10000}"
-        with IPRoute(netns=a, flags=0) as ipr:
-            ipr.link("add", ifname=va, kind="veth", peer={"ifname": vb, "net_ns_fd": b})
-            idx = ipr.link_lookup(ifname=va)[0]
-            ipr.addr("add", index=idx, address="192.0.2.1", prefixlen=24)
-            ipr.link("set", index=idx, state="up")
-        with IPRoute(netns=b, flags=0) as ipr:
-            idx = ipr.link_lookup(ifname=vb)[0]
-            ipr.addr("add", index=idx, address="192.0.2.2", prefixlen=24)
-            ipr.link("set", index=idx, state="up")
+        veth_pair(a, b, f"hva{os.getpid() % 10000}", f"hvb{os.getpid() % 10000}")
         srv = subprocess.Popen(in_netns(b, [sys.executable, "-c", KERNEL_SERVER, "192.0.2.2", str(PORT)]),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
         try:

@@ -21,7 +21,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-from synack.link.netns import in_netns, kernel_peer, private_netns  # noqa: E402
+from synack.link.netns import in_netns, kernel_peer, private_netns, veth_pair  # noqa: E402
 from synack.link.runner import StackRunner  # noqa: E402
 from synack.stack.host import Acceptable, Stack  # noqa: E402
 from synack.tcp.config import TcpConfig  # noqa: E402
@@ -192,19 +192,9 @@ def tun_runs(total: int, offload: bool, config: TcpConfig | None) -> dict[str, f
 
 def veth_runs(total: int) -> dict[str, float]:
     """Kernel <-> kernel: two namespaces joined by a veth pair, Python sockets (and iperf3)."""
-    from pyroute2 import IPRoute
     res: dict[str, float] = {}
     with private_netns() as a, private_netns() as b:
-        va, vb = f"sva{os.getpid() % 10000}", f"svb{os.getpid() % 10000}"
-        with IPRoute(netns=a, flags=0) as ipr:
-            ipr.link("add", ifname=va, kind="veth", peer={"ifname": vb, "net_ns_fd": b})
-            idx = ipr.link_lookup(ifname=va)[0]
-            ipr.addr("add", index=idx, address="192.0.2.1", prefixlen=24)
-            ipr.link("set", index=idx, state="up")
-        with IPRoute(netns=b, flags=0) as ipr:
-            idx = ipr.link_lookup(ifname=vb)[0]
-            ipr.addr("add", index=idx, address="192.0.2.2", prefixlen=24)
-            ipr.link("set", index=idx, state="up")
+        veth_pair(a, b, f"sva{os.getpid() % 10000}", f"svb{os.getpid() % 10000}")
         procs: list[subprocess.Popen] = []
         try:
             time.sleep(0.2)

@@ -147,6 +147,22 @@ class KernelPeer:
         self.procs.clear()
 
 
+def veth_pair(ns_a: str, ns_b: str, name_a: str, name_b: str,
+              addr_a: str = "192.0.2.1/24", addr_b: str = "192.0.2.2/24") -> None:
+    """Join two namespaces with a veth pair, one address at each end, both up (pyroute2).
+    The devices go away with the namespaces; this is how the benchmarks measure kernel<->kernel."""
+    from pyroute2 import IPRoute
+
+    for ns, ifname, addr, create in ((ns_a, name_a, addr_a, True), (ns_b, name_b, addr_b, False)):
+        ip, plen = addr.split("/")
+        with IPRoute(netns=ns, flags=0) as ipr:
+            if create:
+                ipr.link("add", ifname=name_a, kind="veth", peer={"ifname": name_b, "net_ns_fd": ns_b})
+            idx = ipr.link_lookup(ifname=ifname)[0]
+            ipr.addr("add", index=idx, address=ip, prefixlen=int(plen))
+            ipr.link("set", index=idx, state="up")
+
+
 @contextmanager
 def kernel_peer(*, ns: str | None = None, ifname: str | None = None, offload: bool = True,
                 mtu: int = 1500, ipv6: bool = True) -> Iterator[KernelPeer]:

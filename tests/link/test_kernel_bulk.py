@@ -6,21 +6,17 @@ with no malformed packets or bad checksums".) Same namespace set-up as test_kern
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from synack.link.netns import kernel_peer
 from synack.link.pcap import PcapLink, PcapWriter
-from synack.link.runner import StackRunner
 from synack.stack.host import Stack
-from synack.testing.peers import ECHO_CLIENT as CLIENT
 from synack.tcp.config import TcpConfig
-from test_kernel_interop import PORT, SECRET, EchoService, data_for, finish, stop
+from test_kernel_interop import SECRET, kernel_echo
 
 pytestmark = [
     pytest.mark.root,
@@ -34,21 +30,8 @@ def test_hundred_megabytes_each_way_through_the_echo_service():
     sends: 100 MB each way at once, both checked by SHA-256 on the kernel side."""
     n, seed = 100_000_000, 21
     with kernel_peer(offload=True) as peer:
-        stack = Stack(peer.stack_addresses, secret=SECRET)
-        runner = StackRunner(stack, peer.link)
-        echo = EchoService(stack, PORT)
-        runner.add_hook(echo)
-        t = runner.start(timeout=600)
-        try:
-            p = peer.popen([sys.executable, "-c", CLIENT, peer.stack_v4, str(PORT), str(n), str(seed)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            out, err = finish(p, 580)
-            assert p.returncode == 0, err[-3000:]
-        finally:
-            stop(runner, t)
-    got, digest = out.split()
-    assert int(got) == n
-    assert digest == hashlib.sha256(data_for(seed, n)).hexdigest()
+        echo, _ = kernel_echo(peer, Stack(peer.stack_addresses, secret=SECRET), peer.link, [peer.stack_v4],
+                              n, seed, client_timeout=580, runner_timeout=600)
     assert echo.echoed == n and not echo.errors
 
 
@@ -59,21 +42,8 @@ def test_tso_echo_both_ways(family):
     n, seed = 20_000_000, 23
     with kernel_peer(offload=True) as peer:
         stack = Stack(peer.stack_addresses, secret=SECRET, config=TcpConfig(tso_max=65535 - 40 - 60))
-        runner = StackRunner(stack, peer.link)
-        echo = EchoService(stack, PORT)
-        runner.add_hook(echo)
-        t = runner.start(timeout=300)
-        try:
-            host = peer.stack_v4 if family == "v4" else peer.stack_v6
-            p = peer.popen([sys.executable, "-c", CLIENT, host, str(PORT), str(n), str(seed)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            out, err = finish(p, 280)
-            assert p.returncode == 0, err[-3000:]
-        finally:
-            stop(runner, t)
-    got, digest = out.split()
-    assert int(got) == n
-    assert digest == hashlib.sha256(data_for(seed, n)).hexdigest()
+        host = peer.stack_v4 if family == "v4" else peer.stack_v6
+        echo, _ = kernel_echo(peer, stack, peer.link, [host], n, seed, client_timeout=280, runner_timeout=300)
     assert echo.echoed == n and not echo.errors
     assert peer.link.counters.tx_gso > 0
 
@@ -85,20 +55,11 @@ def test_tshark_finds_no_malformed_packets_or_bad_checksums_in_synacks_capture(t
     pcap = tmp_path / "run.pcap"
     n, seed = 2_000_000, 22
     with kernel_peer(offload=False) as peer:
-        stack = Stack(peer.stack_addresses, secret=SECRET)
         writer = PcapWriter(pcap)
-        runner = StackRunner(stack, PcapLink(peer.link, writer))
-        echo = EchoService(stack, PORT)
-        runner.add_hook(echo)
-        t = runner.start(timeout=120)
         try:
-            for host in (peer.stack_v4, peer.stack_v6):
-                p = peer.popen([sys.executable, "-c", CLIENT, host, str(PORT), str(n), str(seed)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                out, err = finish(p, 100)
-                assert p.returncode == 0, err[-3000:]
+            kernel_echo(peer, Stack(peer.stack_addresses, secret=SECRET), PcapLink(peer.link, writer),
+                        [peer.stack_v4, peer.stack_v6], n, seed, client_timeout=100, runner_timeout=120)
         finally:
-            stop(runner, t)
             writer.close()
     total = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e", "frame.number"],
                            capture_output=True, text=True, timeout=120)

@@ -186,6 +186,32 @@ def stop(runner, thread) -> None:
         raise runner.error
 
 
+def kernel_echo(peer, stack, link, hosts, n: int, seed: int, *, client_timeout: float,
+                runner_timeout: float, during=None):
+    """synack's echo service on ``link``; for each of ``hosts`` the kernel client in the
+    namespace sends ``n`` seeded bytes and must get exactly them back (SHA-256). ``during()``
+    runs while the runner is still up; returns (the service, what ``during`` returned)."""
+    runner = StackRunner(stack, link)
+    echo = EchoService(stack, PORT)
+    runner.add_hook(echo)
+    t = runner.start(timeout=runner_timeout)
+    extra = None
+    try:
+        for host in hosts:
+            p = peer.popen([sys.executable, "-c", CLIENT, host, str(PORT), str(n), str(seed)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            out, err = finish(p, client_timeout)
+            assert p.returncode == 0, err[-3000:]
+            got, digest = out.split()
+            assert int(got) == n
+            assert digest == hashlib.sha256(data_for(seed, n)).hexdigest()
+        if during is not None:
+            extra = during()
+    finally:
+        stop(runner, t)
+    return echo, extra
+
+
 # ------------------------------------------------------------------ tests
 
 @pytest.mark.parametrize("offload", [True, False], ids=["offload", "no-offload"])
@@ -194,21 +220,9 @@ def test_kernel_client_echo(offload, family):
     """(b, e, f) kernel client -> synack echo service: bytes come back intact."""
     n, seed = 4_000_000, 11
     with kernel_peer(offload=offload) as peer:
-        stack, runner = running(peer)
-        echo = EchoService(stack, PORT)
-        runner.add_hook(echo)
-        t = runner.start(timeout=120)
-        try:
-            host = peer.stack_v4 if family == 4 else peer.stack_v6
-            p = peer.popen([sys.executable, "-c", CLIENT, host, str(PORT), str(n), str(seed)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            out, err = finish(p, 100)
-            assert p.returncode == 0, err[-3000:]
-        finally:
-            stop(runner, t)
-        got, digest = out.split()
-        assert int(got) == n
-        assert digest == hashlib.sha256(data_for(seed, n)).hexdigest()
+        host = peer.stack_v4 if family == 4 else peer.stack_v6
+        echo, _ = kernel_echo(peer, Stack(peer.stack_addresses, secret=SECRET), peer.link, [host], n, seed,
+                              client_timeout=100, runner_timeout=120)
         assert not echo.errors
         if offload:
             assert peer.link.counters.rx_gso > 0, "no super-segment arrived with offloads on"
@@ -287,21 +301,9 @@ def test_transfer_with_loss(offload):
         for cmd in NFT_LOSS:
             r = peer.run(cmd, timeout=10)
             assert r.returncode == 0, (cmd, r.stderr)
-        stack, runner = running(peer)
-        echo = EchoService(stack, PORT)
-        runner.add_hook(echo)
-        t = runner.start(timeout=150)
-        try:
-            p = peer.popen([sys.executable, "-c", CLIENT, peer.stack_v4, str(PORT), str(n), str(seed)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            out, err = finish(p, 140)
-            assert p.returncode == 0, err[-3000:]
-            counters = peer.run(["nft", "list", "ruleset"], timeout=10).stdout
-        finally:
-            stop(runner, t)
-        got, digest = out.split()
-        assert int(got) == n
-        assert digest == hashlib.sha256(data_for(seed, n)).hexdigest()
+        echo, counters = kernel_echo(peer, Stack(peer.stack_addresses, secret=SECRET), peer.link,
+                                     [peer.stack_v4], n, seed, client_timeout=140, runner_timeout=150,
+                                     during=lambda: peer.run(["nft", "list", "ruleset"], timeout=10).stdout)
         assert len(echo.accepted) == 1
         assert echo.accepted[0].total_retrans > 0, f"2% loss but synack never retransmitted: {counters}"
 

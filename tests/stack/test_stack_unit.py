@@ -537,6 +537,16 @@ def test_icmp_port_unreachable_refuses_syn_sent():
     assert not st.conns
 
 
+def test_icmp_port_unreachable_is_soft_in_syn_sent_when_aborts_are_off():
+    """StackConfig.icmp_may_abort_syn_sent=False (FreeBSD icmp_may_rst=0): the connect goes on."""
+    st = make_stack(icmp_may_abort_syn_sent=False)
+    conn, peer, syn_pkt, _ = _client(st)
+    st.receive_packet(_icmp4_error(icmpw.DestUnreachable(3, syn_pkt[:28])), 0.05)
+    assert conn.state is State.SYN_SENT
+    st.packets_to_send(0.05)
+    assert any(isinstance(e, SoftError) for _, e in drain_events(st))
+
+
 def test_icmp_unreachable_is_a_soft_error_when_established():
     st = make_stack()
     conn, peer, syn = _established_client(st)

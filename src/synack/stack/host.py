@@ -422,7 +422,7 @@ class Stack:
             kind, code, mtu = "time_exceeded", msg.code, 0
         else:
             kind, code, mtu = "parameter_problem", getattr(msg, "code", 0), 0
-        if conn.icmp_error(kind, code, mtu, q.seq, now):
+        if conn.icmp_error(kind, code, mtu, q.seq, now, may_abort=self.sconfig.icmp_may_abort_syn_sent):
             self.stats["icmp_accepted"] += 1
         else:
             self.stats["icmp_ignored"] += 1

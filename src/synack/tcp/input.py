@@ -28,10 +28,12 @@ class InputMixin:
     _HARD6 = {1: "administratively prohibited", 4: "port unreachable", 5: "source address failed policy",
               6: "reject route"}
 
-    def icmp_error(self, kind: str, code: int, mtu: int, quoted_seq: int, now: float) -> bool:
+    def icmp_error(self, kind: str, code: int, mtu: int, quoted_seq: int, now: float, *,
+                   may_abort: bool = True) -> bool:
         """An ICMP error quoting one of our segments. ``kind``: "unreachable" (v4),
         "unreachable6", "packet_too_big", "time_exceeded", "parameter_problem". Returns whether
-        it was accepted: the quoted sequence number must be in flight (RFC 5927 §4.1)."""
+        it was accepted: the quoted sequence number must be in flight (RFC 5927 §4.1).
+        ``may_abort=False`` reports hard errors in SYN-SENT as soft ones too."""
         self._now = max(self._now, now)
         off = self._una + seq_sub(quoted_seq, self._seq(self._una))
         if not self._una <= off < max(self._max, self._una + 1):
@@ -39,7 +41,7 @@ class InputMixin:
         if kind == "packet_too_big" or (kind == "unreachable" and code == 4):
             return self._lower_pmtu(mtu, now)             # RFC 1191 §6.4, RFC 8201 §5.4
         hard = (self._HARD4 if kind == "unreachable" else self._HARD6 if kind == "unreachable6" else {}).get(code)
-        if hard and self.state is S.SYN_SENT:
+        if hard and may_abort and self.state is S.SYN_SENT:
             # RFC 1122 §4.2.3.9: hard errors may abort a connection still being opened.
             refused = "port" in hard or "protocol" in hard
             self.error = ConnectionRefused("connection refused") if refused else HostUnreachable(hard)

@@ -620,18 +620,11 @@ class socket:
         self._call(do)
 
     def _arm_keepalive(self) -> None:
-        # The connection arms keep-alive only on entering ESTABLISHED; an option set later is
-        # armed here. (Gap in tcp/: no public TcpConnection call for it yet.)
+        """A keep-alive option set on a live connection takes effect now."""
         ac = self._conn
         if ac is None:
             return
-        conn = ac.conn
-        if conn.config.keepalive and conn.state in (State.ESTABLISHED, State.CLOSE_WAIT):
-            t = self._astack.now() + conn.config.keepalive_idle
-            if conn.timers.keepalive is None or conn.timers.keepalive > t:
-                conn.timers.keepalive = t
-        elif not conn.config.keepalive:
-            conn.timers.keepalive = None
+        ac.conn.keepalive_changed(self._astack.now(), restart=False)
         ac._touch()
 
     def getsockopt(self, level: int, optname: int, buflen: int = 0) -> Any:

@@ -741,15 +741,11 @@ class SocketLayer:
         return Ret(0)
 
     def _rearm_keepalive(self, s: Sock) -> None:
-        # A keep-alive set on an established connection: TcpConnection arms its timer only on
-        # entering ESTABLISHED and has no public call for this (same gap api/socket.py works around).
+        """A keep-alive option set on a live connection restarts its timer, as the kernels do."""
         c = s.conn
         if c is None:
             return
-        if c.config.keepalive and c.state in (S.ESTABLISHED, S.CLOSE_WAIT):
-            c.timers.keepalive = self.ip.now + c.config.keepalive_idle
-        elif not c.config.keepalive:
-            c.timers.keepalive = None
+        c.keepalive_changed(self.ip.now)
         self._touch(s)
 
     def sys_getsockopt(self, args, line):

@@ -464,6 +464,18 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
                        self.config.persist_min)
         self._arm("persist", now + interval, now)
 
+    def keepalive_changed(self, now: float, *, restart: bool = True) -> None:
+        """The keep-alive settings in ``config`` changed on a live connection (SO_KEEPALIVE,
+        TCP_KEEPIDLE): arm the timer ``keepalive_idle`` from now, or disarm it when keep-alive is
+        off. ``restart=False`` keeps an already armed deadline that is sooner (RFC 9293 §3.8.4)."""
+        self._now = max(self._now, now)
+        if not self.config.keepalive:
+            self.timers.keepalive = None
+        elif self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+            t = now + self.config.keepalive_idle
+            if restart or self.timers.keepalive is None or self.timers.keepalive > t:
+                self.timers.keepalive = t
+
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive probe: SEG.SEQ = SND.NXT-1, no data (RFC 9293 §3.8.4, MUST-26..29)."""
         if not self.config.keepalive or self.state not in (S.ESTABLISHED, S.CLOSE_WAIT):

@@ -2,7 +2,7 @@
 
     sudo .venv/bin/python bench/cc_tun.py [--mb 40] [--max-secs 20] [--loss 0 1] [--rate none 100mbit 50mbit 20mbit]
 
-One run builds four private namespaces (192.0.2.0/24 only) and measures, for every bottleneck
+One run builds three private namespaces (192.0.2.0/24 only) and measures, for every bottleneck
 rate and loss rate asked for, two bulk transfers back to back over the same router:
 
     synack (TUN, TcpConfig cc="cubic") --tun--+

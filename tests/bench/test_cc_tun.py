@@ -53,12 +53,15 @@ def test_cc_tun_smoke(tmp_path):
         if r["rate"] != "none":
             assert r["mbps"] < 100, where                              # the tbf bottleneck is in the path
         if r["loss"]:
-            # ~1 % of ~2,900 data packets and ~1,000+ ACKs: zero drops has odds below 1e-4
+            # ~1 % of ~2,900 data packets: fewer than 3 drops has odds far below 1e-6
             assert 0.001 < r["data_drops"] / r["data_pkts"] < 0.05, where
-            assert r["ack_drops"] > 0, where
             assert r["retrans"] > 0, where
         else:
             assert r["data_drops"] == 0 and r["ack_drops"] == 0, where
+    # ACKs are fewer (a fast kernel receiver acknowledges many segments at once): counted together
+    lossy = [r for r in rows if r["loss"]]
+    assert sum(r["ack_drops"] for r in lossy) > 0, lossy
+    assert 0.001 < sum(r["ack_drops"] for r in lossy) / sum(r["ack_pkts"] for r in lossy) < 0.05, lossy
     for line in ("| none | 1 | synack (cubic) |", "| 100mbit | 0 | kernel (cubic) |"):
         assert line in stdout, stdout
     # what it created is gone: its namespaces (named synack-<its pid>-<n>, the veths, nft table,

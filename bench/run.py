@@ -27,6 +27,7 @@ BENCHES: list[tuple[str, bool, list[str], list[str]]] = [
     ("http", True, ["--duration", "3"], ["--duration", "5"]),
     ("cc", False, ["--rtt", "10", "--loss", "1", "--duration", "10", "--no-fairness"],
      ["--full"]),
+    ("cc_tun", True, ["--mb", "10", "--rate", "none", "20mbit"], []),
 ]
 
 

@@ -83,6 +83,7 @@ _FREEBSD_TCP = dict(
     nagle=True,
     initial_window=None,            # RFC 6928 IW10
     cc="newreno",
+    hystart=False,                  # newreno's classic slow start (MISSING_KNOBS: hystart)
     limited_transmit=True,          # net.inet.tcp.rfc3042
     dupthresh=3,
     rack=False,                     # the default FreeBSD stack has no RACK-TLP
@@ -141,6 +142,7 @@ _LINUX_TCP = dict(
     nagle=True,
     initial_window=None,            # IW10
     cc="cubic",
+    hystart=False,                  # Linux's HyStart is not HyStart++ (MISSING_KNOBS: hystart)
     limited_transmit=True,
     dupthresh=3,
     rack=True,                      # tcp_recovery=1: RACK-TLP (RFC 8985)
@@ -201,6 +203,8 @@ MISSING_KNOBS: dict[str, str] = {
                            "timestamps after negotiating them; synack drops them (RFC 7323 §3.2)",
     "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
                          "counts full-sized segments (ack_every, RFC 5681 §4.2)",
+    "hystart": "Linux CUBIC leaves slow start by its own HyStart (ACK trains and delay, not RFC 9406); "
+               "synack's HyStart++ is off in both profiles, so slow start there is RFC 5681's",
     "nagle_variant": "both kernels send the sub-MSS tail of one write at once (BSD: idle at the "
                      "start of tcp_output; Linux: Minshall); synack holds it (RFC 1122 §4.2.3.4 as written)",
 }

@@ -49,7 +49,7 @@ def jain(xs: list[float]) -> float:
 
 
 def run(cc: str, sack: bool, rtt: float, loss: float, *, flows: int = 1, duration: float = 20.0,
-        warmup: float | None = None, seed: int = 1, trace: bool = False) -> dict:
+        warmup: float | None = None, seed: int = 1, trace: bool = False, acks: str = "delayed") -> dict:
     """One run; returns goodput per flow (bits/s) and, with ``trace``, (t, cwnd) per flow."""
     bdp = LINK * rtt / 8
     queue = max(int(bdp / PKT), 2)
@@ -64,7 +64,10 @@ def run(cc: str, sack: bool, rtt: float, loss: float, *, flows: int = 1, duratio
 
     net = Network(seed)
     a = net.add_node("a", Stack([A_ADDR + "/24"], secret=b"a" * 16, config=cfg, log=log if trace else None))
-    b = net.add_node("b", Stack([B_ADDR + "/24"], secret=b"b" * 16, config=cfg))
+    # the receiver: RFC 5681 §4.2 delayed ACKs (every 2nd segment, 40 ms timer), or an ACK for
+    # every segment, which is what the Mathis model assumes (its b = 1)
+    rcfg = cfg if acks == "delayed" else cfg.copy(ack_delay=None)
+    b = net.add_node("b", Stack([B_ADDR + "/24"], secret=b"b" * 16, config=rcfg))
     net.connect("a", "b", delay=rtt / 2, bandwidth=LINK, queue_limit=queue,
                 faults=({"loss": loss}, None))
     lst = b.listen(80)
@@ -135,7 +138,7 @@ def _one(args: tuple) -> tuple[dict, float]:
 
 
 def goodput_table(cases, duration: float, out=sys.stdout, *, seeds: int = 1, jobs: int = 1,
-                  losses: int = 0, cap: float = 60.0) -> list[tuple]:
+                  losses: int = 0, cap: float = 60.0, acks: str = "delayed") -> list[tuple]:
     """One row per case: the mean goodput of ``seeds`` runs (seeds 1..N) with min-max beside it,
     the Mathis bound for the configured loss rate, and the mean over the runs of goodput divided
     by the bound at the loss rate each run met (random drops and tail drops after the warm-up)."""
@@ -150,7 +153,8 @@ def goodput_table(cases, duration: float, out=sys.stdout, *, seeds: int = 1, job
     try:
         for cc, sack, rtt, loss in cases:
             dur = losses_duration(rtt, loss, duration, losses, cap) if losses else duration
-            work = [(cc, sack, rtt, loss, {"duration": dur, "seed": s}) for s in range(1, seeds + 1)]
+            work = [(cc, sack, rtt, loss, {"duration": dur, "seed": s, "acks": acks})
+                    for s in range(1, seeds + 1)]
             results = list(pool.map(_one, work)) if pool else [_one(w) for w in work]
             gs = [r[0]["rates"][0] / 1e6 for r in results]
             ps = [r[0]["p"] for r in results]
@@ -267,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="lengthen lossy runs to about K random drops each (capped by --max-duration)")
     p.add_argument("--max-duration", type=float, default=60.0, help="virtual seconds cap for --losses-per-run")
     p.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel processes")
+    p.add_argument("--receiver-acks", choices=["delayed", "every"], default="delayed",
+                   help="goodput rows: receivers delay ACKs (RFC 5681 §4.2, the default) or ACK every "
+                        "segment (the Mathis model's assumption)")
     p.add_argument("--no-fairness", action="store_true")
     p.add_argument("--no-goodput", action="store_true")
     p.add_argument("--flows", type=int, action="append", help="fairness: flows sharing the link (repeatable)")
@@ -299,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     if not a.no_goodput:
         rows = goodput_table(list(itertools.product(ccs, sacks, rtts, losses)), dur, seeds=seeds,
-                             jobs=a.jobs, losses=per_run, cap=a.max_duration)
+                             jobs=a.jobs, losses=per_run, cap=a.max_duration, acks=a.receiver_acks)
     if not a.no_fairness:
         print()
         fairness_table(ccs, flows, [r / 1000 for r in f_rtts], f_dur, jobs=a.jobs)

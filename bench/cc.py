@@ -189,15 +189,18 @@ def fairness_table(ccs, flow_counts, rtts, duration: float, out=sys.stdout, *, j
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |", file=out, flush=True)
     warmup = max(duration / 4, min(5.0, duration / 2))
     work = [(cc, n, rtt, duration, warmup) for rtt in rtts for cc in ccs for n in flow_counts]
+    pool = None
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(jobs) as pool:
-            results = list(pool.map(_fair, work))
-    else:
-        results = [_fair(w) for w in work]
-    for (cc, n, rtt, _, _), (xs, wall) in zip(work, results):
-        print(f"| {cc} | {n} | {rtt * 1000:.0f} | {' '.join(f'{x / 1e6:.1f}' for x in xs)} | "
-              f"{sum(xs) / 1e6:.1f} | {jain(xs):.3f} | {duration:.0f} | {wall:.0f} |", file=out, flush=True)
+        pool = ProcessPoolExecutor(jobs)
+    try:
+        results = pool.map(_fair, work) if pool else map(_fair, work)
+        for (cc, n, rtt, _, _), (xs, wall) in zip(work, results):      # each row as it is done
+            print(f"| {cc} | {n} | {rtt * 1000:.0f} | {' '.join(f'{x / 1e6:.1f}' for x in xs)} | "
+                  f"{sum(xs) / 1e6:.1f} | {jain(xs):.3f} | {duration:.0f} | {wall:.0f} |", file=out, flush=True)
+    finally:
+        if pool:
+            pool.shutdown()
 
 
 def plot(rows, path: pathlib.Path) -> None:

@@ -249,7 +249,8 @@ class OutputMixin:
     def segments_to_send(self, now: float) -> list[TcpSegment]:
         """Every segment owed at ``now`` (due timers are handled first)."""
         self._now = max(self._now, now)
-        if any(t <= now for k, t in self._due().items() if k != "send"):
+        t = self.timers           # _due() less its "send" check (a dry run of the sending below)
+        if any((d := getattr(t, k)) is not None and d <= now for k in t.__slots__):
             self.handle_timer(now)
         out: list[TcpSegment] = []
         if self._queue:

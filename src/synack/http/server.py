@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import time
@@ -147,11 +148,17 @@ class _Close(Exception):
 _date_cache: tuple[int, str] = (0, "")
 
 
+@functools.lru_cache(maxsize=1024)
+def _formatdate(t: int) -> str:
+    """(Cached: a static file's Last-Modified is the same second request after request.)"""
+    return email.utils.formatdate(t, usegmt=True)
+
+
 def http_date(t: float | None = None) -> str:
     """RFC 9110 §5.6.7 IMF-fixdate; the current time is cached per second."""
     global _date_cache
     if t is not None:
-        return email.utils.formatdate(t, usegmt=True)
+        return _formatdate(int(t)) if t == int(t) else email.utils.formatdate(t, usegmt=True)
     now = int(time.time())
     if _date_cache[0] != now:
         _date_cache = (now, email.utils.formatdate(now, usegmt=True))

@@ -250,8 +250,10 @@ class OutputMixin:
         """Every segment owed at ``now`` (due timers are handled first)."""
         self._now = max(self._now, now)
         t = self.timers           # _due() less its "send" check (a dry run of the sending below)
-        if any((d := getattr(t, k)) is not None and d <= now for k in t.__slots__):
-            self.handle_timer(now)
+        for k in t.__slots__:
+            if (d := getattr(t, k)) is not None and d <= now:
+                self.handle_timer(now)
+                break
         out: list[TcpSegment] = []
         if self._queue:
             for seg, retransmit in self._queue:

@@ -65,9 +65,12 @@ def report(out: Path, story, *, color: str = "auto", started: float) -> int:
     from synack.pictures import seqdiag
     from synack.pictures.model import describe, load
     pcap = out / "demo.pcap"
-    # Draw from the event log when both ends are synack's (true states, lost segments known);
-    # from the capture otherwise (the kernel's states are then inferred from the packets).
-    source = out / "events.jsonl" if getattr(story, "both_logged", False) else pcap
+    # Draw from the event log: synack's states are then the ones it went through, not guesses,
+    # and the segments it sent that the link dropped are known. A side that logs nothing (the
+    # kernel, on TUN) has its states inferred from the packets (pictures.model infers only the
+    # sides no log speaks for). The capture is the source only when there is no log.
+    log = out / "events.jsonl"
+    source = log if log.exists() and log.stat().st_size else pcap
     cap = load([str(source)])
     if not cap.connections:
         print(f"synack demo: no TCP connection in {pcap}", file=sys.stderr)

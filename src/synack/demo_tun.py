@@ -14,8 +14,9 @@ HTTP server (``synack.http``, the built-in site) on port 80 with the asyncio ada
      retransmits the segment.
 
 Everything synack sent and received is in ``out/demo.pcap`` (the vantage is synack's: dropped
-packets are in it, as sent) and synack's event log in ``out/events.jsonl``. The kernel's side is
-not logged (``both_logged`` is False): pictures infer its states from the capture.
+packets are in it, as sent) and synack's event log in ``out/events.jsonl``. The diagrams are
+drawn from the log: synack's states as it logged them; the kernel's side is not logged
+(``both_logged`` is False), so its states are inferred from the packets.
 """
 
 from __future__ import annotations

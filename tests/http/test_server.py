@@ -228,7 +228,8 @@ async def test_graceful_shutdown_finishes_the_response_in_flight(kind, root):
     started = asyncio.Event()
 
     async def slow(req):
-        started.set()
+        if req.path == "/busy":          # not the idle client's request: that one set it too early
+            started.set()
         await asyncio.sleep(0.4)
         return Response.text(200, "finished\n")
     async with serving(kind, slow) as h:
@@ -236,7 +237,7 @@ async def test_graceful_shutdown_finishes_the_response_in_flight(kind, root):
         idle = await h.client()
         await idle.send(get("/"))
         [r] = await idle.responses(["GET"])                # idle now: waiting for its next request
-        await busy.send(get("/"))
+        await busy.send(get("/busy"))
         await asyncio.wait_for(started.wait(), 5)
         t0 = asyncio.get_running_loop().time()
         aborted = await h.server.shutdown(grace=5.0)

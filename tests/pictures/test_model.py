@@ -131,3 +131,23 @@ def test_capture_without_tcp_has_no_connections(tmp_path):
     assert cap.connections == []
     with pytest.raises(PictureError, match="no TCP connections"):
         cap.connection()
+
+
+def test_one_side_logged_guessed_departures_stay_after_what_they_acknowledge(sim):
+    # Only the server's log (the kernel-peer case of `synack demo`): the client's departures are
+    # guessed from the handshake's delay. Make its last ACK arrive 1 ms after the server's FIN
+    # left (a handshake delay of 10 ms would put its departure 9 ms before that FIN).
+    from synack.log.jsonl import read_jsonl
+    from synack.pictures.model import from_records
+    _, jsonl = sim
+    recs = [r for r in read_jsonl(jsonl) if str(r.get("conn", "")).startswith("192.0.2.2:80>")]
+    fin = next(r for r in recs if r["ev"] == "SegmentOut" and "F" in r["seg"]["flags"])
+    last = [r for r in recs if r["ev"] == "SegmentIn"][-1]
+    for r in recs:
+        if r["t"] >= last["t"]:
+            r["t"] = fin["t"] + 0.001
+    conn = from_records(recs).connection(1)
+    fin_seg = next(s for s in conn.segments if s.sender == "B" and s.flags & Flags.FIN)
+    ack_seg = conn.segments[-1]
+    assert ack_seg.sender == "A" and ack_seg.estimated
+    assert fin_seg.t_sent <= ack_seg.t_sent <= ack_seg.t_recv

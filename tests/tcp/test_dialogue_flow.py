@@ -77,6 +77,19 @@ def test_no_window_update_when_the_field_cannot_grow():
         d.expect_nothing()               # a useless update would look like a duplicate ACK
 
 
+
+def test_no_window_update_for_the_first_read_after_a_passive_open():
+    # The SYN,ACK offered 65535 (a SYN's window is never scaled); the buffer is 262144. A request
+    # read after the handshake leaves the peer nearly all of that window: no ACK of its own just
+    # to announce the larger buffer (Linux neither); the response carries it.
+    d = Dialogue.accepted(iss=ISS, irs=IRS, peer_options=(Nop(), WindowScale(7)))
+    d.peer("P.", seq=R, ack=A, data=b"GET / HTTP/1.1\r\n\r\n")
+    assert d.conn.receive(100) == b"GET / HTTP/1.1\r\n\r\n"
+    d.expect_nothing(until=0.01)
+    d.conn.send(b"HTTP/1.1 200 OK\r\n\r\n")
+    d.expect("P.", seq=A, ack=R + 18, window=262144 >> d.conn.rcv_wscale)
+
+
 # ---------------------------------------------------------------- Nagle
 
 def test_nagle_holds_small_segments_while_unacked():

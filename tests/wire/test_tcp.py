@@ -231,14 +231,22 @@ def test_tcp_in_rejects_bad_checksum_other_proto_and_fragments():
 
 @settings(max_examples=150, deadline=None, database=None)
 @given(tcp_segments, st.one_of(st.tuples(ipv4_addrs, ipv4_addrs), st.tuples(ipv6_addrs, ipv6_addrs)),
-       st.integers(0, 255))
-def test_build_tcp_packet_roundtrip(seg, addrs, ttl):
-    raw = build_tcp_packet(addrs[0], addrs[1], seg, ttl=ttl)
+       st.integers(0, 255), st.integers(0, 255))
+def test_build_tcp_packet_roundtrip(seg, addrs, ttl, tos):
+    raw = build_tcp_packet(addrs[0], addrs[1], seg, ttl=ttl, tos=tos)
     pkt = parse_packet(raw)
     assert (pkt.src, pkt.dst, pkt.ttl) == (addrs[0], addrs[1], ttl)
+    assert (pkt.tos if isinstance(pkt, IPv4Packet) else pkt.traffic_class) == tos
     assert tcp_in(pkt) == seg
     emit = emit_ipv4 if isinstance(pkt, IPv4Packet) else emit_ipv6
-    assert emit(pkt) == raw
+    assert emit(pkt) == raw                  # the IPv4 fast path makes what emit_ipv4 makes
+
+
+def test_build_tcp_packet_rejects_what_emit_ipv4_rejects():
+    seg = TcpSegment(1, 2, 3, 4, Flags.ACK, 5)
+    for bad in ({"ttl": 256}, {"tos": -1}):
+        with pytest.raises(WireError):
+            build_tcp_packet("10.0.0.2", "10.0.0.1", seg, **bad)
 
 
 # --- sequence arithmetic (RFC 9293 §3.4) ---------------------------------------------------------

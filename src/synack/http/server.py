@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import time
@@ -147,11 +148,17 @@ class _Close(Exception):
 _date_cache: tuple[int, str] = (0, "")
 
 
+@functools.lru_cache(maxsize=1024)
+def _formatdate(t: int) -> str:
+    """(Cached: a static file's Last-Modified is the same second request after request.)"""
+    return email.utils.formatdate(t, usegmt=True)
+
+
 def http_date(t: float | None = None) -> str:
     """RFC 9110 §5.6.7 IMF-fixdate; the current time is cached per second."""
     global _date_cache
     if t is not None:
-        return email.utils.formatdate(t, usegmt=True)
+        return _formatdate(int(t)) if t == int(t) else email.utils.formatdate(t, usegmt=True)
     now = int(time.time())
     if _date_cache[0] != now:
         _date_cache = (now, email.utils.formatdate(now, usegmt=True))
@@ -343,8 +350,8 @@ class HttpServer:
                 if timeout <= 0:
                     raise _Close(408, "the request head took too long")
                 try:
-                    data = await asyncio.wait_for(reader.read(READ_CHUNK), timeout)
-                except asyncio.TimeoutError:
+                    data = await _read_within(reader, timeout)
+                except TimeoutError:
                     if deadline is None:
                         raise _Close(None, "idle") from None
                     raise _Close(408, "the request head took too long") from None
@@ -406,8 +413,8 @@ class HttpServer:
             if h.they_are_waiting_for_100_continue:           # RFC 9110 §10.1.1
                 await self._write(writer, h.send(h11.InformationalResponse(status_code=100, headers=[])))
             try:
-                data = await asyncio.wait_for(reader.read(READ_CHUNK), cfg.body_timeout)
-            except asyncio.TimeoutError:
+                data = await _read_within(reader, cfg.body_timeout)
+            except TimeoutError:
                 raise _Close(408, "the request body took too long") from None
             try:
                 h.receive_data(data)
@@ -451,7 +458,11 @@ class HttpServer:
                             await self._write(writer, bytes(pending))
                             pending.clear()
             pending += h.send(h11.EndOfMessage()) or b""
-            await self._write(writer, bytes(pending))
+            # The last response on this connection: the FIN goes with it (RFC 9112 §9.6: the
+            # server closes after the final response; half-close first, see _linger), in the
+            # same segment for a small response rather than one more segment after the drain.
+            eof = h.our_state is h11.MUST_CLOSE and writer.can_write_eof()
+            await self._write(writer, bytes(pending), eof=eof)
         finally:
             close_it = getattr(chunks, "close", None)
             if close_it is not None:
@@ -472,13 +483,16 @@ class HttpServer:
         except (ConnectionError, OSError, asyncio.TimeoutError):
             pass
 
-    async def _write(self, writer: asyncio.StreamWriter, data: bytes | None) -> None:
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes | None, *, eof: bool = False) -> None:
         if not data:
             return
         writer.write(data)
+        if eof:
+            writer.write_eof()
         try:
-            await asyncio.wait_for(writer.drain(), self.config.write_timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.config.write_timeout):
+                await writer.drain()
+        except TimeoutError:
             _abort(writer)
             raise ConnectionAbortedError("the client stopped reading") from None
 
@@ -504,12 +518,19 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
             left = end - loop.time()
             if left <= 0:
                 break
-            data = await asyncio.wait_for(reader.read(READ_CHUNK), left)
+            data = await _read_within(reader, left)
             if not data:
                 break
             dropped += len(data)
-    except (asyncio.TimeoutError, ConnectionError, OSError, RuntimeError):
+    except (TimeoutError, ConnectionError, OSError, RuntimeError):
         pass
+
+
+async def _read_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    """``reader.read(READ_CHUNK)``, raising ``TimeoutError`` after ``seconds``. (``asyncio.timeout``
+    rather than ``wait_for``, which makes a Task per call: a few per request.)"""
+    async with asyncio.timeout(seconds):
+        return await reader.read(READ_CHUNK)
 
 
 async def serve_forever_kernel(app: App, host: str, port: int, config: ServerConfig | None = None,

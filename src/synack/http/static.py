@@ -39,6 +39,8 @@ class StaticFiles:
         self.root = Path(root).resolve(strict=True)
         if not self.root.is_dir():
             raise NotADirectoryError(f"{root}: not a directory")
+        self._root = str(self.root)             # the per-request checks work on strings (pathlib
+        self._under = self._root.rstrip(os.sep) + os.sep   # objects cost more than the I/O here)
         self.listing = listing
         self.index = index
         self.prefix = prefix.rstrip("/")
@@ -54,17 +56,17 @@ class StaticFiles:
         parts = self.segments(raw)
         if parts is None:
             return Response.error(403, "path traversal refused")
-        target = self.root.joinpath(*parts)
+        target = os.path.join(self._root, *parts)
         try:
-            real = target.resolve(strict=True)
+            real = os.path.realpath(target, strict=True)   # what Path.resolve(strict=True) does
         except (FileNotFoundError, NotADirectoryError):
             return Response.error(404)
         except (OSError, RuntimeError):                 # symlink loop, permissions
             return Response.error(404)
-        if real != self.root and not real.is_relative_to(self.root):
+        if real != self._root and not real.startswith(self._under):
             return Response.error(403, "path traversal refused")
         try:
-            st = real.stat()
+            st = os.stat(real)
         except OSError:
             return Response.error(404)
         if stat.S_ISDIR(st.st_mode):
@@ -72,14 +74,14 @@ class StaticFiles:
                 loc = req.raw_path + "/" + (f"?{req.query}" if req.query else "")
                 return Response(301, [("location", loc), ("content-type", "text/plain; charset=utf-8")],
                                 b"301 Moved Permanently\n")
-            idx = real / self.index
+            idx = Path(real) / self.index
             if self.index and idx.is_file():
                 try:
                     return self.file(req, idx.resolve(strict=True), idx.stat())
                 except OSError:
                     return Response.error(404)
             if self.listing:
-                return self.list_dir(req, real)
+                return self.list_dir(req, Path(real))
             return Response.error(403, "directory listing is off")
         if not stat.S_ISREG(st.st_mode):
             return Response.error(404)
@@ -103,11 +105,11 @@ class StaticFiles:
 
     # ------------------------------------------------------------------ files
 
-    def file(self, req: Request, path: Path, st: os.stat_result) -> Response:
+    def file(self, req: Request, path: str | os.PathLike, st: os.stat_result) -> Response:
         size = st.st_size
         mtime = int(st.st_mtime)
         etag = f'"{st.st_mtime_ns:x}-{size:x}"'
-        ctype, enc = mimetypes.guess_type(path.name)
+        ctype, enc = mimetypes.guess_type(os.path.basename(path))
         if ctype is None:
             ctype = "application/octet-stream"
         elif ctype.startswith("text/") or ctype in ("application/javascript", "application/json",
@@ -189,7 +191,7 @@ def parse_range(value: str, size: int) -> tuple[int, int] | str | None:
     return (a, min(b, size - 1) + 1)
 
 
-def _reader(path: Path, offset: int, length: int) -> Iterator[bytes]:
+def _reader(path: str | os.PathLike, offset: int, length: int) -> Iterator[bytes]:
     with open(path, "rb") as f:
         f.seek(offset)
         left = length

@@ -560,6 +560,8 @@ def _estimate_times(conn: Connection) -> None:
         if s.t_recv is None:
             s.t_recv, s.estimated = s.t_sent + d[s.sender] + d[s.receiver], True
     _acked_before_arrival(segs)
+    if conn.source == "events":
+        _sent_after_what_it_acks(segs, conn.logged)
 
 
 def _acked_before_arrival(segs: list[Segment]) -> None:
@@ -576,6 +578,22 @@ def _acked_before_arrival(segs: list[Segment]) -> None:
             if a.index != s.index and seq_sub(a.raw_ack, end) >= 0:
                 if t < s.t_recv:
                     s.t_recv = max(t, s.t_sent)
+                break
+
+
+def _sent_after_what_it_acks(segs: list[Segment], logged: set[str]) -> None:
+    """A guessed departure (of a side no log speaks for) cannot come before the departure of a
+    segment it acknowledges, which had to arrive first: e.g. the kernel's last ACK of synack's
+    FIN, drawn from synack's log alone, when the handshake's delay estimate is longer than
+    this segment took."""
+    for i, s in enumerate(segs):
+        if s.sender in logged or not (s.estimated and s.flags & Flags.ACK and s.t_sent is not None):
+            continue
+        for p in reversed(segs[max(0, i - 64):i]):        # what it acknowledges came shortly before
+            if p.sender != s.sender and p.seg_len and p.t_sent is not None \
+                    and seq_sub(s.raw_ack, (p.raw_seq + p.seg_len) & MASK) >= 0:
+                if p.t_sent > s.t_sent:
+                    s.t_sent = p.t_sent if s.t_recv is None else min(p.t_sent, s.t_recv)
                 break
 
 

@@ -452,15 +452,16 @@ class Stack:
         touched, self._touched = self._touched, {}
         for conn in touched.values():
             segs = conn.segments_to_send(now)
-            key = self._keys.get(id(conn))
+            key = self._keys.get(id(conn)) if segs else None
             if key is not None:
                 mss = conn.mss if conn.config.tso_max else 1 << 30
                 for seg in segs:
                     # a TSO segment (more than one MSS) is for a link that cuts and checksums it
                     out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl,
                                                 partial_checksum=len(seg.payload) > mss, tos=conn.config.tos))
+                    if seg.flags & Flags.RST:
+                        self.stats["rst_out"] += 1
                 self.stats["tcp_out"] += len(segs)
-                self.stats["rst_out"] += sum(1 for s in segs if s.flags & Flags.RST)
             if conn.has_events:
                 self._with_events[id(conn)] = conn
             if conn.state is State.CLOSED:

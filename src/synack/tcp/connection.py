@@ -93,6 +93,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         self._fin_rcvd = False
         self._peer_fin_off: int | None = None   # a FIN seen beyond a hole
         self._rcv_adv = 0              # right edge of the window we advertised (seq)
+        self._rcv_wnd_max = 0          # the largest window we have advertised
         self._rcv_up: int | None = None
         self._read_closed = False      # close() was called: arriving data is answered with RST
         # --- options ---

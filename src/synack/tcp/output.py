@@ -96,18 +96,23 @@ class OutputMixin:
         edge = (rcv_nxt + (field << self.rcv_wscale)) & MASK
         if seq_lt(self._rcv_adv, edge):
             self._rcv_adv = edge
+        self._rcv_wnd_max = max(self._rcv_wnd_max, field << self.rcv_wscale)
         return field
 
     def _maybe_window_update(self) -> None:
         """After the application reads: send a window update if the right edge may move by the
-        SWS step of RFC 9293 §3.8.6.2.2 (MUST-39) *and* the window at least doubles (Linux
-        tcp_cleanup_rbuf), so reads do not turn into a stream of ACKs. The window a segment can
-        carry is capped at 65535 << Rcv.Wind.Shift: a larger free buffer is no reason for an
-        update that cannot say more (and would look like a duplicate ACK to the peer)."""
+        SWS step of RFC 9293 §3.8.6.2.2 (MUST-39) *and* the window at least doubles *and* the
+        peer has used at least half of the largest window offered so far (Linux
+        tcp_cleanup_rbuf, where that is window_clamp). So reads do not turn into a stream of
+        ACKs, nor the first read after the handshake into a segment of its own only to say the
+        buffer is larger than the SYN's unscaled window could tell: the peer still has most of
+        that window, and the next ACK carries the larger one. The window a segment can carry is
+        capped at 65535 << Rcv.Wind.Shift: a larger free buffer is no reason for an update that
+        cannot say more (and would look like a duplicate ACK to the peer)."""
         cur = max(seq_sub(self._rcv_adv, self.rcv_nxt), 0)
         could = min(self.rcvbuf.window, 65535 << self.rcv_wscale)
         step = max(min(self.rcvbuf.capacity // 2, self.adv_mss), 1)
-        if could - cur >= step and could >= 2 * cur:
+        if could - cur >= step and could >= 2 * cur and 2 * cur <= self._rcv_wnd_max:
             self._ack_now = True
 
     # ================================================================ output
@@ -136,6 +141,7 @@ class OutputMixin:
                          else self.rcvbuf.capacity, 65535)
             if flags & ACK:
                 self._rcv_adv = (self.rcv_nxt + window) & MASK
+                self._rcv_wnd_max = max(self._rcv_wnd_max, window)
         else:
             window = self._advertise_window()
         if not flags & SYN and self.ts_ok and not flags & RST:
@@ -243,8 +249,11 @@ class OutputMixin:
     def segments_to_send(self, now: float) -> list[TcpSegment]:
         """Every segment owed at ``now`` (due timers are handled first)."""
         self._now = max(self._now, now)
-        if any(t <= now for k, t in self._due().items() if k != "send"):
-            self.handle_timer(now)
+        t = self.timers           # _due() less its "send" check (a dry run of the sending below)
+        for k in t.__slots__:
+            if (d := getattr(t, k)) is not None and d <= now:
+                self.handle_timer(now)
+                break
         out: list[TcpSegment] = []
         if self._queue:
             for seg, retransmit in self._queue:

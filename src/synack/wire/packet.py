@@ -6,9 +6,11 @@ Segments up to 64 KiB (TUN with offloads delivers them) go through unchanged.
 
 from __future__ import annotations
 
+import struct
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Union
 
+from synack.wire.checksum import checksum
 from synack.wire.errors import WireError
 from synack.wire.ip4 import IPv4Packet, emit_ipv4, parse_ipv4
 from synack.wire.ip6 import IPv6Packet, emit_ipv6, parse_ipv6
@@ -77,10 +79,20 @@ def build_tcp_packet(src: IPAddress | str, dst: IPAddress | str, seg: TcpSegment
     d = dst if isinstance(dst, (IPv4Address, IPv6Address)) else ip_address(dst)
     if s.version != d.version:
         raise WireError(f"address families differ: {s} and {d}")
-    payload = emit_tcp(seg, s.packed, d.packed, partial=partial_checksum)
+    sp, dp = s.packed, d.packed             # (a property that packs the address on each call)
+    payload = emit_tcp(seg, sp, dp, partial=partial_checksum)
     if s.version == 4:
-        return emit_ipv4(IPv4Packet(s, d, PROTO_TCP, payload, ttl=ttl, tos=tos))
+        # What emit_ipv4(IPv4Packet(s, d, PROTO_TCP, payload, ttl=ttl, tos=tos)) makes (tests/wire
+        # check it), without building and checking the value: this runs for every segment sent.
+        total = 20 + len(payload)
+        if total > 65535 or not (0 <= ttl <= 255 and 0 <= tos <= 255):
+            return emit_ipv4(IPv4Packet(s, d, PROTO_TCP, payload, ttl=ttl, tos=tos))   # raises WireError
+        hdr = _IP4_TCP.pack(0x45, tos, total, 0, 0x4000, ttl, PROTO_TCP, 0, sp, dp)
+        return hdr[:10] + checksum(hdr).to_bytes(2, "big") + hdr[12:] + payload
     return emit_ipv6(IPv6Packet(s, d, PROTO_TCP, payload, hop_limit=ttl, traffic_class=tos))
+
+
+_IP4_TCP = struct.Struct("!BBHHHBBH4s4s")     # an IPv4 header without options (RFC 791 §3.1)
 
 
 __all__ = ["ChecksumValid", "IPPacket", "IPAddress", "parse_packet", "emit_packet", "tcp_in", "build_tcp_packet"]

@@ -122,6 +122,7 @@ class UnknownOption:
 
 
 TcpOption = Union[Eol, Nop, Mss, WindowScale, SackPermitted, Sack, Timestamps, UnknownOption]
+_EOL, _NOP, _SACK_PERMITTED = Eol(), Nop(), SackPermitted()     # values without fields: one of each
 
 def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
     """Parse the option bytes of a TCP header. Illegal lengths raise ``WireError`` (MUST-7)."""
@@ -130,10 +131,10 @@ def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
     while i < n:
         kind = raw[i]
         if kind == 0:
-            out.append(Eol())
+            out.append(_EOL)
             break                       # the rest is padding
         if kind == 1:
-            out.append(Nop())
+            out.append(_NOP)
             i += 1
             continue
         if i + 1 >= n:
@@ -149,7 +150,7 @@ def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
         elif kind == 3 and length == 3:
             out.append(WindowScale(data[0]))
         elif kind == 4 and length == 2:
-            out.append(SackPermitted())
+            out.append(_SACK_PERMITTED)
         elif kind == 8 and length == 10:
             val, ecr = struct.unpack("!II", data)
             out.append(Timestamps(val, ecr))

@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 
 
+from synack.tcp.congestion.cli import add_cc_argument
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="synack-demo", metavar="DIR", help="where to write the outputs (default: synack-demo)")
     p.add_argument("--sim", action="store_true", help="use the simulated network even with root and TUN")
     p.add_argument("--seed", type=int, default=1, help="seed of the simulated run (default 1)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colours in the terminal diagram")
+    add_cc_argument(p)
 
 
 def tun_available() -> tuple[bool, str]:
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         from synack import demo_tun
         print("synack demo: the Linux kernel and synack, in a private network namespace")
         try:
-            story = demo_tun.run(out, progress=print)
+            story = demo_tun.run(out, progress=print, cc=args.cc or "cubic")
         except demo_tun.TunUnavailable as e:
             print(f"synack demo: {e}; running the same story on the simulated network")
             ok = False
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("synack demo: the simulated network (virtual clock, seeded)")
         from synack import demo_sim
-        story = demo_sim.run(out, seed=args.seed, progress=print)
+        story = demo_sim.run(out, seed=args.seed, progress=print, cc=args.cc or "cubic")
     return report(out, story, color=args.color, started=t0)
 
 

@@ -66,14 +66,14 @@ class Story(list):
     both_logged = True
 
 
-def run(out: Path, seed: int = 1, progress=print) -> "Story":
+def run(out: Path, seed: int = 1, progress=print, cc: str = "cubic") -> "Story":
     """Run the three fetches; write out/demo.pcap and out/events.jsonl; return what happened."""
     out.mkdir(parents=True, exist_ok=True)
     pcap_path, events_path = out / "demo.pcap", out / "events.jsonl"
     log = JsonlLog(events_path)
     writer = PcapWriter(pcap_path)
     net = Network(seed, log=log)
-    cfg = TcpConfig(min_rto=0.2)     # a Linux-like client profile
+    cfg = TcpConfig(min_rto=0.2, cc=cc)     # a Linux-like client profile
     client = net.add_node("client", Stack([CLIENT + "/24"], secret=b"demo-client-secret", config=cfg, log=log))
     server = net.add_node("server", Stack([SERVER + "/24"], secret=b"demo-server-secret", config=cfg, log=log))
     net.connect("client", "server", delay=0.005, bandwidth=100e6,

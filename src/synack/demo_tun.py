@@ -73,7 +73,7 @@ def _check_available() -> None:
         raise TunUnavailable(2, "curl is not installed (apt-get install curl)")
 
 
-def run(out: Path, progress: Callable[[str], None] = print) -> Story:
+def run(out: Path, progress: Callable[[str], None] = print, cc: str = "cubic") -> Story:
     """Run the three steps; write out/demo.pcap and out/events.jsonl. Raises ``TunUnavailable``
     if the TUN device or the namespace cannot be made."""
     _check_available()
@@ -95,7 +95,7 @@ def run(out: Path, progress: Callable[[str], None] = print) -> Story:
         try:
             progress(f"  namespace {peer.ns}: the kernel is {KERNEL}, synack is {SYNACK} "
                      f"(TUN {peer.link.name}, no offloads)")
-            return asyncio.run(_story(peer, out, log, writer, progress))
+            return asyncio.run(_story(peer, out, log, writer, progress, cc))
         finally:
             peer_cm.__exit__(*sys.exc_info())
     finally:
@@ -134,7 +134,7 @@ def _is_full_data(packet: bytes) -> bool:
         return False
 
 
-async def _story(peer, out: Path, log, writer, progress) -> Story:
+async def _story(peer, out: Path, log, writer, progress, cc: str = "cubic") -> Story:
     from synack.api.aio import AsyncStack
     from synack.http.client import fetch
     from synack.http.runner import with_fileno
@@ -150,7 +150,7 @@ async def _story(peer, out: Path, log, writer, progress) -> Story:
 
     loop = asyncio.get_running_loop()
     trace = TraceStore(log)
-    stack = Stack([f"{SYNACK}/24"], secret=os.urandom(16), config=TcpConfig(min_rto=0.2), log=trace)
+    stack = Stack([f"{SYNACK}/24"], secret=os.urandom(16), config=TcpConfig(min_rto=0.2, cc=cc), log=trace)
     faults = Faults(peer.link, random.Random(1), log=log)
     link = PcapLink(faults, writer, vantage="stack")
     astack = AsyncStack(stack, with_fileno(link))

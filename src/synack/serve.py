@@ -32,6 +32,8 @@ import sys
 import time
 from typing import NoReturn
 
+from synack.pdrill.profiles import PROFILES
+from synack.tcp.congestion.cli import add_cc_argument
 from synack.control import ControlError, ControlServer, connection_rows, default_control_path, listener_rows
 from synack.link.pcap import PcapWriter
 from synack.services import DEFAULT_PORTS, Record, ServiceHost
@@ -138,6 +140,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="half-open connections per listener (default 256)")
     tcp.add_argument("--backlog", type=_positive, default=128, metavar="N",
                      help="accept queue per listener (default 128)")
+    tcp.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                     help="TCP defaults of a kernel, as synack pdrill --profile uses them "
+                          "(default: synack's own, RFC-first)")
+    add_cc_argument(tcp)
     out = p.add_argument_group("recording and faults")
     out.add_argument("--pcap", metavar="FILE", help="write every packet synack sends and receives (pcap)")
     out.add_argument("--events", metavar="FILE", help="write the event log (JSON lines)")
@@ -352,9 +358,17 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             link = PcapLink(link, writer, vantage="stack")
         # -- the stack and its services
         # With offloads the TUN cuts super-segments at our MSS: let TCP send them (TSO).
-        tcp = TcpConfig(mtu=args.mtu, tso_max=0 if args.no_offload else 65535 - 40 - 60)
+        tcp, sconf = TcpConfig(), StackConfig()
+        if args.profile:
+            prof = PROFILES[args.profile]
+            tcp, sconf = prof.tcp_config(), prof.stack_config()
+        tcp.mtu, tcp.tso_max = args.mtu, 0 if args.no_offload else 65535 - 40 - 60
+        tcp.mss = None                     # from this link's MTU, whatever the profile assumed
+        if args.cc:
+            tcp.cc = args.cc
+        sconf.syncookies, sconf.syn_backlog = args.syncookies, args.syn_backlog
         stack = Stack([str(a) for a in addrs], secret=os.urandom(32), log=log, config=tcp,
-                      stack_config=StackConfig(syncookies=args.syncookies, syn_backlog=args.syn_backlog))
+                      stack_config=sconf)
         say_open = None if args.quiet else (lambda r: _say(_line("open", r)))
         say_close = None if args.quiet else (lambda r: _say(_line("close", r)))
         http = None

@@ -262,7 +262,10 @@ def test_existing_namespace_is_left_in_place():
     ["--netns", "BADARGS", "--peer-addr", "198.51.100.1"],
     ["--netns", "BADARGS", "--echo", "7", "--discard", "7"],
     ["--echo"],
-], ids=["cookies", "loss", "port", "backlog", "no-prefix", "peer-outside", "same-port", "no-netns-no-tun"])
+    ["--netns", "BADARGS", "--cc", "vegas"],
+    ["--netns", "BADARGS", "--profile", "windows"],
+], ids=["cookies", "loss", "port", "backlog", "no-prefix", "peer-outside", "same-port", "no-netns-no-tun",
+        "cc", "profile"])
 def test_bad_arguments_exit_2_with_one_line(args):
     r = synack("serve", *args)
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -284,3 +287,23 @@ def test_without_privileges_says_what_is_needed():
     assert len(r.stderr.strip().splitlines()) == 1
     assert not netns_exists("snk-nopriv")
     assert re.search(r"\S", r.stdout) is None
+
+
+def test_profile_and_cc_shape_the_connections():
+    """``--profile freebsd --cc reno``: a kernel client's connection to the echo service offers
+    FreeBSD's window scale (6) and runs Reno, as ``synack ss --json`` reports it."""
+    ns = unique_ns("serveprof")
+    with ServeProcess(ns, "--echo", "--profile", "freebsd", "--cc", "reno") as sp:
+        p = sp.popen([sys.executable, "-c", HOLD_CLIENT, "192.0.2.2", "7"], stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True)
+        try:
+            port = int(readline(p, 20))
+            js = json.loads(synack("ss", "--json", "--control", sp.control).stdout)
+            mine = [c for c in js["connections"] if c["peer"] == f"192.0.2.1:{port}"]
+            assert len(mine) == 1, js
+            assert mine[0]["cc"] == "reno"
+            assert mine[0]["wscale"][1] == 6          # [snd, rcv]: the shift synack offered
+        finally:
+            stop_pid(p, signal.SIGTERM)
+        assert sp.stop() == 0, sp.stderr
+    assert not netns_exists(ns)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from synack.sim.network import Network
 from synack.stack.host import Stack, StackConfig
 from synack.tcp.config import TcpConfig
+from synack.tcp.congestion.cli import add_cc_argument
 from synack.tcp.connection import TcpConnection
 from synack.tcp.states import State
 
@@ -84,7 +85,8 @@ class TransferResult:
 def run_transfer(seed: int, size_ab: int = 20_000, size_ba: int = 10_000, *, loss: float = 0.0,
                  dup: float = 0.0, reorder: float = 0.0, corrupt: float = 0.0, delay: float = 0.01,
                  bandwidth: float | None = 10e6, queue_limit: int | None = 100, max_chunk: int = 4000,
-                 config: TcpConfig | None = None, limit: float = 3600.0, log=None, wrap=None) -> TransferResult:
+                 config: TcpConfig | None = None, limit: float = 3600.0, log=None, wrap=None,
+                 cc: str | None = None) -> TransferResult:
     """One seeded run: A connects to B, both write their bytes in random chunks, read at random
     moments, half-close when done, and close when they have seen the other's FIN."""
     rng = random.Random(seed)
@@ -92,6 +94,8 @@ def run_transfer(seed: int, size_ab: int = 20_000, size_ba: int = 10_000, *, los
     data_ba = rng.randbytes(size_ba)
     cfg = config if config is not None else TcpConfig(rcv_buf=rng.choice([4096, 16384, 65536, 262144]),
                                                       nagle=rng.random() < 0.5)
+    if cc is not None:
+        cfg = cfg.copy(cc=cc)
     net = Network(seed, log=log)
     a = net.add_node("a", Stack([A_ADDR + "/24"], secret=rng.randbytes(16), config=cfg, log=log))
     b = net.add_node("b", Stack([B_ADDR + "/24"], secret=rng.randbytes(16), config=cfg,
@@ -159,6 +163,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dup", type=float, default=0.01)
     p.add_argument("--corrupt", type=float, default=0.005)
     p.add_argument("--size", type=int, default=20_000, help="bytes A sends to B (B sends half)")
+    add_cc_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -173,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     for seed in range(args.first, args.first + args.seeds):
         r = run_transfer(seed, args.size, args.size // 2, loss=args.loss, reorder=args.reorder,
-                         dup=args.dup, corrupt=args.corrupt)
+                         dup=args.dup, corrupt=args.corrupt, cc=args.cc)
         if not r.ok:
             failed += 1
             print(f"seed {seed}: FAIL {r.message} (states {r.a_state}, {r.b_state})", flush=True)

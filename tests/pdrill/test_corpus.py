@@ -23,11 +23,7 @@ SCRIPTS = sorted(ROOT.rglob("*.pkt"))
 
 # Findings about the TCP code (the script follows the RFC or the profile table of
 # packetdrill.md §8, which a TcpConfig value could express).
-XFAIL_TCP: dict[str, str] = {
-    "open/ecn-accept.pkt": "no ECN in synack (RFC 3168 §6.1.1; both profiles accept ECN by default, "
-                           "packetdrill.md §8): an ECN-setup SYN (SEW) should get an ECN-setup SYN-ACK "
-                           "(SE.), synack sends S.",
-}
+XFAIL_TCP: dict[str, str] = {}
 
 # Profile gaps: the kernel does this, TcpConfig has no knob to say it (profiles.MISSING_KNOBS).
 XFAIL_KNOB: dict[str, str] = {

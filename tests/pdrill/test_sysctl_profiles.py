@@ -53,6 +53,8 @@ def test_profiles_are_plain_configuration():
     assert FREEBSD.symbols()["TCPI_ESTABLISHED"] == 4 and LINUX.symbols()["TCP_ESTABLISHED"] == 1
     assert FREEBSD.symbols()["O_NONBLOCK"] == 4 and LINUX.symbols()["O_NONBLOCK"] == 0x800
     assert isinstance(unsupported_knobs("freebsd"), list)
+    assert unsupported_knobs("freebsd") == unsupported_knobs("linux") == []
+    assert (f.ecn, f.ecn_syn_retries, lx.ecn, lx.ecn_syn_retries) == ("accept", 1, "accept", 0)
 
 
 @pytest.mark.parametrize("cmd, field, value, scope", [
@@ -71,6 +73,11 @@ def test_profiles_are_plain_configuration():
     ("sysctl -q net.ipv4.tcp_keepalive_time=60", "keepalive_idle", 60.0, "live"),
     ("sysctl -q net.ipv4.tcp_wmem='4096 16384 4194304'", "snd_buf", 16384, "socket"),
     ("sysctl -w net.ipv4.tcp_congestion_control=reno", "cc", "reno", "socket"),
+    ("sysctl -w net.inet.tcp.ecn.enable=0", "ecn", "off", "syn"),
+    ("sysctl -w net.inet.tcp.ecn.enable=1", "ecn", "on", "syn"),
+    ("sysctl -q net.ipv4.tcp_ecn=2", "ecn", "accept", "syn"),
+    ("sysctl -w net.inet.tcp.ecn.maxretries=3", "ecn_syn_retries", 3, "syn"),
+    ("sysctl -q net.ipv4.tcp_ecn_fallback=1", "ecn_syn_retries", 0, "syn"),
 ])
 def test_sysctl_maps_onto_config(cmd, field, value, scope):
     sh, t = shell()

@@ -102,6 +102,7 @@ _FREEBSD_TCP = dict(
     rfc5961=True,                   # insecure_rst = 0, insecure_syn = 0
     drop_synfin=False,
     ecn="accept",                   # net.inet.tcp.ecn.enable = 2
+    ecn_syn_retries=1,              # net.inet.tcp.ecn.maxretries = 1
     persist_min=5.0,                # TCPTV_PERSMIN
     connect_timeout=75.0,           # net.inet.tcp.keepinit
     rcv_buf_round_mss=True,         # tcp_mss(): so_rcv rounded up to a multiple of the MSS
@@ -161,6 +162,7 @@ _LINUX_TCP = dict(
     rfc5961=True,
     drop_synfin=False,
     ecn="accept",                   # tcp_ecn = 2
+    ecn_syn_retries=0,              # tcp_ecn_fallback = 1: a retransmitted SYN is not ECN-setup
     rst_ack_on_abort=True,          # tcp_send_active_reset: RST|ACK
 )
 LINUX = Profile(
@@ -194,7 +196,6 @@ MISSING_KNOBS: dict[str, str] = {
     "syn_window per mss": "Linux's SYN-ACK window is 65535 rounded down to a multiple of (MSS - 12 "
                           "with timestamps): 65160 with TS, 64240 without",
     "quickack": "Linux ACKs the first segments at once (quick-ACK mode) before delaying ACKs",
-    "ecn": "ECN (RFC 3168): accept-only by default in both profiles; synack has no ECN",
     "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
     "tolerate_missing_ts": "Linux (and FreeBSD with tolerate_missing_ts=1) accept segments without "

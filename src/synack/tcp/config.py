@@ -62,8 +62,13 @@ class TcpConfig:
     # --- RFC 5961 ---
     rfc5961: bool = True            # challenge ACKs for in-window RST and for SYN (False: RFC 793 rules)
     challenge_ack_limit: int = 1000  # challenge ACKs per second (RFC 5961 §7)
-    # --- ECN (RFC 3168): accept only, like Linux and FreeBSD defaults ---
     drop_synfin: bool = False
+    # --- ECN (RFC 3168 §6.1) ---
+    ecn: str = "accept"             # "off" | "on" (request on our SYN, accept) | "accept" (answer an
+                                    # ECN-setup SYN only): Linux tcp_ecn 0/1/2, FreeBSD ecn.enable;
+                                    # both kernels default to "accept"
+    ecn_syn_retries: int = 1        # SYN retransmissions still ECN-setup; later ones have ECE and CWR
+                                    # clear (§6.1.1.1; FreeBSD ecn.maxretries = 1, Linux 0)
     # --- IP ---
     tos: int = 0                    # IPv4 TOS / IPv6 Traffic Class of every segment; may change on
                                     # a live connection (RFC 9293 §3.9.1, MUST-48; IP_TOS)

@@ -21,6 +21,7 @@ from synack.tcp.config import TcpConfig
 from synack.tcp.errors import BrokenPipe, ConnectionExists, ConnectionTimedOut, LocalError, NotConnected
 from synack.tcp.events import (Closed, Connected, ConnId, CwndChanged, DataDelivered, LogSink, RtoBackoff,
                                SegmentOut, SoftError, StateChanged, TcpEvent, TimedOut, TimerFired)
+from synack.tcp.ecn import EcnMixin
 from synack.tcp.info import TcpInfo
 from synack.tcp.input import InputMixin, rst_for
 from synack.tcp.output import OutputMixin
@@ -55,7 +56,7 @@ class Timers:
     connect: float | None = None    # the opening's deadline (TcpConfig.connect_timeout)
 
 
-class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
+class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     """A TCB. Create it with the 4-tuple and the initial send sequence number (from
     ``IsnGenerator``), then ``connect(now)`` (active open) or ``listen(now)`` (passive open)."""
 
@@ -108,6 +109,15 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         # --- ACK generation ---
         self._ack_now = False
         self._unacked_bytes = 0
+        # --- ECN (RFC 3168 §6.1) ---
+        self.ecn_ok = False            # negotiated: ECT on our new data, CE answered with ECE
+        self._ecn_plain_syn = False    # a non-ECN-setup SYN went out after ECN-setup ones (§6.1.1)
+        self._ecn_echo = False         # receiver: ECE on what we send until a CWR arrives (§6.1.3)
+        self._ecn_cwr = False          # sender: CWR on the next new data segment (§6.1.2)
+        self._ecn_high = -1            # offset of SND.MAX at the last window reduction
+        self._ce_in = False            # the segment being processed arrived with CE
+        self._ect_new: dict[int, TcpSegment] = {}    # ECT(0) segments not yet returned
+        self._ect_out: dict[int, TcpSegment] = {}    # ... and those of the last segments_to_send
         # --- retransmission and congestion ---
         self.rtt = RttEstimator(cfg.initial_rto, cfg.min_rto, cfg.max_rto)
         self._rtt_off: int | None = None
@@ -420,6 +430,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         if st.synchronized:
             self.cc.on_rto(now, self._max - self._una)
             self._trace_cwnd(now, "rto")
+            self._ecn_reduced()
         self._in_recovery = False
         self._inflate = 0
         self._dupacks = 0

@@ -73,10 +73,13 @@ class InputMixin:
 
     # ================================================================ segment arrives (§3.10.7)
 
-    def receive_segment(self, seg: TcpSegment, now: float) -> None:
+    def receive_segment(self, seg: TcpSegment, now: float, *, ecn: int = 0) -> None:
+        """A segment arrives (§3.10.7). ``ecn``: the ECN field of its IP header (RFC 3168 §5:
+        0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE)."""
         self._now = max(self._now, now)
         if self.log:
             self.log(SegmentIn(now, self.id, seg))
+        self._ce_in = ecn == 3
         st = self.state
         if st is S.CLOSED:
             self._closed_reply(seg, now)                  # §3.10.7.1
@@ -113,6 +116,7 @@ class InputMixin:
         # and Linux (without TFO) does not either.
         self.irs = seg.seq
         self._take_syn_options(seg, syn_ack=False)
+        self._ecn_take_syn(seg)
         self._update_window_from_syn(seg)
         self._ts_from_segment(seg, now, force=True)
         self._rcv_adv = self.rcv_nxt
@@ -142,6 +146,7 @@ class InputMixin:
         # fourth: the SYN
         self.irs = seg.seq
         self._take_syn_options(seg, syn_ack=True)
+        self._ecn_take_syn(seg)
         self._ts_from_segment(seg, now, force=True)
         self._rcv_adv = self.rcv_nxt
         self._last_rcv = now
@@ -221,6 +226,7 @@ class InputMixin:
         self._ka_probes = 0
         if self.config.keepalive and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
             self._arm("keepalive", now + self.config.keepalive_idle, now)
+        self._ecn_in(seg, bool(orig.payload), now)      # RFC 3168 §6.1.3 (in-window segments only)
         # ---- sixth to eighth: URG, text, FIN ----
         self._process_text_and_fin(seg, now)
 
@@ -316,6 +322,7 @@ class InputMixin:
             self._challenge_ack(now)
             self._drop(seg, "ACK below SND.UNA - MAX.SND.WND: challenge ACK", now)
             return False
+        flight = self._max - self._una
         if self.sack_ok and self._una >= 0:
             if ack_off >= self._una:
                 self._sack_ack(seg, ack_off, now)          # recovery.py: RFC 6675, RFC 8985
@@ -327,6 +334,7 @@ class InputMixin:
             # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" (fifth step);
             # an older ACK (accepted under RFC 5961 §5.2) says nothing about the window now.
             self._update_window(seg)
+            self._ecn_on_ack(seg, ack_off, flight, now)    # RFC 3168 §6.1.2
         # state-specific parts of the fifth step
         fin_acked = self._fin_off is not None and self._una > self._fin_off
         if st is S.FIN_WAIT_1 and fin_acked:
@@ -429,6 +437,7 @@ class InputMixin:
             # RFC 5681 §3.2 step 2 / RFC 3042 §2: Limited Transmit segments are not FlightSize
             flight = max(self.flight_size - self._lt_sent, 0)
             self.cc.on_congestion_event(now, flight)
+            self._ecn_reduced()
             self._inflate = 3 * self.mss                  # RFC 5681 §3.2 step 3
             if self.log:
                 self.log(RecoveryEntered(now, self.id, "newreno", "dupacks", self._seq(self._recover), flight,

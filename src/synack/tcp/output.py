@@ -14,6 +14,7 @@ from synack.wire.tcp import Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegmen
 S = State
 PAWS_IDLE = 24 * 86400.0    # RFC 7323 §5.5: TS.Recent is invalidated after 24 days idle
 ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
+ECE, CWR = Flags.ECE, Flags.CWR
 
 
 class OutputMixin:
@@ -127,6 +128,8 @@ class OutputMixin:
         """Build an outgoing segment of this connection (window, ACK and options filled in)."""
         if not ack:
             flags &= ~ACK
+        if self._ecn_echo and flags & ACK and not flags & (SYN | RST):
+            flags |= ECE                         # RFC 3168 §6.1.3, until a CWR arrives
         ackno = self.rcv_nxt if flags & ACK else 0
         if flags & RST:
             window = 0
@@ -284,6 +287,7 @@ class OutputMixin:
             # that already has the retransmitted data would find SND.NXT old and drop the ACK
             # unread (4.4BSD tcp_output uses snd_max here for the same reason).
             out.append(self._note_sent(self._segment(self._seq(self._nxt_for_rst()), ACK), now, False))
+        self._ecn_batch_done()
         return out
 
     def _transmit_new(self, off: int, n: int, fin: bool, now: float) -> TcpSegment:
@@ -291,7 +295,12 @@ class OutputMixin:
         payload = self.sndbuf.peek(off, n) if n else b""
         flags = ACK | (FIN if fin else 0) | (PSH if payload and off + n == self.sndbuf.end else 0)
         retransmit = off < self._max
+        if self._ecn_cwr and payload and not retransmit:
+            flags |= CWR                         # RFC 3168 §6.1.2: the first new data after a reduction
+            self._ecn_cwr = False
         seg = self._segment(self._seq(off), flags, payload)
+        if payload and not retransmit:
+            self._ecn_mark_new(seg)              # ECT(0): RFC 3168 §6.1.2, not on retransmissions (§6.1.5)
         self._nxt = off + n + (1 if fin else 0)
         if retransmit:
             self.total_retrans += 1 if off == self._una else 0
@@ -319,6 +328,7 @@ class OutputMixin:
         # new segment answering the peer's SYN (RFC 9293 §3.5 Figure 8).
         retransmit = self._max >= 0 and not self._synack_fresh
         self._synack_fresh = False
+        flags |= self._ecn_syn_flags(bool(flags & ACK))              # RFC 3168 §6.1.1
         seg = self._segment(self.iss, flags, options=self._syn_options(bool(flags & ACK), now),
                             ack=bool(flags & ACK))
         self._nxt = 0

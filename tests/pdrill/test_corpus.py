@@ -27,7 +27,6 @@ XFAIL_TCP: dict[str, str] = {}
 
 # Profile gaps: the kernel does this, TcpConfig has no knob to say it (profiles.MISSING_KNOBS).
 XFAIL_KNOB: dict[str, str] = {
-    "ack/linux-quickack.pkt": "no quick-ACK knob (Linux ACKs the first segments at once): ACK after 40 ms",
     "nagle/linux-write-tail.pkt": "no knob for Minshall's Nagle (Linux sends the sub-MSS tail of a "
                                   "write at once): the 500-byte tail waits for the ACK",
 }

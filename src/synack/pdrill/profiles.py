@@ -137,8 +137,9 @@ _LINUX_TCP = dict(
     timestamps=True,
     syn_option_order="linux",       # mss,sackOK,TS,nop,wscale / mss,nop,nop,sackOK,nop,wscale
     syn_window=64240,               # 65535 rounded down to a multiple of the MSS
-    ack_delay=0.040,                # TCP_DELACK_MIN; quick-ACK mode has no knob (MISSING_KNOBS)
+    ack_delay=0.040,                # TCP_DELACK_MIN
     ack_every=2,
+    quickack=16,                    # TCP_MAX_QUICKACKS: quick-ACK mode at the start
     nagle=True,
     initial_window=None,            # IW10
     cc="cubic",
@@ -195,7 +196,6 @@ MISSING_KNOBS: dict[str, str] = {
                           "autotuning); synack offers the whole rcv_buf at once",
     "syn_window per mss": "Linux's SYN-ACK window is 65535 rounded down to a multiple of (MSS - 12 "
                           "with timestamps): 65160 with TS, 64240 without",
-    "quickack": "Linux ACKs the first segments at once (quick-ACK mode) before delaying ACKs",
     "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
     "tolerate_missing_ts": "Linux (and FreeBSD with tolerate_missing_ts=1) accept segments without "

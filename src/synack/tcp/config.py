@@ -23,6 +23,10 @@ class TcpConfig:
     # --- acknowledgements (RFC 9293 §3.8.6.3, MUST-40 / SHLD-19) ---
     ack_delay: float | None = 0.040  # delayed-ACK timeout; None: ACK every segment at once
     ack_every: int = 2              # ACK at least every 2nd full-sized segment
+    quickack: int = 0               # Linux quick-ACK mode: ACK up to this many data segments at once
+                                    # when data starts, after an idle gap longer than the RTO, and on
+                                    # duplicate or out-of-window data (Linux TCP_MAX_QUICKACKS = 16);
+                                    # 0 = off (RFC 9293 §3.8.6.3 delayed ACKs throughout)
     # --- sending ---
     nagle: bool = True              # RFC 896 / RFC 9293 §3.7.4; False = TCP_NODELAY
     initial_window: int | None = None  # bytes; None: RFC 6928 IW10

@@ -109,6 +109,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         # --- ACK generation ---
         self._ack_now = False
         self._unacked_bytes = 0
+        self._quickacks = 0            # segments still to ACK at once (TcpConfig.quickack)
+        self._last_data_rcv: float | None = None   # when in-order data last arrived
         # --- ECN (RFC 3168 §6.1) ---
         self.ecn_ok = False            # negotiated: ECT on our new data, CE answered with ECE
         self._ecn_plain_syn = False    # a non-ECN-setup SYN went out after ECN-setup ones (§6.1.1)

@@ -258,6 +258,8 @@ class InputMixin:
                 self._arm("time_wait", now + 2 * self.config.msl, now)
             if not seg.flags & RST:
                 self._ack_now = True
+                if seg.payload and self.config.quickack:
+                    self._enter_quickack(self.config.quickack)   # Linux tcp_data_queue "out_of_window"
             self._drop(seg, "unacceptable sequence number", now)
             return None
         # Trim: octets before RCV.NXT (a SYN there is an old one) and past the window.
@@ -522,17 +524,31 @@ class InputMixin:
             self._events.append(DataReceived(now, self.id, advanced, urgent=urgent))
         # When to ACK (§3.8.6.3, RFC 5681 §4.2): at once for out-of-order data and for data that
         # fills a hole; otherwise at least every second full-sized segment, else after ack_delay.
+        if in_order and self.config.quickack:
+            # Linux tcp_event_data_recv: quick ACKs for the first data and after a pause longer
+            # than the RTO ("sender failed to restart window, so that we send ACKs quickly").
+            if self._last_data_rcv is None or now - self._last_data_rcv > self.rtt.rto:
+                self._enter_quickack(self.config.quickack)
+            self._last_data_rcv = now
         if not in_order or had_gap:
             self._ack_now = True
         else:
             self._unacked_bytes += len(seg.payload)
-            if (self.config.ack_delay is None
+            if (self.config.ack_delay is None or self._quickacks > 0
                     or self._unacked_bytes >= self.config.ack_every * self._rcv_full_segment()):
                 self._ack_now = True
             elif self.timers.delayed_ack is None:
                 self._arm("delayed_ack", now + self.config.ack_delay, now)
         if self._peer_fin_off is not None and self.rcvbuf.next_offset == self._peer_fin_off:
             self._take_fin(now)
+
+    def _enter_quickack(self, most: int) -> None:
+        """Quick-ACK mode (TcpConfig.quickack; Linux tcp_incr_quickack): the next data segments
+        are ACKed at once, as many as half the receive window holds in full-sized segments (at
+        least 2), at most ``most``. A delayed ACK (RFC 9293 §3.8.6.3) is a SHOULD with a MUST-40
+        upper bound: ACKing sooner is always allowed."""
+        n = min(max(self.rcv_wnd // (2 * self._rcv_full_segment()), 2), most)
+        self._quickacks = max(self._quickacks, n)
 
     def _rcv_full_segment(self) -> int:
         """A full-sized segment from the peer: the MSS we advertised (RMSS, SHLD-19) less the

@@ -348,6 +348,8 @@ class OutputMixin:
     def _book_ack(self, seg: TcpSegment, now: float) -> None:
         """Every segment carrying an ACK settles what was owed (delayed ACK, window update)."""
         if seg.flags & ACK:
+            if self._quickacks and (self._ack_now or self._unacked_bytes or self.timers.delayed_ack is not None):
+                self._quickacks -= 1             # one quick ACK used (Linux tcp_dec_quickack_mode)
             self._ack_now = False
             self._unacked_bytes = 0
             self.timers.delayed_ack = None

@@ -26,10 +26,7 @@ SCRIPTS = sorted(ROOT.rglob("*.pkt"))
 XFAIL_TCP: dict[str, str] = {}
 
 # Profile gaps: the kernel does this, TcpConfig has no knob to say it (profiles.MISSING_KNOBS).
-XFAIL_KNOB: dict[str, str] = {
-    "nagle/linux-write-tail.pkt": "no knob for Minshall's Nagle (Linux sends the sub-MSS tail of a "
-                                  "write at once): the 500-byte tail waits for the ACK",
-}
+XFAIL_KNOB: dict[str, str] = {}
 
 XFAIL = {**XFAIL_TCP, **XFAIL_KNOB}
 

@@ -55,7 +55,7 @@ def test_profiles_are_plain_configuration():
     assert isinstance(unsupported_knobs("freebsd"), list)
     assert unsupported_knobs("freebsd") == unsupported_knobs("linux") == []
     assert (f.ecn, f.ecn_syn_retries, lx.ecn, lx.ecn_syn_retries) == ("accept", 1, "accept", 0)
-    assert (f.quickack, lx.quickack) == (0, 16)
+    assert (f.quickack, lx.quickack, f.nagle_minshall, lx.nagle_minshall) == (0, 16, False, True)
 
 
 @pytest.mark.parametrize("cmd, field, value, scope", [

@@ -141,6 +141,7 @@ _LINUX_TCP = dict(
     ack_every=2,
     quickack=16,                    # TCP_MAX_QUICKACKS: quick-ACK mode at the start
     nagle=True,
+    nagle_minshall=True,            # tcp_nagle_check / tcp_minshall_check
     initial_window=None,            # IW10
     cc="cubic",
     limited_transmit=True,
@@ -202,8 +203,9 @@ MISSING_KNOBS: dict[str, str] = {
                            "timestamps after negotiating them; synack drops them (RFC 7323 §3.2)",
     "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
                          "counts full-sized segments (ack_every, RFC 5681 §4.2)",
-    "nagle_variant": "both kernels send the sub-MSS tail of one write at once (BSD: idle at the "
-                     "start of tcp_output; Linux: Minshall); synack holds it (RFC 1122 §4.2.3.4 as written)",
+    "nagle_variant": "FreeBSD sends the sub-MSS tail of one write at once (idle at the start of "
+                     "tcp_output); synack holds it (RFC 1122 §4.2.3.4 as written). Linux's Minshall "
+                     "variant is TcpConfig.nagle_minshall",
 }
 
 

@@ -29,6 +29,8 @@ class TcpConfig:
                                     # 0 = off (RFC 9293 §3.8.6.3 delayed ACKs throughout)
     # --- sending ---
     nagle: bool = True              # RFC 896 / RFC 9293 §3.7.4; False = TCP_NODELAY
+    nagle_minshall: bool = False    # Minshall's variant (Linux): a small segment waits only while an
+                                    # earlier *small* segment is unacknowledged, not any data
     initial_window: int | None = None  # bytes; None: RFC 6928 IW10
     cc: str = "cubic"               # congestion control by registry name (RFC 9438 CUBIC; "newreno")
     tso_max: int = 0                # TSO: new data leaves in segments of up to this many payload bytes

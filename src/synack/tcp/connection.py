@@ -136,6 +136,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._lt_sent = 0              # RFC 3042 bytes sent on the current duplicate ACKs
         self._partial_acked = False    # a partial ACK came in this NewReno recovery (RFC 6582)
         self._last_data_snd: float | None = None   # when data last left (RFC 5681 §4.1)
+        self._sml = -1                 # end of the last small segment sent (Minshall's Nagle)
         # --- SACK loss recovery (recovery.py): scoreboard, RACK-TLP, PRR ---
         self.sb = Scoreboard()
         self.rack = Rack()

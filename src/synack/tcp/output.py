@@ -229,9 +229,13 @@ class OutputMixin:
                 # least half the largest window the peer ever offered (§3.8.6.2.1)
                 if n < self.max_snd_wnd // 2:
                     return None
-            elif (self.config.nagle and self._nxt > self._una and self._fin_off is None
-                    and not self._in_recovery):
-                return None                     # Nagle: a small tail waits for the ACK
+            elif (self.config.nagle and self._fin_off is None and not self._in_recovery
+                    and (self._una < self._sml <= self._nxt if self.config.nagle_minshall
+                         else self._nxt > self._una)):
+                # Nagle: a small tail waits for the ACK of what is in flight (RFC 9293 §3.7.4);
+                # Minshall's variant (Linux tcp_minshall_check) only for an unacknowledged
+                # small segment, so the sub-MSS tail of one large write leaves at once.
+                return None
         return (n, fin)
 
     def _tso_ok(self, nxt: int, mss: int) -> bool:
@@ -301,6 +305,8 @@ class OutputMixin:
         seg = self._segment(self._seq(off), flags, payload)
         if payload and not retransmit:
             self._ecn_mark_new(seg)              # ECT(0): RFC 3168 §6.1.2, not on retransmissions (§6.1.5)
+            if n < self._payload_mss():
+                self._sml = off + n + (1 if fin else 0)    # Minshall: the last small segment's end
         self._nxt = off + n + (1 if fin else 0)
         if retransmit:
             self.total_retrans += 1 if off == self._una else 0

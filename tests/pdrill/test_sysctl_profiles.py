@@ -56,6 +56,7 @@ def test_profiles_are_plain_configuration():
     assert unsupported_knobs("freebsd") == unsupported_knobs("linux") == []
     assert (f.ecn, f.ecn_syn_retries, lx.ecn, lx.ecn_syn_retries) == ("accept", 1, "accept", 0)
     assert (f.quickack, lx.quickack, f.nagle_minshall, lx.nagle_minshall) == (0, 16, False, True)
+    assert (f.tolerate_missing_ts, lx.tolerate_missing_ts) == (False, True)
 
 
 @pytest.mark.parametrize("cmd, field, value, scope", [
@@ -79,6 +80,7 @@ def test_profiles_are_plain_configuration():
     ("sysctl -q net.ipv4.tcp_ecn=2", "ecn", "accept", "syn"),
     ("sysctl -w net.inet.tcp.ecn.maxretries=3", "ecn_syn_retries", 3, "syn"),
     ("sysctl -q net.ipv4.tcp_ecn_fallback=1", "ecn_syn_retries", 0, "syn"),
+    ("sysctl -w net.inet.tcp.tolerate_missing_ts=1", "tolerate_missing_ts", True, "live"),
 ])
 def test_sysctl_maps_onto_config(cmd, field, value, scope):
     sh, t = shell()

@@ -76,6 +76,7 @@ _FREEBSD_TCP = dict(
     wscale=6,                       # kern.ipc.maxsockbuf = 2 MiB: 65535 << 6 >= 2 MiB
     sack=True,
     timestamps=True,
+    tolerate_missing_ts=False,      # net.inet.tcp.tolerate_missing_ts = 0
     syn_option_order="freebsd",     # mss,nop,wscale,sackOK,TS; SYN-ACK: what the peer offered
     syn_window=None,                # min(65535, SO_RCVBUF)
     ack_delay=0.040,                # net.inet.tcp.delacktime (the table's 40 ms)
@@ -135,6 +136,7 @@ _LINUX_TCP = dict(
     wscale=7,                       # tcp_rmem[2] = 6 MiB
     sack=True,
     timestamps=True,
+    tolerate_missing_ts=True,       # tcp_validate_incoming: PAWS only for segments with TSopt
     syn_option_order="linux",       # mss,sackOK,TS,nop,wscale / mss,nop,nop,sackOK,nop,wscale
     syn_window=64240,               # 65535 rounded down to a multiple of the MSS
     ack_delay=0.040,                # TCP_DELACK_MIN
@@ -199,8 +201,6 @@ MISSING_KNOBS: dict[str, str] = {
                           "with timestamps): 65160 with TS, 64240 without",
     "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
-    "tolerate_missing_ts": "Linux (and FreeBSD with tolerate_missing_ts=1) accept segments without "
-                           "timestamps after negotiating them; synack drops them (RFC 7323 §3.2)",
     "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
                          "counts full-sized segments (ack_every, RFC 5681 §4.2)",
     "nagle_variant": "FreeBSD sends the sub-MSS tail of one write at once (idle at the start of "

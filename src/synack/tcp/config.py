@@ -18,6 +18,9 @@ class TcpConfig:
     wscale: int | None = None       # shift to offer; None: smallest that lets the window cover rcv_buf
     sack: bool = True               # RFC 2018 SACK-permitted
     timestamps: bool = True         # RFC 7323 §3
+    tolerate_missing_ts: bool = False  # accept a segment without TSopt once timestamps are in use
+                                    # (Linux; FreeBSD tolerate_missing_ts=1); False: drop it (RFC 7323
+                                    # §3.2 SHOULD)
     syn_option_order: str = "linux"  # "linux": mss,sackOK,TS,nop,wscale; "freebsd": mss,nop,wscale,sackOK,TS
     syn_window: int | None = None   # window field in our SYN/SYN-ACK (None: min(65535, rcv_buf))
     # --- acknowledgements (RFC 9293 §3.8.6.3, MUST-40 / SHLD-19) ---

@@ -183,9 +183,10 @@ class InputMixin:
             f = seg.flags
         self._dsack_seg = False
         if self.ts_ok and not f & RST:
-            if seg.timestamps is None:
+            if seg.timestamps is None and not self.config.tolerate_missing_ts:
                 # RFC 7323 §3.2: "If a non-<RST> segment is received without a TSopt, a TCP
                 # SHOULD silently drop the segment" (and MUST NOT abort the connection).
+                # Linux accepts it (TcpConfig.tolerate_missing_ts): no PAWS check, no TS.Recent.
                 return self._drop(seg, "no timestamp option (RFC 7323 §3.2)", now)
             if self._paws_reject(seg, now):
                 # RFC 7323 §5.3 R1, before the acceptability test: ACK and drop.

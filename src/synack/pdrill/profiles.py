@@ -138,7 +138,8 @@ _LINUX_TCP = dict(
     timestamps=True,
     tolerate_missing_ts=True,       # tcp_validate_incoming: PAWS only for segments with TSopt
     syn_option_order="linux",       # mss,sackOK,TS,nop,wscale / mss,nop,nop,sackOK,nop,wscale
-    syn_window=64240,               # 65535 rounded down to a multiple of the MSS
+    syn_window=65536,               # tcp_full_space() of the default 131072-octet buffer
+    syn_window_round_mss=True,      # tcp_select_initial_window: 64240 (1460), 65160 (1448, with TS)
     ack_delay=0.040,                # TCP_DELACK_MIN
     ack_every=2,
     quickack=16,                    # TCP_MAX_QUICKACKS: quick-ACK mode at the start
@@ -197,8 +198,6 @@ def unsupported_knobs(name: str) -> list[str]:
 MISSING_KNOBS: dict[str, str] = {
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
-    "syn_window per mss": "Linux's SYN-ACK window is 65535 rounded down to a multiple of (MSS - 12 "
-                          "with timestamps): 65160 with TS, 64240 without",
     "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
     "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "

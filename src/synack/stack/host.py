@@ -334,7 +334,7 @@ class Stack:
             our_ts = Timestamps(tsval, ts.val)
         opts = syn_option_layout(cfg.syn_option_order, Mss(cfg.advertised_mss(raddr.version == 6)),
                                  WindowScale(cfg.offered_wscale()) if wscale is not None else None, sack, our_ts)
-        window = min(cfg.syn_window if cfg.syn_window is not None else cfg.rcv_buf, 65535)
+        window = cfg.syn_window_field(cfg.rcv_buf, cfg.advertised_mss(raddr.version == 6) - (12 if our_ts else 0))
         synack = TcpSegment(lport, rport, iss, (seg.seq + 1) & 0xFFFFFFFF, Flags.SYN | Flags.ACK, window,
                             0, opts)
         self._send_tcp(laddr, raddr, synack)

@@ -23,6 +23,9 @@ class TcpConfig:
                                     # §3.2 SHOULD)
     syn_option_order: str = "linux"  # "linux": mss,sackOK,TS,nop,wscale; "freebsd": mss,nop,wscale,sackOK,TS
     syn_window: int | None = None   # window field in our SYN/SYN-ACK (None: min(65535, rcv_buf))
+    syn_window_round_mss: bool = False  # ... rounded down to a multiple of the MSS the peer's segments
+                                    # carry (less 12 octets when a SYN-ACK agrees on timestamps), as
+                                    # Linux tcp_select_initial_window does: 64240, or 65160 with TS
     # --- acknowledgements (RFC 9293 §3.8.6.3, MUST-40 / SHLD-19) ---
     ack_delay: float | None = 0.040  # delayed-ACK timeout; None: ACK every segment at once
     ack_every: int = 2              # ACK at least every 2nd full-sized segment
@@ -91,6 +94,14 @@ class TcpConfig:
         if self.mss is not None:
             return self.mss
         return max(self.mtu - (60 if ipv6 else 40), 88)
+
+    def syn_window_field(self, rcv_buf: int, mss: int) -> int:
+        """The window field of our SYN or SYN-ACK (never scaled, RFC 7323 §2.2) with a receive
+        buffer of ``rcv_buf`` octets, for segments of ``mss`` payload octets from the peer."""
+        space = self.syn_window if self.syn_window is not None else rcv_buf
+        if self.syn_window_round_mss and space > mss > 0:
+            space -= space % mss
+        return min(space, 65535)
 
     def offered_wscale(self) -> int:
         """The shift we offer: smallest s <= 14 with 65535 << s >= rcv_buf (RFC 7323 §2.3)."""

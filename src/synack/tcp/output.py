@@ -135,8 +135,8 @@ class OutputMixin:
             window = 0
         elif flags & SYN:
             # the window in a SYN is never scaled (RFC 7323 §2.2)
-            window = min(self.config.syn_window if self.config.syn_window is not None
-                         else self.rcvbuf.capacity, 65535)
+            window = self.config.syn_window_field(self.rcvbuf.capacity,
+                                                  self.adv_mss - (12 if flags & ACK and self.ts_ok else 0))
             if flags & ACK:
                 self._rcv_adv = (self.rcv_nxt + window) & MASK
         else:

@@ -82,6 +82,7 @@ def test_profiles_are_plain_configuration():
     ("sysctl -w net.inet.tcp.ecn.maxretries=3", "ecn_syn_retries", 3, "syn"),
     ("sysctl -q net.ipv4.tcp_ecn_fallback=1", "ecn_syn_retries", 0, "syn"),
     ("sysctl -w net.inet.tcp.tolerate_missing_ts=1", "tolerate_missing_ts", True, "live"),
+    ("sysctl -w net.inet.tcp.rexmit_drop_options=1", "syn_rexmit_drop_options", True, "syn"),
 ])
 def test_sysctl_maps_onto_config(cmd, field, value, scope):
     sh, t = shell()

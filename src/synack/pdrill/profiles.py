@@ -91,7 +91,8 @@ _FREEBSD_TCP = dict(
     min_rto=0.030,                  # net.inet.tcp.rexmit_min
     max_rto=64.0,                   # TCPTV_REXMTMAX
     rto_slop=0.200,                 # net.inet.tcp.rexmit_slop: 1, 2.2, 4.2, ...
-    syn_retries=6,                  # FreeBSD stops at keepinit (75 s): no knob (MISSING_KNOBS)
+    syn_retries=6,                  # FreeBSD stops at keepinit (75 s): connect_timeout
+    syn_rexmit_drop_options=False,  # net.inet.tcp.rexmit_drop_options = 0
     synack_retries=3,               # syncache: SYN-ACK sent 1 + 3 times
     r2_retries=12,                  # TCP_MAXRXTSHIFT
     msl=30.0,                       # net.inet.tcp.msl: TIME-WAIT 60 s
@@ -198,7 +199,6 @@ def unsupported_knobs(name: str) -> list[str]:
 MISSING_KNOBS: dict[str, str] = {
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
-    "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
     "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
                          "counts full-sized segments (ack_every, RFC 5681 §4.2)",

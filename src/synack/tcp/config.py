@@ -53,6 +53,8 @@ class TcpConfig:
     max_rto: float = 120.0
     rto_slop: float = 0.0           # added to each backed-off RTO (FreeBSD rexmit_slop)
     syn_retries: int = 6            # SYN retransmissions before "timed out" (Linux tcp_syn_retries)
+    syn_rexmit_drop_options: bool = False  # the third SYN retransmission and later ones offer only MSS
+                                    # (FreeBSD net.inet.tcp.rexmit_drop_options)
     synack_retries: int = 5         # SYN-ACK retransmissions (Linux tcp_synack_retries)
     r2_retries: int = 15            # data retransmissions before giving up (R2, MUST-20; Linux tcp_retries2)
     user_timeout: float | None = None  # give up when unacked data is older than this (RFC 5482 / R2 in time)

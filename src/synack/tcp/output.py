@@ -24,18 +24,24 @@ class OutputMixin:
         """Negotiate from the peer's SYN (or SYN-ACK): MSS (MUST-14/15), window scale (only when
         both SYNs carry it, RFC 7323 §2.2), SACK-permitted (RFC 2018 §2), timestamps (RFC 7323 §3.2)."""
         cfg = self.config
+        offered = not self._syn_bare()                   # what our (last) SYN offered
         if seg.mss is not None:
             self.peer_mss = max(seg.mss, 64)
-        if cfg.window_scaling and seg.wscale is not None:
+        if cfg.window_scaling and seg.wscale is not None and offered:
             self.ws_ok = True
             self.snd_wscale = min(seg.wscale, 14)         # RFC 7323 §2.3: shifts above 14 are 14
             self.rcv_wscale = cfg.offered_wscale()
         else:
             self.ws_ok = False
             self.snd_wscale = self.rcv_wscale = 0
-        self.sack_ok = cfg.sack and seg.sack_permitted
-        self.ts_ok = cfg.timestamps and seg.timestamps is not None
+        self.sack_ok = cfg.sack and seg.sack_permitted and offered
+        self.ts_ok = cfg.timestamps and seg.timestamps is not None and offered
         self.cc.set_mss(self.mss)
+
+    def _syn_bare(self) -> bool:
+        """FreeBSD rexmit_drop_options (TcpConfig.syn_rexmit_drop_options): from the third
+        retransmission on our SYN offers only MSS, in case a middlebox drops SYNs with options."""
+        return self.config.syn_rexmit_drop_options and not self.passive and self._syn_rexmits >= 3
 
     def _update_window_from_syn(self, seg: TcpSegment) -> None:
         self.snd_wnd = seg.window                        # never scaled in a SYN (RFC 7323 §2.2)
@@ -78,8 +84,9 @@ class OutputMixin:
             sack = self.sack_ok
             ts = Timestamps(self._ts_now(now), self.ts_recent) if self.ts_ok else None
         else:
-            ws, sack = cfg.window_scaling, cfg.sack
-            ts = Timestamps(self._ts_now(now), 0) if cfg.timestamps else None
+            bare = self._syn_bare()
+            ws, sack = cfg.window_scaling and not bare, cfg.sack and not bare
+            ts = Timestamps(self._ts_now(now), 0) if cfg.timestamps and not bare else None
         wscale = WindowScale(cfg.offered_wscale()) if ws else None
         return syn_option_layout(cfg.syn_option_order, mss, wscale, sack, ts)
 

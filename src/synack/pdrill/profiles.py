@@ -82,6 +82,7 @@ _FREEBSD_TCP = dict(
     ack_delay=0.040,                # net.inet.tcp.delacktime (the table's 40 ms)
     ack_every=2,
     nagle=True,
+    nagle_idle_tail=True,           # tcp_output(): "idle" at the start lets the tail of a write go
     initial_window=None,            # RFC 6928 IW10
     cc="newreno",
     limited_transmit=True,          # net.inet.tcp.rfc3042
@@ -202,9 +203,6 @@ MISSING_KNOBS: dict[str, str] = {
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
     "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
                          "counts full-sized segments (ack_every, RFC 5681 §4.2)",
-    "nagle_variant": "FreeBSD sends the sub-MSS tail of one write at once (idle at the start of "
-                     "tcp_output); synack holds it (RFC 1122 §4.2.3.4 as written). Linux's Minshall "
-                     "variant is TcpConfig.nagle_minshall",
 }
 
 

@@ -37,6 +37,8 @@ class TcpConfig:
     nagle: bool = True              # RFC 896 / RFC 9293 §3.7.4; False = TCP_NODELAY
     nagle_minshall: bool = False    # Minshall's variant (Linux): a small segment waits only while an
                                     # earlier *small* segment is unacknowledged, not any data
+    nagle_idle_tail: bool = False   # BSD: when nothing was in flight as an output pass began, its
+                                    # last (sub-MSS) segment goes too (FreeBSD tcp_output "idle")
     initial_window: int | None = None  # bytes; None: RFC 6928 IW10
     cc: str = "cubic"               # congestion control by registry name (RFC 9438 CUBIC; "newreno")
     tso_max: int = 0                # TSO: new data leaves in segments of up to this many payload bytes

@@ -137,6 +137,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._partial_acked = False    # a partial ACK came in this NewReno recovery (RFC 6582)
         self._last_data_snd: float | None = None   # when data last left (RFC 5681 §4.1)
         self._sml = -1                 # end of the last small segment sent (Minshall's Nagle)
+        self._idle_pass = False        # an output pass that began with nothing in flight (nagle_idle_tail)
         # --- SACK loss recovery (recovery.py): scoreboard, RACK-TLP, PRR ---
         self.sb = Scoreboard()
         self.rack = Rack()

@@ -237,11 +237,13 @@ class OutputMixin:
                 if n < self.max_snd_wnd // 2:
                     return None
             elif (self.config.nagle and self._fin_off is None and not self._in_recovery
+                    and not (self._idle_pass and self.config.nagle_idle_tail)
                     and (self._una < self._sml <= self._nxt if self.config.nagle_minshall
                          else self._nxt > self._una)):
                 # Nagle: a small tail waits for the ACK of what is in flight (RFC 9293 §3.7.4);
                 # Minshall's variant (Linux tcp_minshall_check) only for an unacknowledged
-                # small segment, so the sub-MSS tail of one large write leaves at once.
+                # small segment, so the sub-MSS tail of one large write leaves at once; so does
+                # BSD's, when the output pass began idle (nagle_idle_tail).
                 return None
         return (n, fin)
 
@@ -276,6 +278,7 @@ class OutputMixin:
                 while (rec := self._sack_rexmit_due()) is not None:
                     out.append(self._note_sent(self._retransmit_rec(rec, now), now, True))
             sent_new = False
+            self._idle_pass = self._una >= self._max
             while (nf := self._next_data_segment()) is not None:
                 if self._una >= self._max and self._last_data_snd is not None and not sent_new:
                     # RFC 5681 §4.1 restart window (and CUBIC §5.8 epoch shift): the first
@@ -290,6 +293,7 @@ class OutputMixin:
                 retransmit = self._nxt < self._max
                 out.append(self._note_sent(self._transmit_new(self._nxt, n, fin, now), now, retransmit))
                 sent_new = sent_new or not retransmit
+            self._idle_pass = False
             if sent_new:
                 self._arm_tlp(now)                                   # RFC 8985 §7.2
             self._check_persist(now)

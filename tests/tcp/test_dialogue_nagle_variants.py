@@ -1,8 +1,11 @@
-"""Packet dialogues: Minshall's variant of the Nagle algorithm (``TcpConfig.nagle_minshall``, on
-in the Linux profile: tcp_nagle_check / tcp_minshall_check). RFC 9293 §3.7.4 (MUST-17) holds a
-small segment while *any* data is unacknowledged; Minshall's variant only while a previously sent
-*small* segment is, so the sub-MSS tail of one large write leaves at once and at most one small
-segment is in flight."""
+"""Packet dialogues: the kernels' variants of the Nagle algorithm. RFC 9293 §3.7.4 (MUST-17)
+holds a small segment while *any* data is unacknowledged.
+
+* Minshall's variant (``TcpConfig.nagle_minshall``, the Linux profile: tcp_nagle_check /
+  tcp_minshall_check) holds it only while a previously sent *small* segment is, so the sub-MSS
+  tail of one large write leaves at once and at most one small segment is in flight.
+* BSD's (``TcpConfig.nagle_idle_tail``, the FreeBSD profile: tcp_output's ``idle``) lets the last
+  segment of an output pass go when nothing was in flight as the pass began."""
 
 from synack.tcp.config import TcpConfig
 from synack.testing import Dialogue
@@ -13,8 +16,9 @@ A, R = ISS + 1, IRS + 1
 MSS = 1000
 
 
-def established(minshall: bool) -> Dialogue:
-    config = TcpConfig(nagle_minshall=minshall, mss=MSS, timestamps=False, sack=False, ack_delay=None)
+def established(minshall: bool = False, idle_tail: bool = False) -> Dialogue:
+    config = TcpConfig(nagle_minshall=minshall, nagle_idle_tail=idle_tail, mss=MSS, timestamps=False,
+                       sack=False, ack_delay=None)
     return Dialogue.established(iss=ISS, irs=IRS, config=config, peer_options=(Mss(MSS),))
 
 
@@ -65,3 +69,35 @@ def test_minshall_off_with_nodelay():
     d.expect("P.", seq=A, length=100)
     d.conn.send(b"b" * 100)
     d.expect("P.", seq=A + 100, length=100)     # TCP_NODELAY: no variant of Nagle applies
+
+
+# ---------------------------------------------------------------- BSD: idle at the start of output
+
+def test_idle_tail_sends_the_tail_of_a_write_on_an_idle_connection():
+    d = established(idle_tail=True)
+    d.conn.send(b"a" * 1500)
+    d.expect(".", seq=A, length=1000)
+    d.expect("P.", seq=A + 1000, length=500)    # the pass began with nothing in flight
+
+
+def test_idle_tail_holds_a_small_segment_when_data_was_in_flight():
+    d = established(idle_tail=True)
+    d.conn.send(b"a" * 100)
+    d.expect("P.", seq=A, length=100)
+    d.conn.send(b"b" * 1500)
+    d.expect(".", seq=A + 100, length=1000)     # full-sized: goes
+    d.expect_nothing()                          # 500 octets wait: classic Nagle
+    d.peer(".", seq=R, ack=A + 100)
+    d.expect_nothing()                          # 1000 octets still unacknowledged
+    d.peer(".", seq=R, ack=A + 1100)
+    d.expect("P.", seq=A + 1100, length=500)
+
+
+def test_idle_tail_small_writes_still_wait_for_the_ack():
+    d = established(idle_tail=True)
+    d.conn.send(b"a" * 100)
+    d.expect("P.", seq=A, length=100)
+    d.conn.send(b"b" * 100)
+    d.expect_nothing()                          # the next pass did not begin idle
+    d.peer(".", seq=R, ack=A + 100)
+    d.expect("P.", seq=A + 100, length=100)

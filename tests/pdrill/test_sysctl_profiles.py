@@ -59,6 +59,7 @@ def test_profiles_are_plain_configuration():
     assert (f.quickack, lx.quickack, f.nagle_minshall, lx.nagle_minshall) == (0, 16, False, True)
     assert (f.tolerate_missing_ts, lx.tolerate_missing_ts) == (False, True)
     assert (f.nagle_idle_tail, lx.nagle_idle_tail) == (True, False)
+    assert (f.ack_count_segments, lx.ack_count_segments) == (True, False)
 
 
 @pytest.mark.parametrize("cmd, field, value, scope", [

@@ -81,6 +81,7 @@ _FREEBSD_TCP = dict(
     syn_window=None,                # min(65535, SO_RCVBUF)
     ack_delay=0.040,                # net.inet.tcp.delacktime (the table's 40 ms)
     ack_every=2,
+    ack_count_segments=True,        # DELAY_ACK: the delayed ACK is not pending yet, else ACK now
     nagle=True,
     nagle_idle_tail=True,           # tcp_output(): "idle" at the start lets the tail of a write go
     initial_window=None,            # RFC 6928 IW10
@@ -201,8 +202,6 @@ MISSING_KNOBS: dict[str, str] = {
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
     "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
-    "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
-                         "counts full-sized segments (ack_every, RFC 5681 §4.2)",
 }
 
 

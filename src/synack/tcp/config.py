@@ -29,6 +29,8 @@ class TcpConfig:
     # --- acknowledgements (RFC 9293 §3.8.6.3, MUST-40 / SHLD-19) ---
     ack_delay: float | None = 0.040  # delayed-ACK timeout; None: ACK every segment at once
     ack_every: int = 2              # ACK at least every 2nd full-sized segment
+    ack_count_segments: bool = False  # ... or every ack_every-th segment of any size (FreeBSD DELAY_ACK:
+                                    # a second segment while the delayed ACK is pending is ACKed)
     quickack: int = 0               # Linux quick-ACK mode: ACK up to this many data segments at once
                                     # when data starts, after an idle gap longer than the RTO, and on
                                     # duplicate or out-of-window data (Linux TCP_MAX_QUICKACKS = 16);

@@ -109,6 +109,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         # --- ACK generation ---
         self._ack_now = False
         self._unacked_bytes = 0
+        self._unacked_segs = 0         # in-order data segments not yet ACKed (ack_count_segments)
         self._quickacks = 0            # segments still to ACK at once (TcpConfig.quickack)
         self._last_data_rcv: float | None = None   # when in-order data last arrived
         # --- ECN (RFC 3168 §6.1) ---

@@ -535,8 +535,10 @@ class InputMixin:
             self._ack_now = True
         else:
             self._unacked_bytes += len(seg.payload)
+            self._unacked_segs += 1
             if (self.config.ack_delay is None or self._quickacks > 0
-                    or self._unacked_bytes >= self.config.ack_every * self._rcv_full_segment()):
+                    or self._unacked_bytes >= self.config.ack_every * self._rcv_full_segment()
+                    or (self.config.ack_count_segments and self._unacked_segs >= self.config.ack_every)):
                 self._ack_now = True
             elif self.timers.delayed_ack is None:
                 self._arm("delayed_ack", now + self.config.ack_delay, now)

@@ -368,7 +368,7 @@ class OutputMixin:
             if self._quickacks and (self._ack_now or self._unacked_bytes or self.timers.delayed_ack is not None):
                 self._quickacks -= 1             # one quick ACK used (Linux tcp_dec_quickack_mode)
             self._ack_now = False
-            self._unacked_bytes = 0
+            self._unacked_bytes = self._unacked_segs = 0
             self.timers.delayed_ack = None
             self._last_ack_sent = seg.ack
             self._dsack = None                  # each duplicate is reported once (RFC 2883 §4 (2))

@@ -60,6 +60,7 @@ def test_profiles_are_plain_configuration():
     assert (f.tolerate_missing_ts, lx.tolerate_missing_ts) == (False, True)
     assert (f.nagle_idle_tail, lx.nagle_idle_tail) == (True, False)
     assert (f.ack_count_segments, lx.ack_count_segments) == (True, False)
+    assert (f.fin_wait_2_timeout, lx.fin_wait_2_timeout) == (None, 60.0)
 
 
 @pytest.mark.parametrize("cmd, field, value, scope", [
@@ -85,6 +86,7 @@ def test_profiles_are_plain_configuration():
     ("sysctl -q net.ipv4.tcp_ecn_fallback=1", "ecn_syn_retries", 0, "syn"),
     ("sysctl -w net.inet.tcp.tolerate_missing_ts=1", "tolerate_missing_ts", True, "live"),
     ("sysctl -w net.inet.tcp.rexmit_drop_options=1", "syn_rexmit_drop_options", True, "syn"),
+    ("sysctl -q net.ipv4.tcp_fin_timeout=30", "fin_wait_2_timeout", 30.0, "live"),
 ])
 def test_sysctl_maps_onto_config(cmd, field, value, scope):
     sh, t = shell()

@@ -370,3 +370,37 @@ def test_fin_wait_1_data_fin_and_ack_of_fin_in_one_segment():
     assert d.state is S.TIME_WAIT
     assert d.conn.receive(10) == b"tail"
     assert d.conn.receive(10) == b""
+
+
+# ---------------------------------------------------------------- orphaned FIN-WAIT-2 (Linux)
+
+def test_fin_wait_2_after_close_ends_after_fin_wait_2_timeout():
+    # TcpConfig.fin_wait_2_timeout (Linux tcp_fin_timeout): RFC 9293 waits in FIN-WAIT-2 for the
+    # peer's FIN; after close() nobody could read what comes, so the connection goes silently
+    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(fin_wait_2_timeout=60.0))
+    d.conn.close(d.now)
+    d.expect("F.", seq=A, ack=R)
+    d.advance(0.5)
+    d.peer(".", seq=R, ack=A + 1)
+    assert d.state is State.FIN_WAIT_2
+    d.expect_nothing(until=60.499)
+    assert d.state is State.FIN_WAIT_2
+    d.expect_nothing(until=60.501)
+    assert d.state is State.CLOSED and "Closed" in types(d)
+    assert d.conn.next_timer() is None
+
+
+def test_fin_wait_2_timeout_needs_close_and_a_fin_still_wins():
+    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(fin_wait_2_timeout=60.0))
+    d.conn.shutdown_write(d.now)           # half-close: the application may still read
+    d.expect("F.", seq=A, ack=R)
+    d.peer(".", seq=R, ack=A + 1)
+    d.expect_nothing(until=100.0)
+    assert d.state is State.FIN_WAIT_2
+    d.conn.close(d.now)                    # now orphaned: the timer starts
+    d.advance(30.0)
+    d.peer("F.", seq=R, ack=A + 1)         # the FIN before the timeout: TIME-WAIT as usual
+    d.expect(".", seq=A + 1, ack=R + 1)
+    assert d.state is State.TIME_WAIT
+    d.expect_nothing(until=d.now + 59.9)
+    assert d.state is State.TIME_WAIT

@@ -162,6 +162,7 @@ _LINUX_TCP = dict(
     synack_retries=5,               # tcp_synack_retries
     r2_retries=15,                  # tcp_retries2
     msl=30.0,                       # TCP_TIMEWAIT_LEN = 60 s
+    fin_wait_2_timeout=60.0,        # tcp_fin_timeout
     rst_on_close_with_unread=True,  # tcp_close(): data_was_unread -> RST (RFC 2525 §2.17)
     keepalive=False,
     keepalive_idle=7200.0,          # tcp_keepalive_time
@@ -201,7 +202,9 @@ def unsupported_knobs(name: str) -> list[str]:
 MISSING_KNOBS: dict[str, str] = {
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
-    "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
+    "fin_wait_2_idle": "FreeBSD closes an orphaned FIN-WAIT-2 after TP_MAXIDLE (keepcnt x keepintvl, "
+                       "600 s) without traffic (tcp_timer_2msl); fin_wait_2_timeout counts from entering "
+                       "FIN-WAIT-2, as Linux does, and is off in the FreeBSD profile",
 }
 
 

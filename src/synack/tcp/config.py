@@ -69,6 +69,8 @@ class TcpConfig:
     rcv_buf_round_mss: bool = False  # after the handshake round rcv_buf up to a multiple of the MSS (FreeBSD)
     # --- closing ---
     msl: float = 30.0               # TIME-WAIT lasts 2*MSL (60 s, like Linux) (MUST-13)
+    fin_wait_2_timeout: float | None = None  # after close(), FIN-WAIT-2 ends (silently) this long after
+                                    # it began if no FIN came (Linux tcp_fin_timeout, 60 s); None: wait
     rst_on_close_with_unread: bool = True   # RFC 2525 §2.17, RFC 9293 §3.10.4
     rst_ack_on_abort: bool = False  # True: an abort's RST also carries ACK = RCV.NXT (Linux, FreeBSD);
                                     # False: <SEQ=SND.NXT><CTL=RST> as RFC 9293 §3.10.5 writes it

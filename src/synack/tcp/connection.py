@@ -54,6 +54,7 @@ class Timers:
     rack: float | None = None
     tlp: float | None = None
     connect: float | None = None    # the opening's deadline (TcpConfig.connect_timeout)
+    fin_wait_2: float | None = None  # an orphaned FIN-WAIT-2 gives up (TcpConfig.fin_wait_2_timeout)
 
 
 class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
@@ -250,6 +251,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         state, again and again (CLOSED, CLOSING, LAST-ACK, TIME-WAIT: nothing to do)."""
         self._now = now
         self._read_closed = True
+        self._arm_fin_wait_2(now)
         if (self.config.rst_on_close_with_unread and self.rcvbuf.readable
                 and self.state in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.FIN_WAIT_2, S.SYN_RECEIVED)):
             self.abort(now)
@@ -357,7 +359,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         t = self.timers
         due = {k: v for k, v in (("rto", t.rto), ("delayed_ack", t.delayed_ack), ("persist", t.persist),
                                  ("keepalive", t.keepalive), ("time_wait", t.time_wait), ("rack", t.rack),
-                                 ("tlp", t.tlp), ("connect", t.connect)) if v is not None}
+                                 ("tlp", t.tlp), ("connect", t.connect), ("fin_wait_2", t.fin_wait_2))
+               if v is not None}
         if self._sendable():
             due["send"] = self._now
         return due
@@ -371,6 +374,14 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             self._trace_timer("time_wait", now)
             self._advance(Cause.TIMEOUT_2MSL, now)      # §3.10.8 time-wait timeout
             return
+        if t.fin_wait_2 is not None and t.fin_wait_2 <= now:
+            t.fin_wait_2 = None
+            self._trace_timer("fin_wait_2", now)
+            if self.state is S.FIN_WAIT_2:
+                # The application closed and the peer never sent its FIN: RFC 9293 would wait
+                # forever; Linux (tcp_fin_timeout) lets the connection go, silently.
+                self._advance(Cause.TIMEOUT, now)
+                return
         if t.connect is not None and t.connect <= now:
             t.connect = None
             self._trace_timer("connect", now)
@@ -529,6 +540,14 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     def _arm(self, name: str, deadline: float, now: float) -> None:
         setattr(self.timers, name, deadline)
 
+    def _arm_fin_wait_2(self, now: float) -> None:
+        """FIN-WAIT-2 after close() (no application to read the peer's data or FIN): the
+        connection goes after ``fin_wait_2_timeout`` (Linux tcp_close / tcp_fin_timeout)."""
+        timeout = self.config.fin_wait_2_timeout
+        if (timeout is not None and self._read_closed and self.state is S.FIN_WAIT_2
+                and self.timers.fin_wait_2 is None):
+            self.timers.fin_wait_2 = now + timeout
+
     def _arm_rto(self, now: float, rto: float) -> None:
         self.timers.rto = now + rto
 
@@ -558,9 +577,11 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             self.cc.syn_lost(self._syn_rexmits)
             if self.config.keepalive:
                 self._arm("keepalive", now + self.config.keepalive_idle, now)
+        elif new is S.FIN_WAIT_2:
+            self._arm_fin_wait_2(now)
         elif new is S.TIME_WAIT:
             t = self.timers
-            t.rto = t.persist = t.keepalive = t.delayed_ack = t.rack = t.tlp = None
+            t.rto = t.persist = t.keepalive = t.delayed_ack = t.rack = t.tlp = t.fin_wait_2 = None
             t.time_wait = now + 2 * self.config.msl             # MUST-13
         elif new is S.CLOSED:
             self.timers = Timers()

@@ -400,6 +400,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             t.rto = None
             self._trace_timer("rto", now)
             self._on_rto(now)
+            if self.state is S.CLOSED:
+                return          # gave up: ``t`` is the old record, a due delayed ACK must not fire
         if t.persist is not None and t.persist <= now:
             t.persist = None
             self._trace_timer("persist", now)

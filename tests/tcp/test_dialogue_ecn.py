@@ -233,3 +233,20 @@ def test_window_probes_are_not_ect():
     d.conn.send(b"p" * 10)
     d.expect_nothing()
     d.expect(".", seq=A, length=1, at=1.0, ecn=NOT_ECT)
+
+
+def test_simultaneous_open_peer_synack_ece_is_not_an_ecn_echo():
+    # the peer's ECN-setup SYN-ACK (ECE) completing a simultaneous open is taken as the ACK it
+    # carries: its ECE is the setup flag, not congestion (§6.1.1), so no window reduction
+    log: list = []
+    d = Dialogue(iss=ISS, config=cfg(ecn="on"), log=log.append)
+    d.conn.connect(d.now)
+    d.expect("SEW", seq=ISS)
+    d.peer("SEW", seq=IRS, options=(Mss(MSS),))
+    d.expect("SE.", seq=ISS, ack=R)
+    cwnd = d.conn.cc.cwnd
+    d.peer("SE.", seq=IRS, ack=A, options=(Mss(MSS),))
+    assert d.state is State.ESTABLISHED and d.conn.ecn_ok
+    assert d.conn.cc.cwnd >= cwnd and not [e for e in log if isinstance(e, EcnSignal) and e.signal == "ece"]
+    d.conn.send(b"x" * 10)
+    d.expect("P.", seq=A, length=10, ecn=ECT0)          # no CWR: there was no reduction

@@ -178,8 +178,9 @@ class InputMixin:
                 and seg.seq == self.irs and not seg.payload and self._ack_off(seg.ack) == self._max):
             # Simultaneous open, RFC 9293 §3.5 Figure 8 line 6: the peer's SYN,ACK acknowledges our
             # SYN. Its SYN lies just left of the window (the first check would only ACK it), so
-            # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass").
-            seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=f & ~SYN)
+            # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass"). Its ECE
+            # is ECN setup (RFC 3168 §6.1.1), not an echo of congestion.
+            seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=f & ~(SYN | Flags.ECE | Flags.CWR))
             f = seg.flags
         self._dsack_seg = False
         if self.ts_ok and not f & RST:

@@ -60,7 +60,8 @@ def test_profiles_are_plain_configuration():
     assert (f.tolerate_missing_ts, lx.tolerate_missing_ts) == (False, True)
     assert (f.nagle_idle_tail, lx.nagle_idle_tail) == (True, False)
     assert (f.ack_count_segments, lx.ack_count_segments) == (True, False)
-    assert (f.fin_wait_2_timeout, lx.fin_wait_2_timeout) == (None, 60.0)
+    assert (f.fin_wait_2_timeout, lx.fin_wait_2_timeout, f.fin_wait_2_idle, lx.fin_wait_2_idle) == \
+        (600.0, 60.0, True, False)
 
 
 @pytest.mark.parametrize("cmd, field, value, scope", [

@@ -404,3 +404,19 @@ def test_fin_wait_2_timeout_needs_close_and_a_fin_still_wins():
     assert d.state is State.TIME_WAIT
     d.expect_nothing(until=d.now + 59.9)
     assert d.state is State.TIME_WAIT
+
+
+def test_fin_wait_2_idle_counts_from_the_last_segment_received():
+    # TcpConfig.fin_wait_2_idle (FreeBSD tcp_timer_2msl): the timer looks again every
+    # keepalive_interval while segments keep coming, and ends the connection once idle that long
+    cfg = TcpConfig(fin_wait_2_timeout=600.0, fin_wait_2_idle=True, keepalive_interval=75.0)
+    d = Dialogue.established(iss=ISS, irs=IRS, config=cfg)
+    d.conn.close(d.now)
+    d.expect("F.", seq=A, ack=R)
+    d.peer(".", seq=R, ack=A + 1)          # FIN-WAIT-2 at 0: first look at 600
+    d.advance(500.0)
+    d.peer(".", seq=R, ack=A + 1)          # heard from the peer at 500: idle only from here
+    d.expect_nothing(until=1124.9)         # looks at 600, 675, ..., 1050: never idle 600 s yet
+    assert d.state is State.FIN_WAIT_2
+    d.expect_nothing(until=1125.1)         # the look at 1125 finds 625 s of silence
+    assert d.state is State.CLOSED

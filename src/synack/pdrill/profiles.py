@@ -98,6 +98,8 @@ _FREEBSD_TCP = dict(
     synack_retries=3,               # syncache: SYN-ACK sent 1 + 3 times
     r2_retries=12,                  # TCP_MAXRXTSHIFT
     msl=30.0,                       # net.inet.tcp.msl: TIME-WAIT 60 s
+    fin_wait_2_timeout=600.0,       # orphaned FIN-WAIT-2: TP_MAXIDLE = keepcnt x keepintvl idle
+    fin_wait_2_idle=True,           # tcp_timer_2msl: idle since the last segment, checked every keepintvl
     rst_on_close_with_unread=False,  # tcp_disconnect(): flush unread data, then FIN
     keepalive=False,
     keepalive_idle=7200.0,          # net.inet.tcp.keepidle
@@ -202,9 +204,9 @@ def unsupported_knobs(name: str) -> list[str]:
 MISSING_KNOBS: dict[str, str] = {
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
-    "fin_wait_2_idle": "FreeBSD closes an orphaned FIN-WAIT-2 after TP_MAXIDLE (keepcnt x keepintvl, "
-                       "600 s) without traffic (tcp_timer_2msl); fin_wait_2_timeout counts from entering "
-                       "FIN-WAIT-2, as Linux does, and is off in the FreeBSD profile",
+    "quickack_pingpong": "Linux leaves quick-ACK mode while a connection is interactive (pingpong: "
+                         "data sent within the ACK timeout of data received) and delays ACKs to "
+                         "piggyback them; synack's quickack only counts the quick ACKs",
 }
 
 

@@ -71,6 +71,8 @@ class TcpConfig:
     msl: float = 30.0               # TIME-WAIT lasts 2*MSL (60 s, like Linux) (MUST-13)
     fin_wait_2_timeout: float | None = None  # after close(), FIN-WAIT-2 ends (silently) this long after
                                     # it began if no FIN came (Linux tcp_fin_timeout, 60 s); None: wait
+    fin_wait_2_idle: bool = False   # ... counted from the last segment received instead, looked at
+                                    # every keepalive_interval (FreeBSD tcp_timer_2msl, TP_MAXIDLE)
     rst_on_close_with_unread: bool = True   # RFC 2525 §2.17, RFC 9293 §3.10.4
     rst_ack_on_abort: bool = False  # True: an abort's RST also carries ACK = RCV.NXT (Linux, FreeBSD);
                                     # False: <SEQ=SND.NXT><CTL=RST> as RFC 9293 §3.10.5 writes it

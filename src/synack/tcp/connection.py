@@ -379,9 +379,14 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             self._trace_timer("fin_wait_2", now)
             if self.state is S.FIN_WAIT_2:
                 # The application closed and the peer never sent its FIN: RFC 9293 would wait
-                # forever; Linux (tcp_fin_timeout) lets the connection go, silently.
-                self._advance(Cause.TIMEOUT, now)
-                return
+                # forever; Linux (tcp_fin_timeout) lets the connection go, silently. FreeBSD
+                # only once nothing came for that long (tcp_timer_2msl), else it looks again.
+                cfg = self.config
+                if cfg.fin_wait_2_idle and now - self._last_rcv <= (cfg.fin_wait_2_timeout or 0.0):
+                    t.fin_wait_2 = now + cfg.keepalive_interval
+                else:
+                    self._advance(Cause.TIMEOUT, now)
+                    return
         if t.connect is not None and t.connect <= now:
             t.connect = None
             self._trace_timer("connect", now)

@@ -57,6 +57,7 @@ def test_profiles_are_plain_configuration():
     assert unsupported_knobs("freebsd") == unsupported_knobs("linux") == []
     assert (f.ecn, f.ecn_syn_retries, lx.ecn, lx.ecn_syn_retries) == ("accept", 1, "accept", 0)
     assert (f.quickack, lx.quickack, f.nagle_minshall, lx.nagle_minshall) == (0, 16, False, True)
+    assert (f.quickack_pingpong, lx.quickack_pingpong) == (False, True)
     assert (f.tolerate_missing_ts, lx.tolerate_missing_ts) == (False, True)
     assert (f.nagle_idle_tail, lx.nagle_idle_tail) == (True, False)
     assert (f.ack_count_segments, lx.ack_count_segments) == (True, False)

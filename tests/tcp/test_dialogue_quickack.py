@@ -3,7 +3,10 @@ are a SHOULD with an upper bound (RFC 9293 §3.8.6.3, MUST-40, SHLD-18/19): ACKi
 allowed. Linux (tcp_incr_quickack, tcp_enter_quickack_mode) ACKs the first data segments at once,
 as many as half the receive window holds in full-sized segments (at least 2) and at most
 ``quickack``; again after a pause longer than the RTO, after duplicate or out-of-window data,
-and (2 of them) when data first arrives marked CE on an ECN connection."""
+and (2 of them) when data first arrives marked CE on an ECN connection. With
+``quickack_pingpong`` (Linux's interactive mode) a reply sent within ``ack_delay`` of the data
+it answers ends quick ACKs, so later ACKs wait to ride on the replies, until a delayed ACK times
+out."""
 
 from synack.tcp.config import TcpConfig
 from synack.testing import Dialogue
@@ -97,3 +100,44 @@ def test_out_of_order_data_is_acked_at_once_whatever_the_mode():
     d.expect(".", seq=A, ack=R + off)
     d.peer("P.", seq=R + off, ack=A, data=b"f" * 100)         # filling it
     d.expect(".", seq=A, ack=R + off + 200)
+
+
+# ---------------------------------------------------------------- interactive (pingpong) mode
+
+def test_pingpong_a_quick_reply_makes_the_next_ack_ride_on_the_reply():
+    d = Dialogue.established(iss=ISS, irs=IRS, config=cfg(quickack_pingpong=True))
+    d.peer("P.", seq=R, ack=A, data=b"q" * 100)
+    d.expect(".", seq=A, ack=R + 100)                  # quick ACK at the start
+    d.advance(0.01)
+    d.conn.send(b"r" * 50)                             # the reply, within ack_delay: interactive
+    d.expect("P.", seq=A, ack=R + 100, length=50)
+    d.peer("P.", seq=R + 100, ack=A + 50, data=b"q" * 100)
+    d.expect_nothing()                                 # no quick ACK while interactive
+    d.advance(0.01)
+    d.conn.send(b"r" * 50)
+    d.expect("P.", seq=A + 50, ack=R + 200, length=50)  # the ACK rides on the reply
+    d.peer(".", seq=R + 200, ack=A + 100)
+    d.expect_nothing(until=d.now + 1.0)               # no separate ACK was owed
+
+
+def test_pingpong_ends_when_the_delayed_ack_times_out():
+    d = Dialogue.established(iss=ISS, irs=IRS, config=cfg(quickack_pingpong=True))
+    d.peer("P.", seq=R, ack=A, data=b"q" * 100)
+    d.expect(".", seq=A, ack=R + 100)
+    d.conn.send(b"r" * 50)
+    d.expect("P.", seq=A, ack=R + 100, length=50)
+    d.peer("P.", seq=R + 100, ack=A + 50, data=b"q" * 100)
+    t = d.now
+    d.expect(".", seq=A + 50, ack=R + 200, at=t + DELAY)   # no reply came: the timer ACKs
+    d.peer("P.", seq=R + 200, ack=A + 50, data=b"q" * 100)
+    d.expect(".", seq=A + 50, ack=R + 300, at=d.now)   # and quick ACKs are back
+
+
+def test_without_pingpong_replies_do_not_stop_quick_acks():
+    d = Dialogue.established(iss=ISS, irs=IRS, config=cfg())
+    d.peer("P.", seq=R, ack=A, data=b"q" * 100)
+    d.expect(".", seq=A, ack=R + 100)
+    d.conn.send(b"r" * 50)
+    d.expect("P.", seq=A, ack=R + 100, length=50)
+    d.peer("P.", seq=R + 100, ack=A + 50, data=b"q" * 100)
+    d.expect(".", seq=A + 50, ack=R + 200)

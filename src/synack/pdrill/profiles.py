@@ -148,6 +148,7 @@ _LINUX_TCP = dict(
     ack_delay=0.040,                # TCP_DELACK_MIN
     ack_every=2,
     quickack=16,                    # TCP_MAX_QUICKACKS: quick-ACK mode at the start
+    quickack_pingpong=True,         # TCP_PINGPONG_THRESH = 1: interactive after one quick reply
     nagle=True,
     nagle_minshall=True,            # tcp_nagle_check / tcp_minshall_check
     initial_window=None,            # IW10
@@ -204,9 +205,6 @@ def unsupported_knobs(name: str) -> list[str]:
 MISSING_KNOBS: dict[str, str] = {
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
-    "quickack_pingpong": "Linux leaves quick-ACK mode while a connection is interactive (pingpong: "
-                         "data sent within the ACK timeout of data received) and delays ACKs to "
-                         "piggyback them; synack's quickack only counts the quick ACKs",
 }
 
 

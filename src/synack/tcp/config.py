@@ -35,6 +35,9 @@ class TcpConfig:
                                     # when data starts, after an idle gap longer than the RTO, and on
                                     # duplicate or out-of-window data (Linux TCP_MAX_QUICKACKS = 16);
                                     # 0 = off (RFC 9293 §3.8.6.3 delayed ACKs throughout)
+    quickack_pingpong: bool = False  # ... and not while the connection is interactive: data sent within
+                                    # ack_delay of data received ends quick ACKs until a delayed ACK
+                                    # times out or quick-ACK mode is entered again (Linux pingpong)
     # --- sending ---
     nagle: bool = True              # RFC 896 / RFC 9293 §3.7.4; False = TCP_NODELAY
     nagle_minshall: bool = False    # Minshall's variant (Linux): a small segment waits only while an

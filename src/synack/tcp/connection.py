@@ -113,6 +113,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._unacked_segs = 0         # in-order data segments not yet ACKed (ack_count_segments)
         self._quickacks = 0            # segments still to ACK at once (TcpConfig.quickack)
         self._last_data_rcv: float | None = None   # when in-order data last arrived
+        self._pingpong = False         # interactive: ACKs wait to ride on replies (quickack_pingpong)
         # --- ECN (RFC 3168 §6.1) ---
         self.ecn_ok = False            # negotiated: ECT on our new data, CE answered with ECE
         self._ecn_plain_syn = False    # a non-ECN-setup SYN went out after ECN-setup ones (§6.1.1)
@@ -415,6 +416,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             t.delayed_ack = None
             self._trace_timer("delayed_ack", now)
             self._ack_now = True
+            self._pingpong = False           # no reply came to carry it (Linux tcp_delack_timer_handler)
         if t.keepalive is not None and t.keepalive <= now:
             t.keepalive = None
             self._trace_timer("keepalive", now)

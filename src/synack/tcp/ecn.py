@@ -106,7 +106,7 @@ class EcnMixin:
             if self.log:
                 self.log(EcnSignal(now, self.id, "ce"))
             if self.config.quickack:
-                self._enter_quickack(2)          # Linux __tcp_ecn_check_ce: "better not delay acks"
+                self._enter_quickack(2, leave_pingpong=True)   # Linux __tcp_ecn_check_ce: "better not delay acks"
 
     def _ecn_on_ack(self, seg: TcpSegment, ack_off: int, flight: int, now: float) -> None:
         """An acceptable ACK with ECE (§6.1.2): "treated just as a congestion loss", once per

@@ -261,7 +261,8 @@ class InputMixin:
             if not seg.flags & RST:
                 self._ack_now = True
                 if seg.payload and self.config.quickack:
-                    self._enter_quickack(self.config.quickack)   # Linux tcp_data_queue "out_of_window"
+                    # Linux tcp_data_queue "out_of_window": tcp_enter_quickack_mode
+                    self._enter_quickack(self.config.quickack, leave_pingpong=True)
             self._drop(seg, "unacceptable sequence number", now)
             return None
         # Trim: octets before RCV.NXT (a SYN there is an old one) and past the window.
@@ -537,7 +538,7 @@ class InputMixin:
         else:
             self._unacked_bytes += len(seg.payload)
             self._unacked_segs += 1
-            if (self.config.ack_delay is None or self._quickacks > 0
+            if (self.config.ack_delay is None or (self._quickacks > 0 and not self._pingpong)
                     or self._unacked_bytes >= self.config.ack_every * self._rcv_full_segment()
                     or (self.config.ack_count_segments and self._unacked_segs >= self.config.ack_every)):
                 self._ack_now = True
@@ -546,13 +547,16 @@ class InputMixin:
         if self._peer_fin_off is not None and self.rcvbuf.next_offset == self._peer_fin_off:
             self._take_fin(now)
 
-    def _enter_quickack(self, most: int) -> None:
+    def _enter_quickack(self, most: int, leave_pingpong: bool = False) -> None:
         """Quick-ACK mode (TcpConfig.quickack; Linux tcp_incr_quickack): the next data segments
         are ACKed at once, as many as half the receive window holds in full-sized segments (at
-        least 2), at most ``most``. A delayed ACK (RFC 9293 §3.8.6.3) is a SHOULD with a MUST-40
+        least 2), at most ``most``; ``leave_pingpong`` also ends interactive mode (Linux
+        tcp_enter_quickack_mode). A delayed ACK (RFC 9293 §3.8.6.3) is a SHOULD with a MUST-40
         upper bound: ACKing sooner is always allowed."""
         n = min(max(self.rcv_wnd // (2 * self._rcv_full_segment()), 2), most)
         self._quickacks = max(self._quickacks, n)
+        if leave_pingpong:
+            self._pingpong = False
 
     def _rcv_full_segment(self) -> int:
         """A full-sized segment from the peer: the MSS we advertised (RMSS, SHLD-19) less the

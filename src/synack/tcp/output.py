@@ -316,6 +316,9 @@ class OutputMixin:
         seg = self._segment(self._seq(off), flags, payload)
         if payload and not retransmit:
             self._ecn_mark_new(seg)              # ECT(0): RFC 3168 §6.1.2, not on retransmissions (§6.1.5)
+            if (self.config.quickack_pingpong and self._last_data_rcv is not None
+                    and now - self._last_data_rcv < (self.config.ack_delay or 0.0)):
+                self._pingpong = True            # a reply: Linux tcp_event_data_sent, pingpong
             if n < self._payload_mss():
                 self._sml = off + n + (1 if fin else 0)    # Minshall: the last small segment's end
         self._nxt = off + n + (1 if fin else 0)

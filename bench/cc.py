@@ -49,7 +49,7 @@ def jain(xs: list[float]) -> float:
 
 
 def run(cc: str, sack: bool, rtt: float, loss: float, *, flows: int = 1, duration: float = 20.0,
-        warmup: float | None = None, seed: int = 1, trace: bool = False) -> dict:
+        warmup: float | None = None, seed: int = 1, trace: bool = False, acks: str = "delayed") -> dict:
     """One run; returns goodput per flow (bits/s) and, with ``trace``, (t, cwnd) per flow."""
     bdp = LINK * rtt / 8
     queue = max(int(bdp / PKT), 2)
@@ -64,7 +64,10 @@ def run(cc: str, sack: bool, rtt: float, loss: float, *, flows: int = 1, duratio
 
     net = Network(seed)
     a = net.add_node("a", Stack([A_ADDR + "/24"], secret=b"a" * 16, config=cfg, log=log if trace else None))
-    b = net.add_node("b", Stack([B_ADDR + "/24"], secret=b"b" * 16, config=cfg))
+    # the receiver: RFC 5681 §4.2 delayed ACKs (every 2nd segment, 40 ms timer), or an ACK for
+    # every segment, which is what the Mathis model assumes (its b = 1)
+    rcfg = cfg if acks == "delayed" else cfg.copy(ack_delay=None)
+    b = net.add_node("b", Stack([B_ADDR + "/24"], secret=b"b" * 16, config=rcfg))
     net.connect("a", "b", delay=rtt / 2, bandwidth=LINK, queue_limit=queue,
                 faults=({"loss": loss}, None))
     lst = b.listen(80)
@@ -73,6 +76,13 @@ def run(cc: str, sack: bool, rtt: float, loss: float, *, flows: int = 1, duratio
     got = [0] * flows
     marks = [0] * flows
     block = memoryview(b"\x5a" * 65536)
+    faults, end = net.faults_of("a"), net.end("a")
+
+    def drops() -> tuple[int, int]:
+        """(data packets offered, of them dropped: random loss + tail drops), sender side."""
+        return faults.tx.seen, faults.tx.loss + end.counters.dropped.get("queue", 0)
+
+    mark_drops = [(0, 0)]
     t_end = net.now + duration
     t_warm = net.now + warmup
     warm_done = [False]
@@ -95,12 +105,15 @@ def run(cc: str, sack: bool, rtt: float, loss: float, *, flows: int = 1, duratio
         if not warm_done[0] and net.now >= t_warm:
             warm_done[0] = True
             marks[:] = got
+            mark_drops[0] = drops()
         return net.now >= t_end
 
     net.run_until(step, limit=duration + 1)
     span = net.now - t_warm
     rates = [(g - m) * 8 / span for g, m in zip(got, marks)]
-    return {"rates": rates, "cwnds": [cwnds.get(str(c.id), []) for c in senders]}
+    (seen0, lost0), (seen1, lost1) = mark_drops[0], drops()
+    p = (lost1 - lost0) / (seen1 - seen0) if seen1 > seen0 else 0.0
+    return {"rates": rates, "p": p, "cwnds": [cwnds.get(str(c.id), []) for c in senders]}
 
 
 ALGOS = ["newreno", "cubic"]
@@ -108,31 +121,83 @@ RTTS = [0.010, 0.050, 0.200]
 LOSSES = [0.0, 0.001, 0.01, 0.02]
 
 
-def goodput_table(cases, duration: float, out=sys.stdout) -> list[tuple]:
+def losses_duration(rtt: float, loss: float, base: float, losses: int, cap: float) -> float:
+    """Virtual seconds for a lossy run: long enough for about ``losses`` random drops at the rate
+    the Mathis bound predicts (the spread of a run is that of its loss count, ~1/sqrt(losses)),
+    never shorter than ``base`` nor longer than ``cap``."""
+    if loss <= 0:
+        return base
+    pps = min(mathis(rtt, loss), LINK) / (MSS * 8)
+    return min(max(base, losses / (loss * pps)), max(cap, base))
+
+
+def _one(args: tuple) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    cc, sack, rtt, loss, kw = args
+    return run(cc, sack, rtt, loss, **kw), time.perf_counter() - t0
+
+
+def goodput_table(cases, duration: float, out=sys.stdout, *, seeds: int = 1, jobs: int = 1,
+                  losses: int = 0, cap: float = 60.0, acks: str = "delayed") -> list[tuple]:
+    """One row per case: the mean goodput of ``seeds`` runs (seeds 1..N) with min-max beside it,
+    the Mathis bound for the configured loss rate, and the mean over the runs of goodput divided
+    by the bound at the loss rate each run met (random drops and tail drops after the warm-up)."""
     rows = []
-    print("| cc | SACK | RTT ms | loss % | goodput Mbit/s | Mathis bound Mbit/s | wall s |", file=out)
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |", file=out, flush=True)
-    for cc, sack, rtt, loss in cases:
-        t0 = time.perf_counter()
-        r = run(cc, sack, rtt, loss, duration=duration)
-        wall = time.perf_counter() - t0
-        g = r["rates"][0] / 1e6
-        m = min(mathis(rtt, loss), LINK) / 1e6
-        rows.append((cc, sack, rtt, loss, g, m))
-        print(f"| {cc} | {'on' if sack else 'off'} | {rtt * 1000:.0f} | {loss * 100:g} | {g:.1f} | "
-              f"{m:.1f}{' (link)' if m >= LINK / 1e6 else ''} | {wall:.0f} |", file=out, flush=True)
+    print("| cc | SACK | RTT ms | loss % | goodput Mbit/s | min-max | Mathis bound Mbit/s "
+          "| loss met % | goodput / bound at loss met | virtual s x runs | wall s |", file=out)
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", file=out, flush=True)
+    pool = None
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        pool = ProcessPoolExecutor(jobs)
+    try:
+        for cc, sack, rtt, loss in cases:
+            dur = losses_duration(rtt, loss, duration, losses, cap) if losses else duration
+            work = [(cc, sack, rtt, loss, {"duration": dur, "seed": s, "acks": acks})
+                    for s in range(1, seeds + 1)]
+            results = list(pool.map(_one, work)) if pool else [_one(w) for w in work]
+            gs = [r[0]["rates"][0] / 1e6 for r in results]
+            ps = [r[0]["p"] for r in results]
+            met = [x / (min(mathis(rtt, p), LINK) / 1e6) for x, p in zip(gs, ps)] if loss else []
+            wall = sum(r[1] for r in results)
+            g = sum(gs) / len(gs)
+            m = min(mathis(rtt, loss), LINK) / 1e6
+            rows.append((cc, sack, rtt, loss, g, m))
+            ratio = f"{sum(met) / len(met):.2f}" if met else "-"
+            print(f"| {cc} | {'on' if sack else 'off'} | {rtt * 1000:.0f} | {loss * 100:g} | {g:.2f} | "
+                  f"{min(gs):.2f}-{max(gs):.2f} | {m:.2f}{' (link)' if m >= LINK / 1e6 else ''} | "
+                  f"{sum(ps) / len(ps) * 100:.3f} | {ratio} | {dur:.0f} x {seeds} | {wall:.0f} |",
+                  file=out, flush=True)
+    finally:
+        if pool:
+            pool.shutdown()
     return rows
 
 
-def fairness_table(flow_counts, rtt: float, duration: float, out=sys.stdout) -> None:
-    print("| cc | flows | RTT ms | per-flow Mbit/s | total Mbit/s | Jain index |", file=out)
-    print("| --- | ---: | ---: | --- | ---: | ---: |", file=out, flush=True)
-    for cc in ALGOS:
-        for n in flow_counts:
-            r = run(cc, True, rtt, 0.0, flows=n, duration=duration)
-            xs = r["rates"]
-            print(f"| {cc} | {n} | {rtt * 1000:.0f} | {' '.join(f'{x / 1e6:.1f}' for x in xs)} | "
-                  f"{sum(xs) / 1e6:.1f} | {jain(xs):.3f} |", file=out, flush=True)
+def _fair(args: tuple) -> tuple[list[float], float]:
+    t0 = time.perf_counter()
+    cc, n, rtt, duration, warmup = args
+    return run(cc, True, rtt, 0.0, flows=n, duration=duration, warmup=warmup)["rates"], \
+        time.perf_counter() - t0
+
+
+def fairness_table(ccs, flow_counts, rtts, duration: float, out=sys.stdout, *, jobs: int = 1) -> None:
+    """n flows of one algorithm started together; Jain's index of their goodputs after a warm-up
+    of a quarter of the run (at least the 5 s of slow start and the first recovery)."""
+    print("| cc | flows | RTT ms | per-flow Mbit/s | total Mbit/s | Jain index | virtual s | wall s |",
+          file=out)
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |", file=out, flush=True)
+    warmup = max(duration / 4, min(5.0, duration / 2))
+    work = [(cc, n, rtt, duration, warmup) for rtt in rtts for cc in ccs for n in flow_counts]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(_fair, work))
+    else:
+        results = [_fair(w) for w in work]
+    for (cc, n, rtt, _, _), (xs, wall) in zip(work, results):
+        print(f"| {cc} | {n} | {rtt * 1000:.0f} | {' '.join(f'{x / 1e6:.1f}' for x in xs)} | "
+              f"{sum(xs) / 1e6:.1f} | {jain(xs):.3f} | {duration:.0f} | {wall:.0f} |", file=out, flush=True)
 
 
 def plot(rows, path: pathlib.Path) -> None:
@@ -167,9 +232,10 @@ def read_tables(paths: list[str]) -> list[tuple]:
     for path in paths:
         for line in pathlib.Path(path).read_text().splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) == 7 and cells[0] in ALGOS:
+            if len(cells) in (7, 11) and cells[0] in ALGOS:      # before and after --seeds
                 key = (cells[0], cells[1] == "on", float(cells[2]) / 1000, float(cells[3]) / 100)
-                rows[key] = key + (float(cells[4]), float(cells[5].split()[0]))
+                bound = cells[5] if len(cells) == 7 else cells[6]
+                rows[key] = key + (float(cells[4]), float(bound.split()[0]))
     return list(rows.values())
 
 
@@ -200,29 +266,50 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rtt", type=float, action="append", help="ms (repeatable)")
     p.add_argument("--loss", type=float, action="append", help="percent (repeatable)")
     p.add_argument("--duration", type=float, default=None, help="virtual seconds per run")
+    p.add_argument("--seeds", type=int, default=None, help="runs per goodput row (seeds 1..N), mean reported")
+    p.add_argument("--losses-per-run", type=int, default=None, metavar="K",
+                   help="lengthen lossy runs to about K random drops each (capped by --max-duration)")
+    p.add_argument("--max-duration", type=float, default=60.0, help="virtual seconds cap for --losses-per-run")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="runs in parallel processes")
+    p.add_argument("--receiver-acks", choices=["delayed", "every"], default="delayed",
+                   help="goodput rows: receivers delay ACKs (RFC 5681 §4.2, the default) or ACK every "
+                        "segment (the Mathis model's assumption)")
     p.add_argument("--no-fairness", action="store_true")
+    p.add_argument("--no-goodput", action="store_true")
+    p.add_argument("--flows", type=int, action="append", help="fairness: flows sharing the link (repeatable)")
+    p.add_argument("--fairness-rtt", type=float, action="append", help="fairness: RTT ms (repeatable)")
+    p.add_argument("--fairness-duration", type=float, default=None, help="fairness: virtual seconds")
     p.add_argument("--plots", action="store_true", help=f"save PNGs to {DOCS}")
     p.add_argument("--plot-tables", nargs="+", metavar="FILE",
                    help="only redraw the goodput plot from tables printed earlier")
     a = p.parse_args(argv)
+    for name in ("seeds", "losses_per_run", "jobs"):
+        v = getattr(a, name)
+        if v is not None and v < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
     if a.plot_tables:
         plot(read_tables(a.plot_tables), DOCS / "cc-goodput.png")
         return 0
     if a.full:
-        ccs, sacks, rtts, losses, dur = ALGOS, [True, False], RTTS, LOSSES, a.duration or 30.0
-        flows = [2, 4]
+        ccs, sacks, rtts, losses, dur = ALGOS, [True, False], RTTS, LOSSES, a.duration or 10.0
+        seeds, per_run, flows = a.seeds or 3, a.losses_per_run or 400, a.flows or [2, 4]
+        f_rtts, f_dur = a.fairness_rtt or [10.0, 50.0], a.fairness_duration or 60.0
     else:
         ccs = a.cc or ALGOS
         sacks = [s == "on" for s in a.sack] if a.sack else [True, False]
         rtts = [r / 1000 for r in a.rtt] if a.rtt else [0.050]
         losses = [x / 100 for x in a.loss] if a.loss else [0.0, 0.01]
         dur = a.duration or 15.0
-        flows = [2]
+        seeds, per_run, flows = a.seeds or 1, a.losses_per_run or 0, a.flows or [2]
+        f_rtts, f_dur = a.fairness_rtt or [10.0], a.fairness_duration or 30.0
     t0 = time.perf_counter()
-    rows = goodput_table(list(itertools.product(ccs, sacks, rtts, losses)), dur)
+    rows = []
+    if not a.no_goodput:
+        rows = goodput_table(list(itertools.product(ccs, sacks, rtts, losses)), dur, seeds=seeds,
+                             jobs=a.jobs, losses=per_run, cap=a.max_duration, acks=a.receiver_acks)
     if not a.no_fairness:
         print()
-        fairness_table(flows, 0.050, dur)
+        fairness_table(ccs, flows, [r / 1000 for r in f_rtts], f_dur, jobs=a.jobs)
     if a.plots:
         plot(rows, DOCS / "cc-goodput.png")
         plot_cwnd(0.050, 15.0, DOCS / "cc-cwnd.png")

@@ -86,6 +86,7 @@ _FREEBSD_TCP = dict(
     nagle_idle_tail=True,           # tcp_output(): "idle" at the start lets the tail of a write go
     initial_window=None,            # RFC 6928 IW10
     cc="newreno",
+    hystart=False,                  # newreno's classic slow start (MISSING_KNOBS: hystart)
     limited_transmit=True,          # net.inet.tcp.rfc3042
     dupthresh=3,
     rack=False,                     # the default FreeBSD stack has no RACK-TLP
@@ -153,6 +154,7 @@ _LINUX_TCP = dict(
     nagle_minshall=True,            # tcp_nagle_check / tcp_minshall_check
     initial_window=None,            # IW10
     cc="cubic",
+    hystart=False,                  # Linux's HyStart is not HyStart++ (MISSING_KNOBS: hystart)
     limited_transmit=True,
     dupthresh=3,
     rack=True,                      # tcp_recovery=1: RACK-TLP (RFC 8985)
@@ -205,6 +207,8 @@ def unsupported_knobs(name: str) -> list[str]:
 MISSING_KNOBS: dict[str, str] = {
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
+    "hystart": "Linux CUBIC leaves slow start by its own HyStart (ACK trains and delay, not RFC 9406); "
+               "synack's HyStart++ is off in both profiles, so slow start there is RFC 5681's",
 }
 
 

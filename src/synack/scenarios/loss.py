@@ -75,12 +75,14 @@ def fast_retransmit(new_lab) -> None:
 
 
 @scenario(SCENARIOS, "slow-start", group="loss", title="Slow start into congestion avoidance", teaching="""
-    A 1 MB upload over a 4 Mbit/s, 40 ms path with a 10-packet queue, Reno congestion control. From
-    ten segments the congestion window doubles every round trip (slow start) until the queue
-    overflows; the loss halves it and sets ssthresh, and from there it grows by one segment per
-    round trip (congestion avoidance), the sawtooth of RFC 5681.""", plots=("cwnd", "time-sequence"))
+    A 1 MB upload over a 4 Mbit/s, 40 ms path with a 10-packet queue, Reno congestion control and
+    the classic slow start of RFC 5681 (HyStart++ off). From ten segments the congestion window
+    doubles every round trip until the queue overflows; the loss halves it and sets ssthresh, and
+    from there it grows by one segment per round trip (congestion avoidance), the sawtooth of
+    RFC 5681.""", plots=("cwnd", "time-sequence"))
 def slow_start(new_lab) -> None:
-    lab = new_lab(delay=0.020, bandwidth=4e6, queue_limit=10, client_config=TcpConfig(cc="reno"))
+    lab = new_lab(delay=0.020, bandwidth=4e6, queue_limit=10,
+                  client_config=TcpConfig(cc="reno", hystart=False))
     srv = lab.listen(80)
     c = lab.connect(80)
     lab.run_until(lambda: c.established, limit=5)

@@ -131,7 +131,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self.total_retrans = 0
         self._first_rexmit_time: float | None = None
         self._syn_rexmits = 0          # SYN or SYN,ACK retransmissions by the timer (RFC 6298 §5.7)
-        self.cc = congestion.get(cfg.cc)(self.mss, cfg.initial_window)
+        self.cc = congestion.get(cfg.cc)(self.mss, cfg.initial_window, hystart=cfg.hystart)
         self._dupacks = 0
         self._in_recovery = False
         self._recover = -1

@@ -381,6 +381,7 @@ class InputMixin:
             self.rtt.sample(rtt)
             self.rack.rtt_sample(now, rtt)         # RFC 8985 §6.2 Step 1
             self.tlp.rtt_sampled = True            # §7.3 condition 2
+            self.cc.on_rtt_sample(now, rtt, self._una, self._max)   # HyStart++ rounds (RFC 9406)
             if self.log:
                 self.log(RttSample(now, self.id, rtt, self.rtt.srtt, self.rtt.rttvar, self.rtt.rto))
         if self.state.synchronized or self.state is S.SYN_RECEIVED:

@@ -20,18 +20,31 @@ ssthresh now" (docs/congestion.md). The call protocol, in connection terms:
     The retransmission timer expired (RFC 5681 §3.1 eq. 4 and the loss window).
 ``on_idle(now, idle, rto)``
     About to send new data after ``idle`` seconds without sending any (RFC 5681 §4.1).
+``on_rtt_sample(now, rtt, una, high)``
+    An ACK gave an RTT sample (seconds); ``una`` and ``high`` are SND.UNA after that ACK and the
+    highest octet sent so far, as offsets that grow without wrapping (round tracking). Called
+    before that ACK's ``on_ack``. The base class runs HyStart++ with it.
 
 Windows and sizes are ints in bytes; times are float seconds from the caller's clock.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 # RFC 5681 §3.1: "The initial value of ssthresh SHOULD be set arbitrarily high (e.g., to the size
 # of the largest possible advertised window)". 2**62 exceeds any window (65535 << 14 < 2**30).
 INFINITE_SSTHRESH = 1 << 62
+
+# HyStart++ (RFC 9406 §4.3) constants. The RFC text is not in shared/rfc; these are its values.
+HYSTART_MIN_RTT_THRESH = 0.004       # s
+HYSTART_MAX_RTT_THRESH = 0.016       # s
+HYSTART_MIN_RTT_DIVISOR = 8
+HYSTART_N_RTT_SAMPLE = 8
+HYSTART_CSS_GROWTH_DIVISOR = 4
+HYSTART_CSS_ROUNDS = 5
 
 
 def initial_window(mss: int) -> int:
@@ -47,6 +60,11 @@ class CongestionControl(ABC):
     ``min(acked, abc_limit * SMSS)`` per ACK. L = 2 (the default) lets slow start double per RTT
     behind a delayed-ACK receiver; RFC 5681 §3.1 notes RFC 3465 allows this "on an experimental
     basis" while the standard's equation (2) is L = 1 (pass ``abc_limit=1`` for strict 5681).
+
+    ``hystart=True`` runs the connection's first slow start as HyStart++ (RFC 9406, see
+    ``HyStart``): when the round's minimum RTT rises, growth slows to a quarter (Conservative
+    Slow Start) and, unless the RTT falls back, congestion avoidance starts five rounds later
+    without a loss. CUBIC "SHOULD use the HyStart++ slow start algorithm" (RFC 9438 §4.10).
     """
 
     name: ClassVar[str] = ""
@@ -56,7 +74,8 @@ class CongestionControl(ABC):
     ssthresh: int
     mss: int
 
-    def __init__(self, mss: int, initial_window: int | None = None, *, abc_limit: int = 2) -> None:
+    def __init__(self, mss: int, initial_window: int | None = None, *, abc_limit: int = 2,
+                 hystart: bool = False) -> None:
         if mss <= 0:
             raise ValueError("mss must be positive")
         if initial_window is not None and initial_window <= 0:
@@ -70,6 +89,7 @@ class CongestionControl(ABC):
         self._in_recovery = False
         self._rto_repeated = False     # the RTO-retransmitted segment timed out again
         self._ca_acked = 0             # bytes acked in congestion avoidance (RFC 5681 §3.1)
+        self.hystart = HyStart() if hystart else None
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -129,9 +149,31 @@ class CongestionControl(ABC):
         if self.in_slow_start:
             # RFC 5681 §3.1 eq. (2): cwnd += min(N, SMSS), with L = abc_limit * SMSS (RFC 3465).
             # Slow start stops at ssthresh; congestion avoidance takes over from the next ACK.
-            self.cwnd = min(self.cwnd + min(acked, self.abc_limit * self.mss), self.ssthresh)
+            grow = min(acked, self.abc_limit * self.mss)
+            hs = self.hystart
+            if hs is not None and hs.css:
+                # RFC 9406 §4.2, in CSS: "cwnd = cwnd + (min(N, L * SMSS) / CSS_GROWTH_DIVISOR)"
+                hs.css_bytes += grow
+                grow, hs.css_bytes = divmod(hs.css_bytes, HYSTART_CSS_GROWTH_DIVISOR)
+            self.cwnd = min(self.cwnd + grow, self.ssthresh)
             return
         self._congestion_avoidance(now, acked, flight_size, rtt)
+
+    def on_rtt_sample(self, now: float, rtt: float, una: int, high: int) -> None:
+        """An RTT sample from the ACK about to be passed to ``on_ack`` (HyStart++ input)."""
+        hs = self.hystart
+        if hs is None:
+            return
+        if self.ssthresh < INFINITE_SSTHRESH or not self.in_slow_start:
+            # RFC 9406 §4.2: HyStart++ is for the initial slow start only; later slow starts
+            # stop at the ssthresh a loss set.
+            self.hystart = None
+            return
+        if hs.sample(rtt, una, high) == "ca":
+            # CSS_ROUNDS rounds of CSS: "enter congestion avoidance by setting the ssthresh to
+            # the current cwnd" (§4.2).
+            self.ssthresh = self.cwnd
+            self.hystart = None
 
     def on_congestion_event(self, now: float, flight_size: int) -> None:
         """Fast retransmit: set ssthresh (RFC 5681 §3.2 step 2, MUST) and cwnd = ssthresh.
@@ -144,6 +186,7 @@ class CongestionControl(ABC):
         self.cwnd = self.ssthresh
         self._ca_acked = 0
         self._in_recovery = True
+        self.hystart = None               # RFC 9406 §4.2: a loss ends SS or CSS for good
 
     def on_recovery_exit(self, now: float) -> None:
         """Fast recovery ends: "a TCP MUST set cwnd to ssthresh" (RFC 5681 §3.2 step 6)."""
@@ -165,6 +208,7 @@ class CongestionControl(ABC):
         self.cwnd = self.mss
         self._ca_acked = 0
         self._in_recovery = False
+        self.hystart = None
 
     def on_idle(self, now: float, idle: float, rto: float) -> None:
         """Restarting after ``idle`` seconds without sending data, with the current RTO.
@@ -190,3 +234,55 @@ class CongestionControl(ABC):
     def __repr__(self) -> str:
         ss = "inf" if self.ssthresh >= INFINITE_SSTHRESH else str(self.ssthresh)
         return f"{type(self).__name__}(cwnd={self.cwnd}, ssthresh={ss}, mss={self.mss})"
+
+
+class HyStart:
+    """HyStart++ state for one initial slow start (RFC 9406 §4.2), fed one RTT sample per ACK.
+
+    A round begins when an ACK covers ``window_end`` (SND.NXT when the previous round began).
+    Within a round the minimum RTT is tracked; once a round has N_RTT_SAMPLE samples and the
+    previous round's minimum is known, a rise of at least RttThresh = clamp(lastRoundMinRTT / 8,
+    4 ms, 16 ms) moves slow start into CSS (Conservative Slow Start) with that round's minimum
+    as the baseline. In CSS a round minimum below the baseline was a false alarm ("resume slow
+    start"); CSS_ROUNDS rounds in CSS end slow start. Without timestamps a connection takes one
+    RTT sample per round trip, N_RTT_SAMPLE is never reached and slow start stays standard.
+    """
+
+    __slots__ = ("window_end", "last_min", "cur_min", "samples", "css", "css_baseline",
+                 "css_rounds", "css_bytes")
+
+    def __init__(self) -> None:
+        self.window_end: int | None = None
+        self.last_min = math.inf
+        self.cur_min = math.inf
+        self.samples = 0
+        self.css = False
+        self.css_baseline = math.inf
+        self.css_rounds = 0
+        self.css_bytes = 0              # growth not yet added (a quarter of bytes, rounded down)
+
+    def sample(self, rtt: float, una: int, high: int) -> str | None:
+        """Take one sample; "ca" when slow start must end now, else None."""
+        if self.window_end is None or una >= self.window_end:
+            # a new round: "lastRoundMinRTT = currentRoundMinRTT; currentRoundMinRTT = infinity;
+            # rttSampleCount = 0", windowEnd = SND.NXT
+            if self.window_end is not None and self.css:
+                self.css_rounds += 1
+                if self.css_rounds >= HYSTART_CSS_ROUNDS:
+                    return "ca"
+            self.window_end = high
+            self.last_min, self.cur_min, self.samples = self.cur_min, math.inf, 0
+        self.cur_min = min(self.cur_min, rtt)
+        self.samples += 1
+        if self.samples < HYSTART_N_RTT_SAMPLE:
+            return None
+        if not self.css:
+            if self.last_min < math.inf:
+                thresh = max(HYSTART_MIN_RTT_THRESH,
+                             min(self.last_min / HYSTART_MIN_RTT_DIVISOR, HYSTART_MAX_RTT_THRESH))
+                if self.cur_min >= self.last_min + thresh:
+                    self.css, self.css_baseline, self.css_rounds = True, self.cur_min, 0
+        elif self.cur_min < self.css_baseline:
+            # "the delay increase was likely spurious: resume slow start"
+            self.css, self.css_baseline = False, math.inf
+        return None

@@ -4,8 +4,9 @@ Section numbers below are the draft's (the same as RFC 9438's). The draft works 
 this class keeps ``cwnd`` in bytes (an int, like every controller) and converts with the MSS,
 carrying the fractional byte between ACKs so per-ACK growth of a fraction of a byte still adds up.
 
-Slow start is the Reno one from the base class: §4.10 allows "the Reno TCP slow start algorithm
-[RFC5681]" (HyStart++ is the SHOULD and is not implemented). Fast retransmit and recovery are
+Slow start is the base class's: §4.10 "SHOULD use the HyStart++ slow start algorithm", which the
+base class runs when constructed with ``hystart=True`` (``TcpConfig.hystart``, on by default);
+leaving slow start without a loss is the §4.10 case handled in ``_start_epoch``. Fast retransmit and recovery are
 unchanged (§4.2: CUBIC "does not make any changes to the TCP Fast Recovery and Fast Retransmit
 algorithms"), so the connection's recovery code serves both.
 """
@@ -41,8 +42,8 @@ class Cubic(CongestionControl):
     name = "cubic"
 
     def __init__(self, mss: int, initial_window: int | None = None, *, abc_limit: int = 2,
-                 fast_convergence: bool = True) -> None:
-        super().__init__(mss, initial_window, abc_limit=abc_limit)
+                 hystart: bool = False, fast_convergence: bool = True) -> None:
+        super().__init__(mss, initial_window, abc_limit=abc_limit, hystart=hystart)
         self.fast_convergence = fast_convergence
         self.w_max: float | None = None      # segments; None until the first congestion event
         self.cwnd_prior: float | None = None # segments (§4.1.2)

@@ -1,0 +1,71 @@
+"""Smoke test of bench/cc_tun.py: tiny transfers, every row present and sensible.
+
+The benchmark itself (synack->kernel next to kernel->kernel, both CUBIC, nft loss each way, tbf
+bottleneck) is in bench/cc_tun.py; its numbers are in docs/congestion.md. Here it runs with 4 MiB
+per transfer, 0 and 1 % loss, no bottleneck and 100 Mbit/s: eight transfers, a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "cc_tun.py"
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"),
+                       reason="needs root (TUN device, network namespaces); runs in CI"),
+]
+
+
+def test_cc_tun_smoke(tmp_path):
+    out = tmp_path / "rows.json"
+    mib = 4
+    p = subprocess.Popen([sys.executable, str(BENCH), "--mb", str(mib), "--max-secs", "5", "--loss", "0", "1",
+                          "--rate", "none", "100mbit", "--json", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:                 # SIGTERM first: the bench cleans up on it
+            p.terminate()
+            try:
+                p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+    assert p.returncode == 0, stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert [(r["rate"], r["loss"], r["sender"]) for r in rows] == [
+        (rate, loss, who) for rate in ("none", "100mbit") for loss in (0, 1) for who in ("synack", "kernel")]
+    for r in rows:
+        where = f"{r['rate']} {r['loss']}% {r['sender']}: {r}"
+        assert r["cc"] == "cubic", where
+        assert r["bytes"] == mib << 20 and r["mbps"] > 0, where
+        assert r["data_pkts"] >= (mib << 20) // 1448, where          # every data packet crossed the nft rule
+        assert r["data_bytes_per_pkt"] <= 1500, where                  # one MSS per packet: offloads off
+        if r["rate"] != "none":
+            assert r["mbps"] < 100, where                              # the tbf bottleneck is in the path
+        if r["loss"]:
+            # ~1 % of ~2,900 data packets: fewer than 3 drops has odds far below 1e-6
+            assert 0.001 < r["data_drops"] / r["data_pkts"] < 0.05, where
+            assert r["retrans"] > 0, where
+        else:
+            assert r["data_drops"] == 0 and r["ack_drops"] == 0, where
+    # ACKs are fewer (a fast kernel receiver acknowledges many segments at once): counted together
+    lossy = [r for r in rows if r["loss"]]
+    assert sum(r["ack_drops"] for r in lossy) > 0, lossy
+    assert 0.001 < sum(r["ack_drops"] for r in lossy) / sum(r["ack_pkts"] for r in lossy) < 0.05, lossy
+    for line in ("| none | 1 | synack (cubic) |", "| 100mbit | 0 | kernel (cubic) |"):
+        assert line in stdout, stdout
+    # what it created is gone: its namespaces (named synack-<its pid>-<n>, the veths, nft table,
+    # qdisc and TUN device inside them) were removed before it exited
+    left = [n for n in os.listdir("/var/run/netns") if n.startswith(f"synack-{p.pid}-")] \
+        if os.path.isdir("/var/run/netns") else []
+    assert not left, left

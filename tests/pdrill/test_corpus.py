@@ -23,18 +23,10 @@ SCRIPTS = sorted(ROOT.rglob("*.pkt"))
 
 # Findings about the TCP code (the script follows the RFC or the profile table of
 # packetdrill.md §8, which a TcpConfig value could express).
-XFAIL_TCP: dict[str, str] = {
-    "open/ecn-accept.pkt": "no ECN in synack (RFC 3168 §6.1.1; both profiles accept ECN by default, "
-                           "packetdrill.md §8): an ECN-setup SYN (SEW) should get an ECN-setup SYN-ACK "
-                           "(SE.), synack sends S.",
-}
+XFAIL_TCP: dict[str, str] = {}
 
 # Profile gaps: the kernel does this, TcpConfig has no knob to say it (profiles.MISSING_KNOBS).
-XFAIL_KNOB: dict[str, str] = {
-    "ack/linux-quickack.pkt": "no quick-ACK knob (Linux ACKs the first segments at once): ACK after 40 ms",
-    "nagle/linux-write-tail.pkt": "no knob for Minshall's Nagle (Linux sends the sub-MSS tail of a "
-                                  "write at once): the 500-byte tail waits for the ACK",
-}
+XFAIL_KNOB: dict[str, str] = {}
 
 XFAIL = {**XFAIL_TCP, **XFAIL_KNOB}
 

@@ -44,7 +44,8 @@ def test_profiles_are_plain_configuration():
     f, lx = FREEBSD.tcp_config(), LINUX.tcp_config()
     assert f is not FREEBSD.tcp and f == FREEBSD.tcp          # a fresh copy each time
     assert (f.syn_option_order, f.offered_wscale(), f.rto_slop, f.max_rto) == ("freebsd", 6, 0.2, 64.0)
-    assert (lx.syn_option_order, lx.offered_wscale(), lx.syn_window, lx.min_rto) == ("linux", 7, 64240, 0.2)
+    assert (lx.syn_option_order, lx.offered_wscale(), lx.min_rto) == ("linux", 7, 0.2)
+    assert (lx.syn_window_field(lx.rcv_buf, 1460), lx.syn_window_field(lx.rcv_buf, 1448)) == (64240, 65160)
     assert f.ack_delay == lx.ack_delay == 0.040
     assert f.msl == lx.msl == 30.0                             # TIME-WAIT 60 s
     assert f.initial_rto == lx.initial_rto == 1.0
@@ -53,6 +54,15 @@ def test_profiles_are_plain_configuration():
     assert FREEBSD.symbols()["TCPI_ESTABLISHED"] == 4 and LINUX.symbols()["TCP_ESTABLISHED"] == 1
     assert FREEBSD.symbols()["O_NONBLOCK"] == 4 and LINUX.symbols()["O_NONBLOCK"] == 0x800
     assert isinstance(unsupported_knobs("freebsd"), list)
+    assert unsupported_knobs("freebsd") == unsupported_knobs("linux") == []
+    assert (f.ecn, f.ecn_syn_retries, lx.ecn, lx.ecn_syn_retries) == ("accept", 1, "accept", 0)
+    assert (f.quickack, lx.quickack, f.nagle_minshall, lx.nagle_minshall) == (0, 16, False, True)
+    assert (f.quickack_pingpong, lx.quickack_pingpong) == (False, True)
+    assert (f.tolerate_missing_ts, lx.tolerate_missing_ts) == (False, True)
+    assert (f.nagle_idle_tail, lx.nagle_idle_tail) == (True, False)
+    assert (f.ack_count_segments, lx.ack_count_segments) == (True, False)
+    assert (f.fin_wait_2_timeout, lx.fin_wait_2_timeout, f.fin_wait_2_idle, lx.fin_wait_2_idle) == \
+        (600.0, 60.0, True, False)
 
 
 @pytest.mark.parametrize("cmd, field, value, scope", [
@@ -71,6 +81,14 @@ def test_profiles_are_plain_configuration():
     ("sysctl -q net.ipv4.tcp_keepalive_time=60", "keepalive_idle", 60.0, "live"),
     ("sysctl -q net.ipv4.tcp_wmem='4096 16384 4194304'", "snd_buf", 16384, "socket"),
     ("sysctl -w net.ipv4.tcp_congestion_control=reno", "cc", "reno", "socket"),
+    ("sysctl -w net.inet.tcp.ecn.enable=0", "ecn", "off", "syn"),
+    ("sysctl -w net.inet.tcp.ecn.enable=1", "ecn", "on", "syn"),
+    ("sysctl -q net.ipv4.tcp_ecn=2", "ecn", "accept", "syn"),
+    ("sysctl -w net.inet.tcp.ecn.maxretries=3", "ecn_syn_retries", 3, "syn"),
+    ("sysctl -q net.ipv4.tcp_ecn_fallback=1", "ecn_syn_retries", 0, "syn"),
+    ("sysctl -w net.inet.tcp.tolerate_missing_ts=1", "tolerate_missing_ts", True, "live"),
+    ("sysctl -w net.inet.tcp.rexmit_drop_options=1", "syn_rexmit_drop_options", True, "syn"),
+    ("sysctl -q net.ipv4.tcp_fin_timeout=30", "fin_wait_2_timeout", 30.0, "live"),
 ])
 def test_sysctl_maps_onto_config(cmd, field, value, scope):
     sh, t = shell()

@@ -293,6 +293,17 @@ def test_cookie_without_timestamps_loses_wscale_and_sack():
     assert info.snd_mss == 1400
 
 
+@pytest.mark.parametrize("mode", ["off", "always"])
+def test_synack_window_rounded_to_the_mss_cookie_or_not(mode):
+    """TcpConfig.syn_window_round_mss (Linux): a multiple of the MSS the peer will send, 12 octets
+    less with timestamps; the cookie SYN-ACK looks like the ordinary one."""
+    st = make_stack(syncookies=mode, config=TcpConfig(syn_window=65536, syn_window_round_mss=True))
+    st.listen(80)
+    peer = Peer(st)
+    assert peer.syn(44700, 80, opts=(Mss(1460),)).window == 64240                         # 44 * 1460
+    assert peer.syn(44701, 80, opts=(Mss(1460), Timestamps(5, 0))).window == 65160        # 45 * 1448
+
+
 @pytest.mark.parametrize("mode", ["on", "always"])
 def test_forged_cookie_ack_is_dropped_and_reset(mode):
     st = make_stack(syncookies=mode, syn_backlog=1)

@@ -370,3 +370,53 @@ def test_fin_wait_1_data_fin_and_ack_of_fin_in_one_segment():
     assert d.state is S.TIME_WAIT
     assert d.conn.receive(10) == b"tail"
     assert d.conn.receive(10) == b""
+
+
+# ---------------------------------------------------------------- orphaned FIN-WAIT-2 (Linux)
+
+def test_fin_wait_2_after_close_ends_after_fin_wait_2_timeout():
+    # TcpConfig.fin_wait_2_timeout (Linux tcp_fin_timeout): RFC 9293 waits in FIN-WAIT-2 for the
+    # peer's FIN; after close() nobody could read what comes, so the connection goes silently
+    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(fin_wait_2_timeout=60.0))
+    d.conn.close(d.now)
+    d.expect("F.", seq=A, ack=R)
+    d.advance(0.5)
+    d.peer(".", seq=R, ack=A + 1)
+    assert d.state is State.FIN_WAIT_2
+    d.expect_nothing(until=60.499)
+    assert d.state is State.FIN_WAIT_2
+    d.expect_nothing(until=60.501)
+    assert d.state is State.CLOSED and "Closed" in types(d)
+    assert d.conn.next_timer() is None
+
+
+def test_fin_wait_2_timeout_needs_close_and_a_fin_still_wins():
+    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(fin_wait_2_timeout=60.0))
+    d.conn.shutdown_write(d.now)           # half-close: the application may still read
+    d.expect("F.", seq=A, ack=R)
+    d.peer(".", seq=R, ack=A + 1)
+    d.expect_nothing(until=100.0)
+    assert d.state is State.FIN_WAIT_2
+    d.conn.close(d.now)                    # now orphaned: the timer starts
+    d.advance(30.0)
+    d.peer("F.", seq=R, ack=A + 1)         # the FIN before the timeout: TIME-WAIT as usual
+    d.expect(".", seq=A + 1, ack=R + 1)
+    assert d.state is State.TIME_WAIT
+    d.expect_nothing(until=d.now + 59.9)
+    assert d.state is State.TIME_WAIT
+
+
+def test_fin_wait_2_idle_counts_from_the_last_segment_received():
+    # TcpConfig.fin_wait_2_idle (FreeBSD tcp_timer_2msl): the timer looks again every
+    # keepalive_interval while segments keep coming, and ends the connection once idle that long
+    cfg = TcpConfig(fin_wait_2_timeout=600.0, fin_wait_2_idle=True, keepalive_interval=75.0)
+    d = Dialogue.established(iss=ISS, irs=IRS, config=cfg)
+    d.conn.close(d.now)
+    d.expect("F.", seq=A, ack=R)
+    d.peer(".", seq=R, ack=A + 1)          # FIN-WAIT-2 at 0: first look at 600
+    d.advance(500.0)
+    d.peer(".", seq=R, ack=A + 1)          # heard from the peer at 500: idle only from here
+    d.expect_nothing(until=1124.9)         # looks at 600, 675, ..., 1050: never idle 600 s yet
+    assert d.state is State.FIN_WAIT_2
+    d.expect_nothing(until=1125.1)         # the look at 1125 finds 625 s of silence
+    assert d.state is State.CLOSED

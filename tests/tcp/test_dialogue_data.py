@@ -122,6 +122,23 @@ def test_delayed_ack_second_full_segment_immediate():
     d.expect(".", seq=A, ack=R + 2920, at=0.0)
 
 
+def test_delayed_ack_small_segments_wait_unless_counting_segments():
+    # RFC 5681 §4.2 counts full-sized segments: two small ones still wait for the timer ...
+    d = Dialogue.established(iss=ISS, irs=IRS)
+    d.peer("P.", seq=R, ack=A, data=b"x" * 100)
+    d.peer("P.", seq=R + 100, ack=A, data=b"y" * 100)
+    d.expect(".", seq=A, ack=R + 200, at=0.040)
+    # ... TcpConfig.ack_count_segments (FreeBSD DELAY_ACK) ACKs every second one, whatever its size
+    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(ack_count_segments=True))
+    d.peer("P.", seq=R, ack=A, data=b"x" * 100)
+    d.expect_nothing()
+    d.peer("P.", seq=R + 100, ack=A, data=b"y" * 100)
+    d.expect(".", seq=A, ack=R + 200, at=0.0)
+    d.peer("P.", seq=R + 200, ack=A, data=b"z" * 100)
+    d.expect_nothing()
+    d.expect(".", seq=A, ack=R + 300, at=0.040)
+
+
 def test_delayed_ack_full_segments_with_timestamps():
     # a full-sized segment carries 1448 octets when every segment has the 12-octet TS option
     from synack.wire.tcp import Timestamps

@@ -20,6 +20,13 @@ def test_syn_window_never_exceeds_buffer():
     d.expect("S", seq=ISS, window=3000)
 
 
+def test_syn_window_rounded_to_the_mss_like_linux():
+    # TcpConfig.syn_window_round_mss: our SYN counts on our own MSS (no timestamps agreed yet)
+    d = Dialogue(iss=ISS, config=TcpConfig(syn_window=65536, syn_window_round_mss=True))
+    d.conn.connect(d.now)
+    d.expect("S", seq=ISS, window=64240)                  # 44 * 1460
+
+
 def test_window_shrinks_as_data_waits_unread():
     d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(rcv_buf=3000, ack_delay=None))
     d.peer("P.", seq=R, ack=A, data=b"a" * 1000)

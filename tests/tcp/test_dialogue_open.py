@@ -139,6 +139,24 @@ def test_syn_retransmission_backoff_and_timeout():
     assert d.conn.next_timer() is None
 
 
+def test_syn_rexmit_drop_options_offers_only_mss_from_the_third_retransmission():
+    # TcpConfig.syn_rexmit_drop_options (FreeBSD rexmit_drop_options): what the SYN-ACK then
+    # offers is not taken up (window scale needs both SYNs, RFC 7323 §2.2; SACK-permitted and
+    # timestamps likewise, RFC 2018 §2, RFC 7323 §3.2)
+    full = (Mss(1460), SackPermitted(), Timestamps(0, 0), Nop(), WindowScale(7))
+    d = Dialogue(iss=ISS, config=TcpConfig(syn_rexmit_drop_options=True))
+    d.conn.connect(d.now)
+    d.expect("S", seq=ISS, at=0.0)
+    for t in (1.0, 3.0):
+        assert len(d.expect("S", seq=ISS, at=t).options) == len(full)
+    d.expect("S", seq=ISS, at=7.0, options=(Mss(1460),))
+    d.expect("S", seq=ISS, at=15.0, options=(Mss(1460),))
+    d.peer("S.", seq=IRS, ack=A, options=(Mss(1000), SackPermitted(), Timestamps(5, 15000), Nop(), WindowScale(7)))
+    d.expect(".", seq=A, ack=R, options=())
+    info = d.conn.info()
+    assert info.state is S.ESTABLISHED and not (info.wscale_ok or info.sack_ok or info.timestamps_ok)
+
+
 def test_rto_after_syn_timeout_is_three_seconds():
     # RFC 6298 §5.7 (MUST): after the SYN timed out, RTO is re-initialized to 3 s once data
     # transmission begins (Linux: TCP_TIMEOUT_FALLBACK).

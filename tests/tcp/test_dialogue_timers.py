@@ -135,3 +135,16 @@ def test_no_timer_left_after_close():
     d.expect("R", seq=A)
     assert d.state is S.CLOSED
     assert d.conn.next_timer() is None
+
+
+def test_giving_up_with_a_delayed_ack_due_at_the_same_time_leaves_nothing_to_send():
+    # One handle_timer() call past both deadlines: the RTO gives up (R2 = 0 here) and the
+    # connection is CLOSED; the delayed ACK, due too, must not make a segment owed afterwards
+    # (that was a spin: next_timer() <= now with nothing to send; found by test_no_spin).
+    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(r2_retries=0))
+    d.conn.send(b"x")
+    d.expect("P.", seq=A, ack=R, data=b"x")
+    d.peer("P.", seq=R, ack=A, data=b"y")        # our ACK of it is delayed (40 ms)
+    d.conn.handle_timer(5.0)                      # the RTO (1 s) and the delayed ACK are both due
+    assert d.conn.state is State.CLOSED
+    assert d.conn.segments_to_send(5.0) == [] and d.conn.next_timer() is None

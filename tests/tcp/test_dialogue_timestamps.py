@@ -129,6 +129,20 @@ def test_segment_without_timestamp_is_silently_dropped():
     d.expect(".", ack=R + 2)
 
 
+def test_segment_without_timestamp_accepted_when_tolerated():
+    """TcpConfig.tolerate_missing_ts (Linux; FreeBSD tolerate_missing_ts=1): the segment is
+    processed, with no PAWS check and TS.Recent left as it was; later segments are checked as usual."""
+    d = established(TcpConfig(ack_delay=None, tolerate_missing_ts=True))
+    d.peer(".", seq=R, ack=A, data=b"ab", options=ts(5))
+    assert echoed(d.expect(".", ack=R + 2)) == 5
+    d.peer(".", seq=R + 2, ack=A, data=b"no ts")
+    assert echoed(d.expect(".", ack=R + 7)) == 5              # TS.Recent unchanged
+    assert d.conn.receive(10) == b"abno ts"
+    d.peer(".", seq=R + 7, ack=A, data=b"old", options=ts(4))  # PAWS still applies with a TSopt
+    assert echoed(d.expect(".", ack=R + 7)) == 5
+    assert d.state is State.ESTABLISHED
+
+
 def test_peer_without_timestamps():
     d = Dialogue.established(iss=ISS, irs=IRS, peer_options=(Mss(1000),))
     assert not d.conn.info().timestamps_ok

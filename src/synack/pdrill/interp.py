@@ -618,7 +618,8 @@ class Interpreter:
             return info
         i = c.info()
         mss = max(i.snd_mss, 1)
-        opts = ((1 if i.timestamps_ok else 0) | (2 if i.sack_ok else 0) | (4 if i.wscale_ok else 0))
+        opts = ((1 if i.timestamps_ok else 0) | (2 if i.sack_ok else 0) | (4 if i.wscale_ok else 0)
+                | (8 if i.ecn_ok else 0))
         ssthresh = min(i.snd_ssthresh // mss, 0x7FFFFFFF)
         return {
             "tcpi_state": states[i.state],

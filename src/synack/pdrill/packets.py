@@ -308,7 +308,8 @@ def format_outbound(out: Outbound, flow: Flow | None) -> str:
     s = out.seg
     seq = flow.out_seq(s.seq) if flow is not None else s.seq
     n = len(s.payload)
-    text = f"> {flag_letters(s.flags)} {seq}:{(seq + n) & MASK}({n})"
+    ecn = ("", "[ect1] ", "[ect0] ", "[ce] ")[out.tos & 3]     # as a script writes ipinfo
+    text = f"> {ecn}{flag_letters(s.flags)} {seq}:{(seq + n) & MASK}({n})"
     if s.flags & Flags.ACK or s.ack:
         text += f" ack {s.ack}"
     text += f" win {s.window}"
@@ -321,7 +322,10 @@ def format_outbound(out: Outbound, flow: Flow | None) -> str:
 
 def format_script_packet(p: A.Packet) -> str:
     """An AST packet line, normalised (what the script expects)."""
-    text = f"{p.direction} {p.flags} "
+    text = f"{p.direction} "
+    if p.ipinfo is not None and p.ipinfo.ecn is not None:
+        text += f"[{p.ipinfo.ecn}] "
+    text += f"{p.flags} "
     text += f"...({p.seq_len})" if p.seq_any else f"{p.seq_start}:{p.seq_end}({p.seq_len})"
     if p.seq_absolute:
         text += "!"

@@ -76,11 +76,14 @@ _FREEBSD_TCP = dict(
     wscale=6,                       # kern.ipc.maxsockbuf = 2 MiB: 65535 << 6 >= 2 MiB
     sack=True,
     timestamps=True,
+    tolerate_missing_ts=False,      # net.inet.tcp.tolerate_missing_ts = 0
     syn_option_order="freebsd",     # mss,nop,wscale,sackOK,TS; SYN-ACK: what the peer offered
     syn_window=None,                # min(65535, SO_RCVBUF)
     ack_delay=0.040,                # net.inet.tcp.delacktime (the table's 40 ms)
     ack_every=2,
+    ack_count_segments=True,        # DELAY_ACK: the delayed ACK is not pending yet, else ACK now
     nagle=True,
+    nagle_idle_tail=True,           # tcp_output(): "idle" at the start lets the tail of a write go
     initial_window=None,            # RFC 6928 IW10
     cc="newreno",
     hystart=False,                  # newreno's classic slow start (MISSING_KNOBS: hystart)
@@ -91,10 +94,13 @@ _FREEBSD_TCP = dict(
     min_rto=0.030,                  # net.inet.tcp.rexmit_min
     max_rto=64.0,                   # TCPTV_REXMTMAX
     rto_slop=0.200,                 # net.inet.tcp.rexmit_slop: 1, 2.2, 4.2, ...
-    syn_retries=6,                  # FreeBSD stops at keepinit (75 s): no knob (MISSING_KNOBS)
+    syn_retries=6,                  # FreeBSD stops at keepinit (75 s): connect_timeout
+    syn_rexmit_drop_options=False,  # net.inet.tcp.rexmit_drop_options = 0
     synack_retries=3,               # syncache: SYN-ACK sent 1 + 3 times
     r2_retries=12,                  # TCP_MAXRXTSHIFT
     msl=30.0,                       # net.inet.tcp.msl: TIME-WAIT 60 s
+    fin_wait_2_timeout=600.0,       # orphaned FIN-WAIT-2: TP_MAXIDLE = keepcnt x keepintvl idle
+    fin_wait_2_idle=True,           # tcp_timer_2msl: idle since the last segment, checked every keepintvl
     rst_on_close_with_unread=False,  # tcp_disconnect(): flush unread data, then FIN
     keepalive=False,
     keepalive_idle=7200.0,          # net.inet.tcp.keepidle
@@ -103,6 +109,7 @@ _FREEBSD_TCP = dict(
     rfc5961=True,                   # insecure_rst = 0, insecure_syn = 0
     drop_synfin=False,
     ecn="accept",                   # net.inet.tcp.ecn.enable = 2
+    ecn_syn_retries=1,              # net.inet.tcp.ecn.maxretries = 1
     persist_min=5.0,                # TCPTV_PERSMIN
     connect_timeout=75.0,           # net.inet.tcp.keepinit
     rcv_buf_round_mss=True,         # tcp_mss(): so_rcv rounded up to a multiple of the MSS
@@ -135,11 +142,16 @@ _LINUX_TCP = dict(
     wscale=7,                       # tcp_rmem[2] = 6 MiB
     sack=True,
     timestamps=True,
+    tolerate_missing_ts=True,       # tcp_validate_incoming: PAWS only for segments with TSopt
     syn_option_order="linux",       # mss,sackOK,TS,nop,wscale / mss,nop,nop,sackOK,nop,wscale
-    syn_window=64240,               # 65535 rounded down to a multiple of the MSS
-    ack_delay=0.040,                # TCP_DELACK_MIN; quick-ACK mode has no knob (MISSING_KNOBS)
+    syn_window=65536,               # tcp_full_space() of the default 131072-octet buffer
+    syn_window_round_mss=True,      # tcp_select_initial_window: 64240 (1460), 65160 (1448, with TS)
+    ack_delay=0.040,                # TCP_DELACK_MIN
     ack_every=2,
+    quickack=16,                    # TCP_MAX_QUICKACKS: quick-ACK mode at the start
+    quickack_pingpong=True,         # TCP_PINGPONG_THRESH = 1: interactive after one quick reply
     nagle=True,
+    nagle_minshall=True,            # tcp_nagle_check / tcp_minshall_check
     initial_window=None,            # IW10
     cc="cubic",
     hystart=False,                  # Linux's HyStart is not HyStart++ (MISSING_KNOBS: hystart)
@@ -155,6 +167,7 @@ _LINUX_TCP = dict(
     synack_retries=5,               # tcp_synack_retries
     r2_retries=15,                  # tcp_retries2
     msl=30.0,                       # TCP_TIMEWAIT_LEN = 60 s
+    fin_wait_2_timeout=60.0,        # tcp_fin_timeout
     rst_on_close_with_unread=True,  # tcp_close(): data_was_unread -> RST (RFC 2525 §2.17)
     keepalive=False,
     keepalive_idle=7200.0,          # tcp_keepalive_time
@@ -163,6 +176,7 @@ _LINUX_TCP = dict(
     rfc5961=True,
     drop_synfin=False,
     ecn="accept",                   # tcp_ecn = 2
+    ecn_syn_retries=0,              # tcp_ecn_fallback = 1: a retransmitted SYN is not ECN-setup
     rst_ack_on_abort=True,          # tcp_send_active_reset: RST|ACK
 )
 LINUX = Profile(
@@ -193,20 +207,8 @@ def unsupported_knobs(name: str) -> list[str]:
 MISSING_KNOBS: dict[str, str] = {
     "initial_rcv_window": "Linux advertises 64240 at first and grows the window (rcv_ssthresh / "
                           "autotuning); synack offers the whole rcv_buf at once",
-    "syn_window per mss": "Linux's SYN-ACK window is 65535 rounded down to a multiple of (MSS - 12 "
-                          "with timestamps): 65160 with TS, 64240 without",
-    "quickack": "Linux ACKs the first segments at once (quick-ACK mode) before delaying ACKs",
-    "ecn": "ECN (RFC 3168): accept-only by default in both profiles; synack has no ECN",
-    "syn_rexmit_drop_options": "FreeBSD rexmit_drop_options: SYNs from the third on carry only MSS",
-    "fin_wait_2_timeout": "Linux tcp_fin_timeout / FreeBSD finwait2_timeout for an orphaned FIN-WAIT-2",
-    "tolerate_missing_ts": "Linux (and FreeBSD with tolerate_missing_ts=1) accept segments without "
-                           "timestamps after negotiating them; synack drops them (RFC 7323 §3.2)",
-    "ack_every_segment": "FreeBSD ACKs every second segment whatever its size (DELAY_ACK); synack "
-                         "counts full-sized segments (ack_every, RFC 5681 §4.2)",
     "hystart": "Linux CUBIC leaves slow start by its own HyStart (ACK trains and delay, not RFC 9406); "
                "synack's HyStart++ is off in both profiles, so slow start there is RFC 5681's",
-    "nagle_variant": "both kernels send the sub-MSS tail of one write at once (BSD: idle at the "
-                     "start of tcp_output; Linux: Minshall); synack holds it (RFC 1122 §4.2.3.4 as written)",
 }
 
 

@@ -428,7 +428,7 @@ _HANDLERS[_T + "always_keepalive"] = _field("keepalive", "syn")
 _HANDLERS[_T + "msl"] = _field("msl", "live", "time", 0.001)
 _HANDLERS[_T + "recvspace"] = _field("rcv_buf", "socket", "int")
 _HANDLERS[_T + "sendspace"] = _field("snd_buf", "socket", "int")
-for _n in ("hostcache.purgenow", "hostcache.purge", "recvbuf_auto", "sendbuf_auto", "ecn.maxretries",
+for _n in ("hostcache.purgenow", "hostcache.purge", "recvbuf_auto", "sendbuf_auto",
            "isn_reseed_interval", "ts_offset_per_conn", "nolocaltimewait", "log_debug", "abc_l_var",
            "sack.maxholes", "sack.globalmaxholes", "maxtcptw", "per_cpu_timers", "soreceive_stream"):
     _HANDLERS[_T + _n] = _noop
@@ -457,11 +457,21 @@ def _ecn(sh: Shell, name: str, value: str) -> None:
     v = sh._int(name, value)
     if v not in (0, 1, 2):
         raise sh._error(f"sysctl {name}: expected 0, 1 or 2, got {v}")
-    if has_knob("ecn"):
-        sh.t.set_tcp("ecn", {0: "off", 1: "on", 2: "accept"}[v], "syn")
-    elif v != 0:
-        raise sh._error(f"sysctl {name}={v}: synack has no ECN (RFC 3168); only 0 can be emulated "
-                        "(TcpConfig.ecn is missing)")
+    sh.t.set_tcp("ecn", {0: "off", 1: "on", 2: "accept"}[v], "syn")   # RFC 3168 §6.1.1
+
+
+@_reg(_T + "ecn.maxretries")
+def _ecn_maxretries(sh: Shell, name: str, value: str) -> None:
+    v = sh._int(name, value)           # SYN retransmissions still ECN-setup (FreeBSD tcp_output)
+    if v < 0:
+        raise sh._error(f"sysctl {name}: negative count {v}")
+    sh.t.set_tcp("ecn_syn_retries", v, "syn")
+
+
+@_reg("net.ipv4.tcp_ecn_fallback")
+def _ecn_fallback(sh: Shell, name: str, value: str) -> None:
+    # 1 (default): a retransmitted SYN has ECE and CWR clear; 0: every SYN is ECN-setup
+    sh.t.set_tcp("ecn_syn_retries", 0 if sh._bool(name, value) else 1 << 16, "syn")
 
 
 @_reg(_T + "blackhole")

@@ -229,7 +229,8 @@ class Stack:
                     self.stats["tcp_bad_checksum"] += 1
                 return self._drop(now, f"bad TCP segment: {e.reason}", len(packet))
             self.stats["tcp_in"] += 1
-            self._tcp_in(pkt.dst, pkt.src, seg, now)
+            tos = pkt.tos if isinstance(pkt, IPv4Packet) else pkt.traffic_class
+            self._tcp_in(pkt.dst, pkt.src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
         elif proto == 1 and isinstance(pkt, IPv4Packet):
             self._icmp_in(pkt, now)
         elif proto == 58 and isinstance(pkt, IPv6Packet):
@@ -242,7 +243,7 @@ class Stack:
         if self.log:
             self.log(StackDrop(now, reason, length))
 
-    def _tcp_in(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, now: float) -> None:
+    def _tcp_in(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, now: float, ecn: int = 0) -> None:
         key = (laddr, seg.dport, raddr, seg.sport)
         conn = self.conns.get(key)
         if conn is not None and conn.state is State.TIME_WAIT and seg.flags & Flags.SYN \
@@ -259,7 +260,7 @@ class Stack:
                 # (RFC 4987 §2.2; Linux tcp_check_req -> listen_overflow).
                 self.stats["listen_overflow"] += 1
                 return self._drop(now, "listen: accept queue full", len(seg.payload))
-            conn.receive_segment(seg, now)
+            conn.receive_segment(seg, now, ecn=ecn)
             self._after(conn, now)
             return
         lst = self.listeners.get((laddr, seg.dport)) or self.listeners.get((None, seg.dport))
@@ -333,7 +334,7 @@ class Stack:
             our_ts = Timestamps(tsval, ts.val)
         opts = syn_option_layout(cfg.syn_option_order, Mss(cfg.advertised_mss(raddr.version == 6)),
                                  WindowScale(cfg.offered_wscale()) if wscale is not None else None, sack, our_ts)
-        window = min(cfg.syn_window if cfg.syn_window is not None else cfg.rcv_buf, 65535)
+        window = cfg.syn_window_field(cfg.rcv_buf, cfg.advertised_mss(raddr.version == 6) - (12 if our_ts else 0))
         synack = TcpSegment(lport, rport, iss, (seg.seq + 1) & 0xFFFFFFFF, Flags.SYN | Flags.ACK, window,
                             0, opts)
         self._send_tcp(laddr, raddr, synack)
@@ -458,7 +459,7 @@ class Stack:
                 for seg in segs:
                     # a TSO segment (more than one MSS) is for a link that cuts and checksums it
                     out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl,
-                                                partial_checksum=len(seg.payload) > mss, tos=conn.config.tos))
+                                                partial_checksum=len(seg.payload) > mss, tos=conn.ip_tos(seg)))
                     if seg.flags & Flags.RST:
                         self.stats["rst_out"] += 1
                 self.stats["tcp_out"] += len(segs)

@@ -18,13 +18,32 @@ class TcpConfig:
     wscale: int | None = None       # shift to offer; None: smallest that lets the window cover rcv_buf
     sack: bool = True               # RFC 2018 SACK-permitted
     timestamps: bool = True         # RFC 7323 §3
+    tolerate_missing_ts: bool = False  # accept a segment without TSopt once timestamps are in use
+                                    # (Linux; FreeBSD tolerate_missing_ts=1); False: drop it (RFC 7323
+                                    # §3.2 SHOULD)
     syn_option_order: str = "linux"  # "linux": mss,sackOK,TS,nop,wscale; "freebsd": mss,nop,wscale,sackOK,TS
     syn_window: int | None = None   # window field in our SYN/SYN-ACK (None: min(65535, rcv_buf))
+    syn_window_round_mss: bool = False  # ... rounded down to a multiple of the MSS the peer's segments
+                                    # carry (less 12 octets when a SYN-ACK agrees on timestamps), as
+                                    # Linux tcp_select_initial_window does: 64240, or 65160 with TS
     # --- acknowledgements (RFC 9293 §3.8.6.3, MUST-40 / SHLD-19) ---
     ack_delay: float | None = 0.040  # delayed-ACK timeout; None: ACK every segment at once
     ack_every: int = 2              # ACK at least every 2nd full-sized segment
+    ack_count_segments: bool = False  # ... or every ack_every-th segment of any size (FreeBSD DELAY_ACK:
+                                    # a second segment while the delayed ACK is pending is ACKed)
+    quickack: int = 0               # Linux quick-ACK mode: ACK up to this many data segments at once
+                                    # when data starts, after an idle gap longer than the RTO, and on
+                                    # duplicate or out-of-window data (Linux TCP_MAX_QUICKACKS = 16);
+                                    # 0 = off (RFC 9293 §3.8.6.3 delayed ACKs throughout)
+    quickack_pingpong: bool = False  # ... and not while the connection is interactive: data sent within
+                                    # ack_delay of data received ends quick ACKs until a delayed ACK
+                                    # times out or quick-ACK mode is entered again (Linux pingpong)
     # --- sending ---
     nagle: bool = True              # RFC 896 / RFC 9293 §3.7.4; False = TCP_NODELAY
+    nagle_minshall: bool = False    # Minshall's variant (Linux): a small segment waits only while an
+                                    # earlier *small* segment is unacknowledged, not any data
+    nagle_idle_tail: bool = False   # BSD: when nothing was in flight as an output pass began, its
+                                    # last (sub-MSS) segment goes too (FreeBSD tcp_output "idle")
     initial_window: int | None = None  # bytes; None: RFC 6928 IW10
     cc: str = "cubic"               # congestion control by registry name (RFC 9438 CUBIC; "newreno")
     hystart: bool = True            # first slow start as HyStart++ (RFC 9406; RFC 9438 §4.10 SHOULD)
@@ -42,6 +61,8 @@ class TcpConfig:
     max_rto: float = 120.0
     rto_slop: float = 0.0           # added to each backed-off RTO (FreeBSD rexmit_slop)
     syn_retries: int = 6            # SYN retransmissions before "timed out" (Linux tcp_syn_retries)
+    syn_rexmit_drop_options: bool = False  # the third SYN retransmission and later ones offer only MSS
+                                    # (FreeBSD net.inet.tcp.rexmit_drop_options)
     synack_retries: int = 5         # SYN-ACK retransmissions (Linux tcp_synack_retries)
     r2_retries: int = 15            # data retransmissions before giving up (R2, MUST-20; Linux tcp_retries2)
     user_timeout: float | None = None  # give up when unacked data is older than this (RFC 5482 / R2 in time)
@@ -52,6 +73,10 @@ class TcpConfig:
     rcv_buf_round_mss: bool = False  # after the handshake round rcv_buf up to a multiple of the MSS (FreeBSD)
     # --- closing ---
     msl: float = 30.0               # TIME-WAIT lasts 2*MSL (60 s, like Linux) (MUST-13)
+    fin_wait_2_timeout: float | None = None  # after close(), FIN-WAIT-2 ends (silently) this long after
+                                    # it began if no FIN came (Linux tcp_fin_timeout, 60 s); None: wait
+    fin_wait_2_idle: bool = False   # ... counted from the last segment received instead, looked at
+                                    # every keepalive_interval (FreeBSD tcp_timer_2msl, TP_MAXIDLE)
     rst_on_close_with_unread: bool = True   # RFC 2525 §2.17, RFC 9293 §3.10.4
     rst_ack_on_abort: bool = False  # True: an abort's RST also carries ACK = RCV.NXT (Linux, FreeBSD);
                                     # False: <SEQ=SND.NXT><CTL=RST> as RFC 9293 §3.10.5 writes it
@@ -63,8 +88,13 @@ class TcpConfig:
     # --- RFC 5961 ---
     rfc5961: bool = True            # challenge ACKs for in-window RST and for SYN (False: RFC 793 rules)
     challenge_ack_limit: int = 1000  # challenge ACKs per second (RFC 5961 §7)
-    # --- ECN (RFC 3168): accept only, like Linux and FreeBSD defaults ---
     drop_synfin: bool = False
+    # --- ECN (RFC 3168 §6.1) ---
+    ecn: str = "accept"             # "off" | "on" (request on our SYN, accept) | "accept" (answer an
+                                    # ECN-setup SYN only): Linux tcp_ecn 0/1/2, FreeBSD ecn.enable;
+                                    # both kernels default to "accept"
+    ecn_syn_retries: int = 1        # SYN retransmissions still ECN-setup; later ones have ECE and CWR
+                                    # clear (§6.1.1.1; FreeBSD ecn.maxretries = 1, Linux 0)
     # --- IP ---
     tos: int = 0                    # IPv4 TOS / IPv6 Traffic Class of every segment; may change on
                                     # a live connection (RFC 9293 §3.9.1, MUST-48; IP_TOS)
@@ -80,6 +110,14 @@ class TcpConfig:
         if self.mss is not None:
             return self.mss
         return max(self.mtu - (60 if ipv6 else 40), 88)
+
+    def syn_window_field(self, rcv_buf: int, mss: int) -> int:
+        """The window field of our SYN or SYN-ACK (never scaled, RFC 7323 §2.2) with a receive
+        buffer of ``rcv_buf`` octets, for segments of ``mss`` payload octets from the peer."""
+        space = self.syn_window if self.syn_window is not None else rcv_buf
+        if self.syn_window_round_mss and space > mss > 0:
+            space -= space % mss
+        return min(space, 65535)
 
     def offered_wscale(self) -> int:
         """The shift we offer: smallest s <= 14 with 65535 << s >= rcv_buf (RFC 7323 §2.3)."""

@@ -21,6 +21,7 @@ from synack.tcp.config import TcpConfig
 from synack.tcp.errors import BrokenPipe, ConnectionExists, ConnectionTimedOut, LocalError, NotConnected
 from synack.tcp.events import (Closed, Connected, ConnId, CwndChanged, DataDelivered, LogSink, RtoBackoff,
                                SegmentOut, SoftError, StateChanged, TcpEvent, TimedOut, TimerFired)
+from synack.tcp.ecn import EcnMixin
 from synack.tcp.info import TcpInfo
 from synack.tcp.input import InputMixin, rst_for
 from synack.tcp.output import OutputMixin
@@ -53,9 +54,10 @@ class Timers:
     rack: float | None = None
     tlp: float | None = None
     connect: float | None = None    # the opening's deadline (TcpConfig.connect_timeout)
+    fin_wait_2: float | None = None  # an orphaned FIN-WAIT-2 gives up (TcpConfig.fin_wait_2_timeout)
 
 
-class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
+class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     """A TCB. Create it with the 4-tuple and the initial send sequence number (from
     ``IsnGenerator``), then ``connect(now)`` (active open) or ``listen(now)`` (passive open)."""
 
@@ -109,6 +111,19 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         # --- ACK generation ---
         self._ack_now = False
         self._unacked_bytes = 0
+        self._unacked_segs = 0         # in-order data segments not yet ACKed (ack_count_segments)
+        self._quickacks = 0            # segments still to ACK at once (TcpConfig.quickack)
+        self._last_data_rcv: float | None = None   # when in-order data last arrived
+        self._pingpong = False         # interactive: ACKs wait to ride on replies (quickack_pingpong)
+        # --- ECN (RFC 3168 §6.1) ---
+        self.ecn_ok = False            # negotiated: ECT on our new data, CE answered with ECE
+        self._ecn_plain_syn = False    # a non-ECN-setup SYN went out after ECN-setup ones (§6.1.1)
+        self._ecn_echo = False         # receiver: ECE on what we send until a CWR arrives (§6.1.3)
+        self._ecn_cwr = False          # sender: CWR on the next new data segment (§6.1.2)
+        self._ecn_high = -1            # offset of SND.MAX at the last window reduction
+        self._ce_in = False            # the segment being processed arrived with CE
+        self._ect_new: dict[int, TcpSegment] = {}    # ECT(0) segments not yet returned
+        self._ect_out: dict[int, TcpSegment] = {}    # ... and those of the last segments_to_send
         # --- retransmission and congestion ---
         self.rtt = RttEstimator(cfg.initial_rto, cfg.min_rto, cfg.max_rto)
         self._rtt_off: int | None = None
@@ -125,6 +140,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         self._lt_sent = 0              # RFC 3042 bytes sent on the current duplicate ACKs
         self._partial_acked = False    # a partial ACK came in this NewReno recovery (RFC 6582)
         self._last_data_snd: float | None = None   # when data last left (RFC 5681 §4.1)
+        self._sml = -1                 # end of the last small segment sent (Minshall's Nagle)
+        self._idle_pass = False        # an output pass that began with nothing in flight (nagle_idle_tail)
         # --- SACK loss recovery (recovery.py): scoreboard, RACK-TLP, PRR ---
         self.sb = Scoreboard()
         self.rack = Rack()
@@ -236,6 +253,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         state, again and again (CLOSED, CLOSING, LAST-ACK, TIME-WAIT: nothing to do)."""
         self._now = now
         self._read_closed = True
+        self._arm_fin_wait_2(now)
         if (self.config.rst_on_close_with_unread and self.rcvbuf.readable
                 and self.state in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.FIN_WAIT_2, S.SYN_RECEIVED)):
             self.abort(now)
@@ -334,7 +352,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
             sack_ok=self.sack_ok, iss=self.iss, irs=self.irs, snd_una=self.snd_una,
             snd_nxt=self.snd_nxt, rcv_nxt=self.rcv_nxt, send_queue=len(self.sndbuf),
             recv_queue=self.rcvbuf.readable, cc=self.cc.name,
-            timers={k: v for k, v in asdict(self.timers).items() if v is not None})
+            timers={k: v for k, v in asdict(self.timers).items() if v is not None}, ecn_ok=self.ecn_ok)
 
     # ================================================================ timers (§3.10.8)
 
@@ -343,7 +361,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         t = self.timers
         due = {k: v for k, v in (("rto", t.rto), ("delayed_ack", t.delayed_ack), ("persist", t.persist),
                                  ("keepalive", t.keepalive), ("time_wait", t.time_wait), ("rack", t.rack),
-                                 ("tlp", t.tlp), ("connect", t.connect)) if v is not None}
+                                 ("tlp", t.tlp), ("connect", t.connect), ("fin_wait_2", t.fin_wait_2))
+               if v is not None}
         if self._sendable():
             due["send"] = self._now
         return due
@@ -357,6 +376,19 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
             self._trace_timer("time_wait", now)
             self._advance(Cause.TIMEOUT_2MSL, now)      # §3.10.8 time-wait timeout
             return
+        if t.fin_wait_2 is not None and t.fin_wait_2 <= now:
+            t.fin_wait_2 = None
+            self._trace_timer("fin_wait_2", now)
+            if self.state is S.FIN_WAIT_2:
+                # The application closed and the peer never sent its FIN: RFC 9293 would wait
+                # forever; Linux (tcp_fin_timeout) lets the connection go, silently. FreeBSD
+                # only once nothing came for that long (tcp_timer_2msl), else it looks again.
+                cfg = self.config
+                if cfg.fin_wait_2_idle and now - self._last_rcv <= (cfg.fin_wait_2_timeout or 0.0):
+                    t.fin_wait_2 = now + cfg.keepalive_interval
+                else:
+                    self._advance(Cause.TIMEOUT, now)
+                    return
         if t.connect is not None and t.connect <= now:
             t.connect = None
             self._trace_timer("connect", now)
@@ -375,6 +407,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
             t.rto = None
             self._trace_timer("rto", now)
             self._on_rto(now)
+            if self.state is S.CLOSED:
+                return          # gave up: ``t`` is the old record, a due delayed ACK must not fire
         if t.persist is not None and t.persist <= now:
             t.persist = None
             self._trace_timer("persist", now)
@@ -383,6 +417,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
             t.delayed_ack = None
             self._trace_timer("delayed_ack", now)
             self._ack_now = True
+            self._pingpong = False           # no reply came to carry it (Linux tcp_delack_timer_handler)
         if t.keepalive is not None and t.keepalive <= now:
             t.keepalive = None
             self._trace_timer("keepalive", now)
@@ -421,6 +456,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
         if st.synchronized:
             self.cc.on_rto(now, self._max - self._una)
             self._trace_cwnd(now, "rto")
+            self._ecn_reduced()
         self._in_recovery = False
         self._inflate = 0
         self._dupacks = 0
@@ -514,6 +550,14 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
     def _arm(self, name: str, deadline: float, now: float) -> None:
         setattr(self.timers, name, deadline)
 
+    def _arm_fin_wait_2(self, now: float) -> None:
+        """FIN-WAIT-2 after close() (no application to read the peer's data or FIN): the
+        connection goes after ``fin_wait_2_timeout`` (Linux tcp_close / tcp_fin_timeout)."""
+        timeout = self.config.fin_wait_2_timeout
+        if (timeout is not None and self._read_closed and self.state is S.FIN_WAIT_2
+                and self.timers.fin_wait_2 is None):
+            self.timers.fin_wait_2 = now + timeout
+
     def _arm_rto(self, now: float, rto: float) -> None:
         self.timers.rto = now + rto
 
@@ -543,9 +587,11 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin):
             self.cc.syn_lost(self._syn_rexmits)
             if self.config.keepalive:
                 self._arm("keepalive", now + self.config.keepalive_idle, now)
+        elif new is S.FIN_WAIT_2:
+            self._arm_fin_wait_2(now)
         elif new is S.TIME_WAIT:
             t = self.timers
-            t.rto = t.persist = t.keepalive = t.delayed_ack = t.rack = t.tlp = None
+            t.rto = t.persist = t.keepalive = t.delayed_ack = t.rack = t.tlp = t.fin_wait_2 = None
             t.time_wait = now + 2 * self.config.msl             # MUST-13
         elif new is S.CLOSED:
             self.timers = Timers()

@@ -265,4 +265,14 @@ class LossProbe:
     retransmit: bool
 
 
+@dataclass(frozen=True, slots=True)
+class EcnSignal:
+    """ECN (RFC 3168 §6.1). ``signal``: "negotiated" (ECN-setup SYN and SYN-ACK exchanged,
+    §6.1.1), "ce" (data arrived with CE: ECE on our segments from now, §6.1.3), "cwr" (a CWR
+    arrived: ECE stops), "ece" (an ECE arrived: the window was reduced, §6.1.2)."""
+    t: float
+    conn: ConnId
+    signal: str
+
+
 LogSink = Optional[Callable[[object], None]]

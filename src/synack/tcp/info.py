@@ -37,3 +37,4 @@ class TcpInfo:
     recv_queue: int            # bytes received in order and not yet read
     cc: str
     timers: dict = field(default_factory=dict)
+    ecn_ok: bool = False       # ECN negotiated (RFC 3168 §6.1.1; Linux TCPI_OPT_ECN)

@@ -73,10 +73,13 @@ class InputMixin:
 
     # ================================================================ segment arrives (§3.10.7)
 
-    def receive_segment(self, seg: TcpSegment, now: float) -> None:
+    def receive_segment(self, seg: TcpSegment, now: float, *, ecn: int = 0) -> None:
+        """A segment arrives (§3.10.7). ``ecn``: the ECN field of its IP header (RFC 3168 §5:
+        0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE)."""
         self._now = max(self._now, now)
         if self.log:
             self.log(SegmentIn(now, self.id, seg))
+        self._ce_in = ecn == 3
         st = self.state
         if st is S.CLOSED:
             self._closed_reply(seg, now)                  # §3.10.7.1
@@ -113,6 +116,7 @@ class InputMixin:
         # and Linux (without TFO) does not either.
         self.irs = seg.seq
         self._take_syn_options(seg, syn_ack=False)
+        self._ecn_take_syn(seg)
         self._update_window_from_syn(seg)
         self._ts_from_segment(seg, now, force=True)
         self._rcv_adv = self.rcv_nxt
@@ -142,6 +146,7 @@ class InputMixin:
         # fourth: the SYN
         self.irs = seg.seq
         self._take_syn_options(seg, syn_ack=True)
+        self._ecn_take_syn(seg)
         self._ts_from_segment(seg, now, force=True)
         self._rcv_adv = self.rcv_nxt
         self._last_rcv = now
@@ -173,14 +178,16 @@ class InputMixin:
                 and seg.seq == self.irs and not seg.payload and self._ack_off(seg.ack) == self._max):
             # Simultaneous open, RFC 9293 §3.5 Figure 8 line 6: the peer's SYN,ACK acknowledges our
             # SYN. Its SYN lies just left of the window (the first check would only ACK it), so
-            # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass").
-            seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=f & ~SYN)
+            # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass"). Its ECE
+            # is ECN setup (RFC 3168 §6.1.1), not an echo of congestion.
+            seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=f & ~(SYN | Flags.ECE | Flags.CWR))
             f = seg.flags
         self._dsack_seg = False
         if self.ts_ok and not f & RST:
-            if seg.timestamps is None:
+            if seg.timestamps is None and not self.config.tolerate_missing_ts:
                 # RFC 7323 §3.2: "If a non-<RST> segment is received without a TSopt, a TCP
                 # SHOULD silently drop the segment" (and MUST NOT abort the connection).
+                # Linux accepts it (TcpConfig.tolerate_missing_ts): no PAWS check, no TS.Recent.
                 return self._drop(seg, "no timestamp option (RFC 7323 §3.2)", now)
             if self._paws_reject(seg, now):
                 # RFC 7323 §5.3 R1, before the acceptability test: ACK and drop.
@@ -221,6 +228,7 @@ class InputMixin:
         self._ka_probes = 0
         if self.config.keepalive and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
             self._arm("keepalive", now + self.config.keepalive_idle, now)
+        self._ecn_in(seg, bool(orig.payload), now)      # RFC 3168 §6.1.3 (in-window segments only)
         # ---- sixth to eighth: URG, text, FIN ----
         self._process_text_and_fin(seg, now)
 
@@ -252,6 +260,9 @@ class InputMixin:
                 self._arm("time_wait", now + 2 * self.config.msl, now)
             if not seg.flags & RST:
                 self._ack_now = True
+                if seg.payload and self.config.quickack:
+                    # Linux tcp_data_queue "out_of_window": tcp_enter_quickack_mode
+                    self._enter_quickack(self.config.quickack, leave_pingpong=True)
             self._drop(seg, "unacceptable sequence number", now)
             return None
         # Trim: octets before RCV.NXT (a SYN there is an old one) and past the window.
@@ -316,6 +327,7 @@ class InputMixin:
             self._challenge_ack(now)
             self._drop(seg, "ACK below SND.UNA - MAX.SND.WND: challenge ACK", now)
             return False
+        flight = self._max - self._una
         if self.sack_ok and self._una >= 0:
             if ack_off >= self._una:
                 self._sack_ack(seg, ack_off, now)          # recovery.py: RFC 6675, RFC 8985
@@ -327,6 +339,7 @@ class InputMixin:
             # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" (fifth step);
             # an older ACK (accepted under RFC 5961 §5.2) says nothing about the window now.
             self._update_window(seg)
+            self._ecn_on_ack(seg, ack_off, flight, now)    # RFC 3168 §6.1.2
         # state-specific parts of the fifth step
         fin_acked = self._fin_off is not None and self._una > self._fin_off
         if st is S.FIN_WAIT_1 and fin_acked:
@@ -430,6 +443,7 @@ class InputMixin:
             # RFC 5681 §3.2 step 2 / RFC 3042 §2: Limited Transmit segments are not FlightSize
             flight = max(self.flight_size - self._lt_sent, 0)
             self.cc.on_congestion_event(now, flight)
+            self._ecn_reduced()
             self._inflate = 3 * self.mss                  # RFC 5681 §3.2 step 3
             if self.log:
                 self.log(RecoveryEntered(now, self.id, "newreno", "dupacks", self._seq(self._recover), flight,
@@ -514,17 +528,36 @@ class InputMixin:
             self._events.append(DataReceived(now, self.id, advanced, urgent=urgent))
         # When to ACK (§3.8.6.3, RFC 5681 §4.2): at once for out-of-order data and for data that
         # fills a hole; otherwise at least every second full-sized segment, else after ack_delay.
+        if in_order and self.config.quickack:
+            # Linux tcp_event_data_recv: quick ACKs for the first data and after a pause longer
+            # than the RTO ("sender failed to restart window, so that we send ACKs quickly").
+            if self._last_data_rcv is None or now - self._last_data_rcv > self.rtt.rto:
+                self._enter_quickack(self.config.quickack)
+            self._last_data_rcv = now
         if not in_order or had_gap:
             self._ack_now = True
         else:
             self._unacked_bytes += len(seg.payload)
-            if (self.config.ack_delay is None
-                    or self._unacked_bytes >= self.config.ack_every * self._rcv_full_segment()):
+            self._unacked_segs += 1
+            if (self.config.ack_delay is None or (self._quickacks > 0 and not self._pingpong)
+                    or self._unacked_bytes >= self.config.ack_every * self._rcv_full_segment()
+                    or (self.config.ack_count_segments and self._unacked_segs >= self.config.ack_every)):
                 self._ack_now = True
             elif self.timers.delayed_ack is None:
                 self._arm("delayed_ack", now + self.config.ack_delay, now)
         if self._peer_fin_off is not None and self.rcvbuf.next_offset == self._peer_fin_off:
             self._take_fin(now)
+
+    def _enter_quickack(self, most: int, leave_pingpong: bool = False) -> None:
+        """Quick-ACK mode (TcpConfig.quickack; Linux tcp_incr_quickack): the next data segments
+        are ACKed at once, as many as half the receive window holds in full-sized segments (at
+        least 2), at most ``most``; ``leave_pingpong`` also ends interactive mode (Linux
+        tcp_enter_quickack_mode). A delayed ACK (RFC 9293 §3.8.6.3) is a SHOULD with a MUST-40
+        upper bound: ACKing sooner is always allowed."""
+        n = min(max(self.rcv_wnd // (2 * self._rcv_full_segment()), 2), most)
+        self._quickacks = max(self._quickacks, n)
+        if leave_pingpong:
+            self._pingpong = False
 
     def _rcv_full_segment(self) -> int:
         """A full-sized segment from the peer: the MSS we advertised (RMSS, SHLD-19) less the

@@ -14,6 +14,7 @@ from synack.wire.tcp import Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegmen
 S = State
 PAWS_IDLE = 24 * 86400.0    # RFC 7323 §5.5: TS.Recent is invalidated after 24 days idle
 ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
+ECE, CWR = Flags.ECE, Flags.CWR
 
 
 class OutputMixin:
@@ -23,18 +24,24 @@ class OutputMixin:
         """Negotiate from the peer's SYN (or SYN-ACK): MSS (MUST-14/15), window scale (only when
         both SYNs carry it, RFC 7323 §2.2), SACK-permitted (RFC 2018 §2), timestamps (RFC 7323 §3.2)."""
         cfg = self.config
+        offered = not self._syn_bare()                   # what our (last) SYN offered
         if seg.mss is not None:
             self.peer_mss = max(seg.mss, 64)
-        if cfg.window_scaling and seg.wscale is not None:
+        if cfg.window_scaling and seg.wscale is not None and offered:
             self.ws_ok = True
             self.snd_wscale = min(seg.wscale, 14)         # RFC 7323 §2.3: shifts above 14 are 14
             self.rcv_wscale = cfg.offered_wscale()
         else:
             self.ws_ok = False
             self.snd_wscale = self.rcv_wscale = 0
-        self.sack_ok = cfg.sack and seg.sack_permitted
-        self.ts_ok = cfg.timestamps and seg.timestamps is not None
+        self.sack_ok = cfg.sack and seg.sack_permitted and offered
+        self.ts_ok = cfg.timestamps and seg.timestamps is not None and offered
         self.cc.set_mss(self.mss)
+
+    def _syn_bare(self) -> bool:
+        """FreeBSD rexmit_drop_options (TcpConfig.syn_rexmit_drop_options): from the third
+        retransmission on our SYN offers only MSS, in case a middlebox drops SYNs with options."""
+        return self.config.syn_rexmit_drop_options and not self.passive and self._syn_rexmits >= 3
 
     def _update_window_from_syn(self, seg: TcpSegment) -> None:
         self.snd_wnd = seg.window                        # never scaled in a SYN (RFC 7323 §2.2)
@@ -77,8 +84,9 @@ class OutputMixin:
             sack = self.sack_ok
             ts = Timestamps(self._ts_now(now), self.ts_recent) if self.ts_ok else None
         else:
-            ws, sack = cfg.window_scaling, cfg.sack
-            ts = Timestamps(self._ts_now(now), 0) if cfg.timestamps else None
+            bare = self._syn_bare()
+            ws, sack = cfg.window_scaling and not bare, cfg.sack and not bare
+            ts = Timestamps(self._ts_now(now), 0) if cfg.timestamps and not bare else None
         wscale = WindowScale(cfg.offered_wscale()) if ws else None
         return syn_option_layout(cfg.syn_option_order, mss, wscale, sack, ts)
 
@@ -132,13 +140,15 @@ class OutputMixin:
         """Build an outgoing segment of this connection (window, ACK and options filled in)."""
         if not ack:
             flags &= ~ACK
+        if self._ecn_echo and flags & ACK and not flags & (SYN | RST):
+            flags |= ECE                         # RFC 3168 §6.1.3, until a CWR arrives
         ackno = self.rcv_nxt if flags & ACK else 0
         if flags & RST:
             window = 0
         elif flags & SYN:
             # the window in a SYN is never scaled (RFC 7323 §2.2)
-            window = min(self.config.syn_window if self.config.syn_window is not None
-                         else self.rcvbuf.capacity, 65535)
+            window = self.config.syn_window_field(self.rcvbuf.capacity,
+                                                  self.adv_mss - (12 if flags & ACK and self.ts_ok else 0))
             if flags & ACK:
                 self._rcv_adv = (self.rcv_nxt + window) & MASK
                 self._rcv_wnd_max = max(self._rcv_wnd_max, window)
@@ -232,9 +242,15 @@ class OutputMixin:
                 # least half the largest window the peer ever offered (§3.8.6.2.1)
                 if n < self.max_snd_wnd // 2:
                     return None
-            elif (self.config.nagle and self._nxt > self._una and self._fin_off is None
-                    and not self._in_recovery):
-                return None                     # Nagle: a small tail waits for the ACK
+            elif (self.config.nagle and self._fin_off is None and not self._in_recovery
+                    and not (self._idle_pass and self.config.nagle_idle_tail)
+                    and (self._una < self._sml <= self._nxt if self.config.nagle_minshall
+                         else self._nxt > self._una)):
+                # Nagle: a small tail waits for the ACK of what is in flight (RFC 9293 §3.7.4);
+                # Minshall's variant (Linux tcp_minshall_check) only for an unacknowledged
+                # small segment, so the sub-MSS tail of one large write leaves at once; so does
+                # BSD's, when the output pass began idle (nagle_idle_tail).
+                return None
         return (n, fin)
 
     def _tso_ok(self, nxt: int, mss: int) -> bool:
@@ -271,6 +287,7 @@ class OutputMixin:
                 while (rec := self._sack_rexmit_due()) is not None:
                     out.append(self._note_sent(self._retransmit_rec(rec, now), now, True))
             sent_new = False
+            self._idle_pass = self._una >= self._max
             while (nf := self._next_data_segment()) is not None:
                 if self._una >= self._max and self._last_data_snd is not None and not sent_new:
                     # RFC 5681 §4.1 restart window (and CUBIC §5.8 epoch shift): the first
@@ -285,6 +302,7 @@ class OutputMixin:
                 retransmit = self._nxt < self._max
                 out.append(self._note_sent(self._transmit_new(self._nxt, n, fin, now), now, retransmit))
                 sent_new = sent_new or not retransmit
+            self._idle_pass = False
             if sent_new:
                 self._arm_tlp(now)                                   # RFC 8985 §7.2
             self._check_persist(now)
@@ -293,6 +311,7 @@ class OutputMixin:
             # that already has the retransmitted data would find SND.NXT old and drop the ACK
             # unread (4.4BSD tcp_output uses snd_max here for the same reason).
             out.append(self._note_sent(self._segment(self._seq(self._nxt_for_rst()), ACK), now, False))
+        self._ecn_batch_done()
         return out
 
     def _transmit_new(self, off: int, n: int, fin: bool, now: float) -> TcpSegment:
@@ -300,7 +319,17 @@ class OutputMixin:
         payload = self.sndbuf.peek(off, n) if n else b""
         flags = ACK | (FIN if fin else 0) | (PSH if payload and off + n == self.sndbuf.end else 0)
         retransmit = off < self._max
+        if self._ecn_cwr and payload and not retransmit:
+            flags |= CWR                         # RFC 3168 §6.1.2: the first new data after a reduction
+            self._ecn_cwr = False
         seg = self._segment(self._seq(off), flags, payload)
+        if payload and not retransmit:
+            self._ecn_mark_new(seg)              # ECT(0): RFC 3168 §6.1.2, not on retransmissions (§6.1.5)
+            if (self.config.quickack_pingpong and self._last_data_rcv is not None
+                    and now - self._last_data_rcv < (self.config.ack_delay or 0.0)):
+                self._pingpong = True            # a reply: Linux tcp_event_data_sent, pingpong
+            if n < self._payload_mss():
+                self._sml = off + n + (1 if fin else 0)    # Minshall: the last small segment's end
         self._nxt = off + n + (1 if fin else 0)
         if retransmit:
             self.total_retrans += 1 if off == self._una else 0
@@ -328,6 +357,7 @@ class OutputMixin:
         # new segment answering the peer's SYN (RFC 9293 §3.5 Figure 8).
         retransmit = self._max >= 0 and not self._synack_fresh
         self._synack_fresh = False
+        flags |= self._ecn_syn_flags(bool(flags & ACK))              # RFC 3168 §6.1.1
         seg = self._segment(self.iss, flags, options=self._syn_options(bool(flags & ACK), now),
                             ack=bool(flags & ACK))
         self._nxt = 0
@@ -347,8 +377,10 @@ class OutputMixin:
     def _book_ack(self, seg: TcpSegment, now: float) -> None:
         """Every segment carrying an ACK settles what was owed (delayed ACK, window update)."""
         if seg.flags & ACK:
+            if self._quickacks and (self._ack_now or self._unacked_bytes or self.timers.delayed_ack is not None):
+                self._quickacks -= 1             # one quick ACK used (Linux tcp_dec_quickack_mode)
             self._ack_now = False
-            self._unacked_bytes = 0
+            self._unacked_bytes = self._unacked_segs = 0
             self.timers.delayed_ack = None
             self._last_ack_sent = seg.ack
             self._dsack = None                  # each duplicate is reported once (RFC 2883 §4 (2))

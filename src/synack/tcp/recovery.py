@@ -162,6 +162,7 @@ class RecoveryMixin:
         self._in_recovery = True
         self._recover = self._max                            # (4.1) RecoveryPoint = HighData
         self.cc.on_congestion_event(now, flight)             # (4.2) ssthresh (CongCtrlAlg())
+        self._ecn_reduced()                                  # RFC 3168 §6.1.2: CWR follows
         self._prr_delivered = 0
         self._prr_out = 0
         self._recover_fs = max(flight, 1)                    # RecoverFS = snd.nxt - snd.una

@@ -50,6 +50,7 @@ class Dialogue:
         self.sent: deque[TcpSegment] = deque()     # segments the connection sent, not yet expected
         self.history: list[tuple[float, str, TcpSegment]] = []
         self.all_events: list = []
+        self._ecn_out: dict[int, int] = {}        # id(segment sent) -> its IP ECN field
 
     # ---- building states ----
     @classmethod
@@ -135,20 +136,21 @@ class Dialogue:
 
     # ---- the dialogue ----
     def peer(self, flags: str, *, seq: int, ack: int = 0, data: bytes = b"", window: int = 65535,
-             options: tuple = (), urgent: int = 0) -> None:
-        """The peer sends one segment now."""
+             options: tuple = (), urgent: int = 0, ecn: int = 0) -> None:
+        """The peer sends one segment now; ``ecn``: the ECN field of its IP header (3 = CE)."""
         f = parse_flags(flags)
         seg = TcpSegment(self.id.remote_port, self.id.local_port, seq & MASK, ack & MASK, f, window,
                          urgent, tuple(options), bytes(data))
         self.history.append((self.now, "<", seg))
         self._collect()
-        self.conn.receive_segment(seg, self.now)
+        self.conn.receive_segment(seg, self.now, ecn=ecn)
         self._collect()
 
     def _collect(self) -> None:
         for s in self.conn.segments_to_send(self.now):
             self.history.append((self.now, ">", s))
             self.sent.append(s)
+            self._ecn_out[id(s)] = self.conn.ecn_codepoint(s)
 
     def advance(self, dt: float) -> None:
         """Let ``dt`` seconds pass, firing timers on the way; what is sent meanwhile is kept."""
@@ -166,9 +168,11 @@ class Dialogue:
 
     def expect(self, flags: str, *, seq: int | None = None, ack: int | None = None, data: bytes | None = None,
                length: int | None = None, window: int | None = None, options: tuple | None = None,
-               at: float | None = None, within: float = 1e-6, urgent: int | None = None) -> TcpSegment:
+               at: float | None = None, within: float = 1e-6, urgent: int | None = None,
+               ecn: int | None = None) -> TcpSegment:
         """The connection sends exactly this next. With ``at``, time may pass until then
-        (timers fire) and the segment must leave at ``at`` (within ``within``)."""
+        (timers fire) and the segment must leave at ``at`` (within ``within``). ``ecn``: the
+        ECN field its IP header must carry (0 Not-ECT, 2 ECT(0))."""
         self._collect()
         if not self.sent:
             nt = self.conn.next_timer()
@@ -201,6 +205,8 @@ class Dialogue:
             problems.append(f"options {seg.options} != {tuple(options)}")
         if urgent is not None and seg.urgent != urgent:
             problems.append(f"urgent {seg.urgent} != {urgent}")
+        if ecn is not None and self._ecn_out.get(id(seg)) != ecn:
+            problems.append(f"IP ECN field {self._ecn_out.get(id(seg))} != {ecn}")
         if at is not None and abs(self.now - at) > within:
             problems.append(f"sent at {self.now} instead of {at}")
         if problems:

@@ -375,7 +375,10 @@ def test_errors_of_the_socket_module(threaded_stacks):
     c.close()                                             # closing twice is fine
     for x in (s, srv, other):
         x.close()
-    again = _server(B, 8080)                              # the port is free again
+    # the server end is in LAST-ACK until the client's ACK of its FIN comes back; while it lasts
+    # the port is in use (Linux: EADDRINUSE without SO_REUSEADDR), then it is free again
+    _wait(lambda: not any(k[1] == 8080 for k in list(B.stack.conns)))
+    again = _server(B, 8080)
     again.close()
 
 

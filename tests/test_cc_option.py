@@ -17,17 +17,23 @@ def test_soak_runs_with_each_algorithm():
         assert "3 passed, 0 failed" in r.stdout
 
 
-def test_transfer_uses_the_algorithm_asked_for(monkeypatch):
-    import synack.sim.transfer as transfer
-
-    made = []
-    real = transfer.Stack
+def record_cc(monkeypatch, module) -> list[str]:
+    """Every Stack ``module`` builds from now on appends its TcpConfig.cc to the list returned."""
+    made: list[str] = []
+    real = module.Stack
 
     def recording_stack(*a, **kw):
         made.append(kw["config"].cc)
         return real(*a, **kw)
 
-    monkeypatch.setattr(transfer, "Stack", recording_stack)
+    monkeypatch.setattr(module, "Stack", recording_stack)
+    return made
+
+
+def test_transfer_uses_the_algorithm_asked_for(monkeypatch):
+    import synack.sim.transfer as transfer
+
+    made = record_cc(monkeypatch, transfer)
     assert run_transfer(7, 50_000, 1_000, loss=0.02, cc="newreno").ok
     assert made == ["newreno", "newreno"]
 
@@ -44,14 +50,7 @@ def test_demo_on_the_simulator_with_newreno(tmp_path, monkeypatch):
     import synack.demo_sim as demo_sim
     from synack.cli import main
 
-    made = []
-    real = demo_sim.Stack
-
-    def recording_stack(*a, **kw):
-        made.append(kw["config"].cc)
-        return real(*a, **kw)
-
-    monkeypatch.setattr(demo_sim, "Stack", recording_stack)
+    made = record_cc(monkeypatch, demo_sim)
     assert main(["demo", "--sim", "--cc", "newreno", "--out", str(tmp_path / "d"), "--color", "never"]) == 0
     assert made == ["newreno", "newreno"]
     assert (tmp_path / "d" / "events.jsonl").stat().st_size > 0

@@ -7,10 +7,9 @@ W * (1 + β) / 2 (§4.7); and between two losses cwnd follows W_cubic(t) = C (t 
 
 import bisect
 
-from synack.sim.network import Network
-from synack.stack.host import Stack
 from synack.tcp.config import TcpConfig
 from synack.tcp.events import CwndChanged, RecoveryEntered, RecoveryExited, RtoBackoff
+from synack.testing.bulk import bulk_flow
 
 MSS = 1448
 LINK, RTT = 5e6, 0.4
@@ -20,26 +19,7 @@ def run(duration: float) -> list:
     log: list = []
     bdp = LINK * RTT / 8
     cfg = TcpConfig(rcv_buf=int(4 * bdp), snd_buf=int(4 * bdp), min_rto=0.2, nagle=False)
-    net = Network(1)
-    a = net.add_node("a", Stack(["192.0.2.1/24"], secret=b"a" * 16, config=cfg, log=log.append))
-    b = net.add_node("b", Stack(["192.0.2.2/24"], secret=b"b" * 16, config=cfg))
-    net.connect("a", "b", delay=RTT / 2, bandwidth=LINK, queue_limit=int(bdp / 1500))
-    lst = b.listen(80)
-    c = a.connect(("192.0.2.2", 80), net.now)
-    peer = []
-    block = b"\x5a" * 65536
-
-    def step() -> bool:
-        if not peer and (p := b.accept(lst)) is not None:
-            peer.append(p)
-        while c.state.synchronized and c.sndbuf.free and c.send(block[:c.sndbuf.free]):
-            a.touch(c)
-        if peer:
-            while peer[0].receive(1 << 20):
-                b.touch(peer[0])
-        return net.now >= duration
-
-    net.run_until(step, limit=duration + 1)
+    bulk_flow(cfg, rtt=RTT, bandwidth=LINK, queue_limit=int(bdp / 1500), duration=duration, log=log.append)
     return log
 
 

@@ -7,11 +7,10 @@ ACK covers the highest octet sent when the round began.
 
 import pytest
 
-from synack.sim.network import Network
-from synack.stack.host import Stack
 from synack.tcp.config import TcpConfig
 from synack.tcp.congestion import INFINITE_SSTHRESH, Cubic, Reno
 from synack.tcp.events import RecoveryEntered, RtoBackoff
+from synack.testing.bulk import bulk_flow
 
 MSS = 1000
 
@@ -154,26 +153,8 @@ def test_connection_leaves_slow_start_before_the_queue_overflows(cc):
         bdp = link * rtt / 8
         cfg = TcpConfig(cc=cc, hystart=hystart, rcv_buf=int(32 * bdp), snd_buf=int(32 * bdp),
                         min_rto=0.2, nagle=False)
-        net = Network(1)
-        a = net.add_node("a", Stack(["192.0.2.1/24"], secret=b"a" * 16, config=cfg, log=log.append))
-        b = net.add_node("b", Stack(["192.0.2.2/24"], secret=b"b" * 16, config=cfg))
-        net.connect("a", "b", delay=rtt / 2, bandwidth=link, queue_limit=int(16 * bdp / 1500))
-        lst = b.listen(80)
-        c = a.connect(("192.0.2.2", 80), net.now)
-        peer = []
-        block = b"\x5a" * 65536
-
-        def step():
-            if not peer and (p := b.accept(lst)) is not None:
-                peer.append(p)
-            while c.state.synchronized and c.sndbuf.free and c.send(block[:c.sndbuf.free]):
-                a.touch(c)
-            if peer:
-                while peer[0].receive(1 << 20):
-                    b.touch(peer[0])
-            return net.now >= 3.0
-
-        net.run_until(step, limit=4.0)
+        c = bulk_flow(cfg, rtt=rtt, bandwidth=link, queue_limit=int(16 * bdp / 1500), duration=3.0,
+                      log=log.append)
         losses = [r for r in log if isinstance(r, (RecoveryEntered, RtoBackoff))]
         return losses, c.cc
 

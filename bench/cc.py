@@ -18,6 +18,7 @@ Jain's fairness index for n flows: (sum x)^2 / (n * sum x^2), 1 = perfectly fair
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import math
 import pathlib
@@ -131,10 +132,22 @@ def losses_duration(rtt: float, loss: float, base: float, losses: int, cap: floa
     return min(max(base, losses / (loss * pps)), max(cap, base))
 
 
-def _one(args: tuple) -> tuple[dict, float]:
+def _timed(kw: dict) -> tuple[dict, float]:
+    """``run(**kw)`` and its wall time (a top-level function, so worker processes can call it)."""
     t0 = time.perf_counter()
-    cc, sack, rtt, loss, kw = args
-    return run(cc, sack, rtt, loss, **kw), time.perf_counter() - t0
+    return run(**kw), time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _mapper(jobs: int):
+    """A ``map`` over ``jobs`` worker processes (results in order, each as soon as it is ready),
+    or the built-in ``map`` for one job."""
+    if jobs <= 1:
+        yield map
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(jobs) as pool:
+        yield pool.map
 
 
 def goodput_table(cases, duration: float, out=sys.stdout, *, seeds: int = 1, jobs: int = 1,
@@ -146,16 +159,12 @@ def goodput_table(cases, duration: float, out=sys.stdout, *, seeds: int = 1, job
     print("| cc | SACK | RTT ms | loss % | goodput Mbit/s | min-max | Mathis bound Mbit/s "
           "| loss met % | goodput / bound at loss met | virtual s x runs | wall s |", file=out)
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", file=out, flush=True)
-    pool = None
-    if jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(jobs)
-    try:
+    with _mapper(jobs) as pmap:
         for cc, sack, rtt, loss in cases:
             dur = losses_duration(rtt, loss, duration, losses, cap) if losses else duration
-            work = [(cc, sack, rtt, loss, {"duration": dur, "seed": s, "acks": acks})
+            work = [dict(cc=cc, sack=sack, rtt=rtt, loss=loss, duration=dur, seed=s, acks=acks)
                     for s in range(1, seeds + 1)]
-            results = list(pool.map(_one, work)) if pool else [_one(w) for w in work]
+            results = list(pmap(_timed, work))
             gs = [r[0]["rates"][0] / 1e6 for r in results]
             ps = [r[0]["p"] for r in results]
             met = [x / (min(mathis(rtt, p), LINK) / 1e6) for x, p in zip(gs, ps)] if loss else []
@@ -168,17 +177,7 @@ def goodput_table(cases, duration: float, out=sys.stdout, *, seeds: int = 1, job
                   f"{min(gs):.2f}-{max(gs):.2f} | {m:.2f}{' (link)' if m >= LINK / 1e6 else ''} | "
                   f"{sum(ps) / len(ps) * 100:.3f} | {ratio} | {dur:.0f} x {seeds} | {wall:.0f} |",
                   file=out, flush=True)
-    finally:
-        if pool:
-            pool.shutdown()
     return rows
-
-
-def _fair(args: tuple) -> tuple[list[float], float]:
-    t0 = time.perf_counter()
-    cc, n, rtt, duration, warmup = args
-    return run(cc, True, rtt, 0.0, flows=n, duration=duration, warmup=warmup)["rates"], \
-        time.perf_counter() - t0
 
 
 def fairness_table(ccs, flow_counts, rtts, duration: float, out=sys.stdout, *, jobs: int = 1) -> None:
@@ -188,19 +187,13 @@ def fairness_table(ccs, flow_counts, rtts, duration: float, out=sys.stdout, *, j
           file=out)
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |", file=out, flush=True)
     warmup = max(duration / 4, min(5.0, duration / 2))
-    work = [(cc, n, rtt, duration, warmup) for rtt in rtts for cc in ccs for n in flow_counts]
-    pool = None
-    if jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(jobs)
-    try:
-        results = pool.map(_fair, work) if pool else map(_fair, work)
-        for (cc, n, rtt, _, _), (xs, wall) in zip(work, results):      # each row as it is done
-            print(f"| {cc} | {n} | {rtt * 1000:.0f} | {' '.join(f'{x / 1e6:.1f}' for x in xs)} | "
+    work = [dict(cc=cc, sack=True, rtt=rtt, loss=0.0, flows=n, duration=duration, warmup=warmup)
+            for rtt in rtts for cc in ccs for n in flow_counts]
+    with _mapper(jobs) as pmap:
+        for w, (r, wall) in zip(work, pmap(_timed, work)):          # each row as it is done
+            xs = r["rates"]
+            print(f"| {w['cc']} | {w['flows']} | {w['rtt'] * 1000:.0f} | {' '.join(f'{x / 1e6:.1f}' for x in xs)} | "
                   f"{sum(xs) / 1e6:.1f} | {jain(xs):.3f} | {duration:.0f} | {wall:.0f} |", file=out, flush=True)
-    finally:
-        if pool:
-            pool.shutdown()
 
 
 def plot(rows, path: pathlib.Path) -> None:

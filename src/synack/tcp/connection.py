@@ -61,6 +61,24 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     """A TCB. Create it with the 4-tuple and the initial send sequence number (from
     ``IsnGenerator``), then ``connect(now)`` (active open) or ``listen(now)`` (passive open)."""
 
+    # Every attribute, here and in the mixins: no per-connection __dict__ (memory per TCB).
+    __slots__ = (
+        '_ack_now', '_ce_in', '_chal_count', '_chal_second', '_dsack', '_dsack_seg', '_dupacks',
+        '_ecn_cwr', '_ecn_echo', '_ecn_high', '_ecn_plain_syn', '_ect_new', '_ect_out', '_events',
+        '_fin_off', '_fin_rcvd', '_first_rexmit_time', '_high_rxt', '_idle_pass', '_in_recovery',
+        '_inflate', '_ka_probes', '_last_ack_sent', '_last_data_rcv', '_last_data_snd',
+        '_last_rcv', '_last_snd', '_lt_sent', '_max', '_now', '_nxt', '_partial_acked',
+        '_peer_fin_off', '_persist_backoff', '_pingpong', '_probe_end', '_prr_cwnd',
+        '_prr_delivered', '_prr_out', '_queue', '_quickacks', '_rcv_adv', '_rcv_up',
+        '_rcv_wnd_max', '_read_closed', '_recover', '_recover_fs', '_rto_recovery', '_rtt_off',
+        '_rtt_time', '_sml', '_snd_up', '_syn_rexmits', '_synack_fresh', '_tlp_flight',
+        '_ts_offset', '_ts_recent_age', '_una', '_unacked_bytes', '_unacked_segs', '_was_full',
+        '_wl1', '_wl2', 'cc', 'config', 'ecn_ok', 'error', 'id', 'ipv6', 'irs', 'iss', 'log',
+        'max_snd_wnd', 'passive', 'peer_mss', 'pmtu_mss', 'rack', 'rcv_wscale', 'rcvbuf',
+        'retries', 'rtt', 'sack_ok', 'sb', 'snd_wnd', 'snd_wscale', 'sndbuf', 'soft_error',
+        'state', 'state_history', 'timers', 'tlp', 'total_retrans', 'ts_ok', 'ts_recent', 'ws_ok',
+    )
+
     def __init__(self, conn: ConnId, iss: int, config: TcpConfig | None = None, *,
                  log: LogSink = None, ts_offset: int = 0) -> None:
         self.id = conn

@@ -26,6 +26,8 @@ NOT_ECT, ECT1, ECT0, CE = 0, 1, 2, 3            # RFC 3168 §5, the two low bits
 
 
 class EcnMixin:
+    __slots__ = ()                 # TcpConnection declares every attribute
+
     # ================================================================ queries (for the IP layer)
 
     def ecn_codepoint(self, seg: TcpSegment) -> int:

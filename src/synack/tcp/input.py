@@ -19,6 +19,8 @@ SYNCHRONIZED_DATA_STATES = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)   # where
 
 
 class InputMixin:
+    __slots__ = ()                 # TcpConnection declares every attribute
+
     # ================================================================ ICMP errors (§3.9.2.2)
 
     # Destination Unreachable codes that are hard errors (Linux's icmp_err_convert "fatal").

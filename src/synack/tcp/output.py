@@ -18,6 +18,8 @@ ECE, CWR = Flags.ECE, Flags.CWR
 
 
 class OutputMixin:
+    __slots__ = ()                 # TcpConnection declares every attribute
+
     # ================================================================ options and windows
 
     def _take_syn_options(self, seg: TcpSegment, syn_ack: bool) -> None:

@@ -28,6 +28,8 @@ PTO_MIN = 0.010
 
 
 class RecoveryMixin:
+    __slots__ = ()                 # TcpConnection declares every attribute
+
     # ================================================================ state queries
 
     @property

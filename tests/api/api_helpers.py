@@ -4,12 +4,12 @@ event loops, no simulator clock. Every wait in these tests is bounded by a timeo
 from __future__ import annotations
 
 import asyncio
-import functools
 
 from synack.api.aio import AsyncStack
 from synack.link.dgram import DgramLink
 from synack.stack.host import Stack
 from synack.tcp.config import TcpConfig
+from synack.testing.aio import bounded_run
 
 A_ADDR, B_ADDR = "192.0.2.1", "192.0.2.2"
 TEST_TIMEOUT = 20.0
@@ -22,15 +22,7 @@ def make_stacks(config: TcpConfig | None = None) -> tuple[Stack, Stack, DgramLin
     return a, b, la, lb
 
 
-def run_async(coro_fn):
-    """Decorator: run an ``async def`` test with asyncio.run, bounded by TEST_TIMEOUT."""
-    @functools.wraps(coro_fn)
-    def wrapper(*args, **kwargs):
-        async def bounded():
-            async with asyncio.timeout(TEST_TIMEOUT):
-                return await coro_fn(*args, **kwargs)
-        return asyncio.run(bounded())
-    return wrapper
+run_async = bounded_run(TEST_TIMEOUT)   # decorator: an ``async def`` test under asyncio.run
 
 
 class AioPair:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import random
 from pathlib import Path
@@ -16,6 +15,7 @@ import h11
 
 from synack.http.client import Reply
 from synack.http.server import HttpServer, ServerConfig
+from synack.testing.aio import bounded_run
 
 TEST_TIMEOUT = 30.0
 KINDS = ("kernel", "synack")
@@ -43,15 +43,7 @@ def make_site(base: Path) -> Path:
     return root
 
 
-def run_async(coro_fn):
-    """Decorator: run an ``async def`` test with asyncio.run, bounded by TEST_TIMEOUT."""
-    @functools.wraps(coro_fn)
-    def wrapper(*args, **kwargs):
-        async def bounded():
-            async with asyncio.timeout(TEST_TIMEOUT):
-                return await coro_fn(*args, **kwargs)
-        return asyncio.run(bounded())
-    return wrapper
+run_async = bounded_run(TEST_TIMEOUT)   # decorator: an ``async def`` test under asyncio.run
 
 
 class Harness:

@@ -159,6 +159,23 @@ def test_rto_loss_window_and_ssthresh(cls, factor):
     assert cc.ssthresh == 2 * MSS and cc.cwnd == MSS and cc.in_slow_start
 
 
+@pytest.mark.parametrize("cls, factor", [(Reno, 0.5), (Cubic, 0.7)])
+def test_rto_in_fast_recovery_keeps_the_episode_ssthresh(cls, factor):
+    # FlightSize at the timeout still counts every segment the episode lost: eq. (4) on it
+    # would raise ssthresh above the reduction fast retransmit made ("no more than", §3.1)
+    cc = cls(MSS)
+    cc.cwnd = 40 * MSS
+    cc.on_congestion_event(1.0, 40 * MSS)
+    assert cc.ssthresh == int(40 * MSS * factor)
+    cc.on_rto(2.0, 80 * MSS)
+    assert cc.ssthresh == int(40 * MSS * factor) and cc.cwnd == MSS
+    if cls is Cubic:
+        assert cc.cwnd_prior == 40                        # still the window before the episode
+    cc.on_ack(3.0, MSS, MSS, RTT)
+    cc.on_rto(4.0, 2 * MSS)                               # a later timeout, out of recovery:
+    assert cc.ssthresh == 2 * MSS                         # eq. (4) as always
+
+
 def test_rto_during_recovery_is_not_undone_by_recovery_exit():
     cc = Reno(MSS)
     cc.on_congestion_event(1.0, 20 * MSS)

@@ -65,7 +65,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     __slots__ = (
         '_ack_now', '_ce_in', '_chal_count', '_chal_second', '_dsack', '_dsack_seg', '_dupacks',
         '_ecn_cwr', '_ecn_echo', '_ecn_high', '_ecn_plain_syn', '_ect_new', '_ect_out', '_events',
-        '_fin_off', '_fin_rcvd', '_first_rexmit_time', '_high_rxt', '_idle_pass', '_in_recovery',
+        '_fin_off', '_fin_rcvd', '_first_rexmit_time', '_gbn_end', '_ghost', '_ghost_until', '_high_rxt', '_idle_pass', '_in_recovery',
         '_inflate', '_ka_probes', '_last_ack_sent', '_last_data_rcv', '_last_data_snd',
         '_last_rcv', '_last_snd', '_lt_sent', '_max', '_now', '_nxt', '_partial_acked',
         '_peer_fin_off', '_persist_backoff', '_pingpong', '_probe_end', '_prr_cwnd',
@@ -157,6 +157,11 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._inflate = 0
         self._lt_sent = 0              # RFC 3042 bytes sent on the current duplicate ACKs
         self._partial_acked = False    # a partial ACK came in this NewReno recovery (RFC 6582)
+        # Go-back-N after a timeout without SACK (see _note_go_back_n): the end of the resent
+        # range, and the resent segments a cumulative ACK overtook that are still in the network
+        self._gbn_end = -1
+        self._ghost = 0
+        self._ghost_until = 0.0
         self._last_data_snd: float | None = None   # when data last left (RFC 5681 §4.1)
         self._sml = -1                 # end of the last small segment sent (Minshall's Nagle)
         self._idle_pass = False        # an output pass that began with nothing in flight (nagle_idle_tail)
@@ -471,12 +476,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self.rtt.backoff()
         if self.log:
             self.log(RtoBackoff(now, self.id, self.rtt.rto, self.rtt.backoff_count))
+        self._in_recovery = False
+        self._inflate = 0
         if st.synchronized:
             self.cc.on_rto(now, self._max - self._una)
             self._trace_cwnd(now, "rto")
             self._ecn_reduced()
-        self._in_recovery = False
-        self._inflate = 0
         self._dupacks = 0
         self._recover = self._max            # RFC 6582 §4 / RFC 6675 §5.1: RecoveryPoint = HighData
         self._rtt_off = None                 # Karn's algorithm (RFC 6298 §3)
@@ -484,6 +489,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             self._sack_on_rto(now)           # RFC 2018 §5, RFC 8985 §6.3: the lost ones go again
         else:
             self._nxt = self._una            # go back: resend from SND.UNA
+            self._gbn_end = self._max
+            self._ghost = 0
             if probe:
                 self._retransmit_head(now)   # the window would hold it back otherwise
         self._arm_rto(now, self.rtt.rto + self.config.rto_slop * (self.rtt.backoff_count > 0))

@@ -359,6 +359,10 @@ class InputMixin:
             # the peer took a zero-window probe octet (§3.8.6.1): it was sent after all
             self._max = ack_off
         acked = ack_off - self._una
+        if self._ghost and now >= self._ghost_until:
+            self._ghost = 0
+        if self._gbn_end > self._una:
+            self._note_go_back_n(ack_off, now)
         data_end = self.sndbuf.end
         self.sndbuf.ack_to(min(max(ack_off, 0), data_end))
         self._una = ack_off
@@ -430,10 +434,44 @@ class InputMixin:
         if self.log:
             self._trace_cwnd(now, "ack")
 
+    def _note_go_back_n(self, ack_off: int, now: float) -> None:
+        """A cumulative ACK while go-back-N resends after a timeout (no SACK): which of the
+        resent segments are duplicates still in the network?
+
+        Go-back-N resends in order from SND.UNA, and the receiver already holds much of what it
+        gets again. The ACK from SND.UNA to ``ack_off`` was sent when the resent segment at
+        SND.UNA filled the hole there; every segment resent after it, up to ``ack_off``, is a
+        duplicate the ACK overtook. Counting them as gone would let the sender send their worth
+        at once on top of them (the burst RFC 6582 §6 warns of), and each one's arrival draws a
+        duplicate ACK that would count towards a fast retransmit that no loss caused (the
+        spurious retransmissions RFC 6582 §4 describes; its ACK heuristic, for the same jump of
+        the cumulative ACK, says "do not enter fast retransmit"). So they stay in flight as
+        "ghosts", each duplicate ACK takes one out (it left the network, like the packet
+        conservation of RFC 5681 §3.2 step 4), and whatever the ACKs do not account for is
+        forgotten when none came for an RTO."""
+        dup = min(ack_off, self._nxt, self._gbn_end) - self._una - self.mss
+        if dup > 0:
+            self._ghost += dup
+            self._ghost_until = now + self.rtt.rto
+
     def _maybe_dupack(self, seg: TcpSegment, now: float) -> None:
         """RFC 5681 §2 duplicate ACK; fast retransmit on the third (§3.2), NewReno (RFC 6582)."""
-        if (seg.payload or seg.flags & (SYN | FIN) or self._una >= self._max
-                or (seg.window << self.snd_wscale) != self.snd_wnd):
+        if seg.payload or seg.flags & (SYN | FIN):
+            return
+        if self._ghost:
+            # a duplicate resent after a timeout reached the receiver (see _note_go_back_n);
+            # its ACK may carry a new window (the reader took what a resent segment completed)
+            if now < self._ghost_until:
+                self._ghost = max(self._ghost - self.mss, 0)
+                self._ghost_until = now + self.rtt.rto
+                if self._una < self._max:
+                    # what was sent after the overtaking ACK waits behind the duplicates: its
+                    # RTO runs from when they have left the network, not from that ACK
+                    self._arm_rto(now, self.rtt.rto)
+            else:
+                self._ghost = 0
+            return
+        if self._una >= self._max or (seg.window << self.snd_wscale) != self.snd_wnd:
             return
         self._dupacks += 1
         if self._in_recovery:

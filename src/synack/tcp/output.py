@@ -221,6 +221,10 @@ class OutputMixin:
             usable = min(wnd_room, budget)
         else:
             cwnd = self.cwnd
+            if self._ghost:
+                # duplicates overtaken by a cumulative ACK are still in the network (see
+                # InputMixin._note_go_back_n); one segment may always go, for the timer's sake
+                cwnd = max(cwnd - self._ghost, self.mss)
             if (self.config.limited_transmit and not self._in_recovery
                     and 0 < self._dupacks < self.config.dupthresh):
                 # RFC 3042 §2: on the first two duplicate ACKs, up to cwnd + 2 segments.

@@ -203,7 +203,14 @@ class CongestionControl(ABC):
         """
         self._pristine = False
         if not self._rto_repeated:
-            self.ssthresh = self._loss_ssthresh(flight_size)
+            if self._in_recovery:
+                # A timeout in fast recovery is the same loss episode, whose reduction is made
+                # already: ssthresh never rises here ("no more than" eq. (4); Linux's
+                # tcp_enter_loss also keeps it). FlightSize then still counts every segment the
+                # episode lost, so eq. (4) alone would undo the reduction.
+                self.ssthresh = min(self.ssthresh, self._loss_ssthresh(flight_size))
+            else:
+                self.ssthresh = self._loss_ssthresh(flight_size)
         self._rto_repeated = True
         self.cwnd = self.mss
         self._ca_acked = 0

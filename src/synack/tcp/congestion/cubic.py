@@ -138,7 +138,8 @@ class Cubic(CongestionControl):
     def on_rto(self, now: float, flight_size: int) -> None:
         """§4.8: cwnd as Reno (the 1-segment loss window), ssthresh with β_cubic; the next
         congestion avoidance stage starts with K = 0 and W_max = cwnd at its start."""
-        if not self._rto_repeated:
+        if not self._rto_repeated and not self._in_recovery:
+            # (in fast recovery, cwnd_prior is still the one the episode's reduction saved)
             self.cwnd_prior = (self.cwnd + self._frac) / self.mss
         super().on_rto(now, flight_size)
         self._after_rto = True

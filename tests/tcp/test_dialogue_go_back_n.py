@@ -1,0 +1,99 @@
+"""Packet dialogues: go-back-N after a retransmission timeout without SACK (RFC 5681 §3.1,
+RFC 6582 §4 and §6). The receiver already holds much of what the sender resends; when a resent
+segment fills the hole, the cumulative ACK overtakes the resent copies still in the network.
+Those stay counted in flight until their duplicate ACKs come back, so the sender neither sends
+their worth in one burst nor takes their duplicate ACKs for a new loss."""
+
+from synack.tcp.config import TcpConfig
+from synack.testing import Dialogue
+
+ISS, IRS = 2**32 - 3, 2**32 - 5
+A, R = ISS + 1, IRS + 1
+SEG = 536                                   # the default MSS without an MSS option
+CFG = TcpConfig(nagle=False, cc="newreno", sack=False)
+
+
+def seg(i: int) -> int:
+    return (A + SEG * i) & 0xFFFFFFFF
+
+
+def _lose_flight_and_time_out(d: Dialogue, n: int) -> None:
+    """``n`` segments leave, no ACK comes back, and the first one is resent by the timer."""
+    d.conn.send(b"z" * (SEG * n))
+    for i in range(n):
+        d.expect("." if i < n - 1 else "P.", seq=seg(i), length=SEG)
+    d.expect(".", seq=seg(0), length=SEG, at=1.0)      # RTO: the loss window, 1 segment
+    d.expect_nothing()
+
+
+def test_overtaken_copy_stays_in_flight_until_its_duplicate_ack():
+    d = Dialogue.established(iss=ISS, irs=IRS, config=CFG)
+    _lose_flight_and_time_out(d, 10)
+    d.peer(".", seq=R, ack=seg(1))                # cwnd 2: go back, resend 1 and 2
+    d.expect(".", seq=seg(1), length=SEG)
+    d.expect(".", seq=seg(2), length=SEG)
+    d.expect_nothing()
+    # the receiver held 2..5: the copy of 1 lifts the ACK to 6, over the copy of 2 in flight.
+    # cwnd is 4 segments (slow start, L = 2); with that copy counted, 3 go now, not 4.
+    d.peer(".", seq=R, ack=seg(6))
+    assert d.conn.cc.cwnd == 4 * SEG
+    for i in (6, 7, 8):
+        d.expect(".", seq=seg(i), length=SEG)
+    d.expect_nothing()
+    # the copy of 2 arrives and draws a duplicate ACK: it has left the network, one more goes
+    d.peer(".", seq=R, ack=seg(6))
+    d.expect("P.", seq=seg(9), length=SEG)              # (the end of what was written)
+    d.expect_nothing()
+    assert d.conn.info().snd_cwnd == 4 * SEG           # no fast retransmit, no reduction
+
+
+def test_duplicate_acks_of_overtaken_copies_are_no_new_loss():
+    d = Dialogue.established(iss=ISS, irs=IRS, config=CFG)
+    _lose_flight_and_time_out(d, 10)
+    d.conn.send(b"y" * (SEG * 8))                 # more data behind the lost flight
+    d.peer(".", seq=R, ack=seg(1))                # cwnd 2
+    d.expect(".", seq=seg(1), length=SEG)
+    d.expect(".", seq=seg(2), length=SEG)
+    d.peer(".", seq=R, ack=seg(2))                # cwnd 3
+    d.expect(".", seq=seg(3), length=SEG)
+    d.expect(".", seq=seg(4), length=SEG)
+    d.peer(".", seq=R, ack=seg(3))                # cwnd 4
+    d.expect(".", seq=seg(5), length=SEG)
+    d.expect(".", seq=seg(6), length=SEG)
+    d.expect_nothing()
+    # the receiver held 4..9: the copy of 3 completes everything sent before the timeout
+    # (RFC 6582 "recover"), overtaking the copies of 4, 5 and 6 still in flight
+    d.peer(".", seq=R, ack=seg(10))
+    assert d.conn.cc.cwnd == 5 * SEG                   # ssthresh: half of 10 segments
+    for i in (10, 11):                                 # 5 - 3 copies
+        d.expect(".", seq=seg(i), length=SEG)
+    d.expect_nothing()
+    # their three duplicate ACKs: each clocks out one new segment, none is a fast retransmit
+    for i in (12, 13, 14):
+        d.peer(".", seq=R, ack=seg(10))
+        d.expect(".", seq=seg(i), length=SEG)
+    d.expect_nothing()
+    # after them, duplicate ACKs do mean a loss: two send new data (Limited Transmit,
+    # RFC 3042), the third retransmits segment 10 (RFC 5681 §3.2)
+    for i in (15, 16):
+        d.peer(".", seq=R, ack=seg(10))
+        d.expect(".", seq=seg(i), length=SEG)
+    d.peer(".", seq=R, ack=seg(10))
+    d.expect(".", seq=seg(10), length=SEG)
+    assert d.conn.cc.ssthresh == 5 * SEG // 2          # FlightSize 5 segments / 2
+
+
+def test_unanswered_copies_are_forgotten_after_an_rto():
+    d = Dialogue.established(iss=ISS, irs=IRS, config=CFG)
+    _lose_flight_and_time_out(d, 10)
+    d.peer(".", seq=R, ack=seg(1))
+    d.expect(".", seq=seg(1), length=SEG)
+    d.expect(".", seq=seg(2), length=SEG)
+    d.peer(".", seq=R, ack=seg(6))                # one copy (of 2) overtaken
+    for i in (6, 7, 8):
+        d.expect(".", seq=seg(i), length=SEG)
+    assert d.conn._ghost == SEG
+    # its duplicate ACK never comes; an ACK of new data one RTO later finds it forgotten
+    d.advance(d.conn.rtt.rto + 0.01)
+    d.peer(".", seq=R, ack=seg(7))
+    assert d.conn._ghost == 0

@@ -6,7 +6,8 @@ the connection's contracts (STYLE §3, §4, §5):
 * no spin: after ``segments_to_send(now)``, ``next_timer()`` is None or later than ``now``, unless
   another ``segments_to_send(now)`` really produces output (a connection still owing segments);
 * ``rto``, ``persist`` and ``time_wait`` are never armed together;
-* in CLOSED no timer is left armed.
+* in CLOSED no timer is left armed;
+* ``next_timer()`` is the earliest deadline of ``_due()``, the one predicate.
 
 Only the public API is used: ``info()`` ([STATUS]) to aim segments near the live sequence numbers.
 """
@@ -85,6 +86,8 @@ def check_output(conn, now):
         assert out, f"spin: next_timer() = {nt} <= now = {now} but nothing to send ({conn.info().timers})"
     nt = conn.next_timer()
     assert nt is None or nt > now, f"spin: next_timer() = {nt} <= now = {now}"
+    due = conn._due()                    # next_timer() is the earliest of THE predicate's deadlines
+    assert nt == (min(due.values()) if due else None), (nt, due)
     armed = set(conn.info().timers)
     assert len(armed & {"rto", "persist", "time_wait"}) <= 1, armed
     if conn.state is State.CLOSED:

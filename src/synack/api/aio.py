@@ -268,17 +268,27 @@ class AsyncStack:
             self._writing = False
 
     def _dispatch_events(self) -> None:
+        """Every handler is level-triggered (it looks at the connection or listener, not at the
+        event), so the events of one pass are drained first and each object's handler runs once
+        with the last of them, in the order the objects first had an event. A handshake, the
+        request data and a FIN arriving together are one wake-up of the transport, not three.
+        Handlers are looked up when they run: one may register another (an accept)."""
         stack = self.stack
-        while (item := stack.next_event()) is not None:
-            obj, ev = item
-            h = self._handlers.get(id(obj))
-            if h is None:
-                continue
-            try:
-                h._on_event(ev)
-            except Exception as e:                # noqa: BLE001 - user code must not stop the stack
-                self.loop.call_exception_handler({
-                    "message": f"synack: exception in handler for {obj!r}", "exception": e})
+        while True:
+            batch: dict[int, tuple[Any, Any]] = {}
+            while (item := stack.next_event()) is not None:
+                batch[id(item[0])] = item          # a key keeps its first position
+            if not batch:
+                return
+            for obj, ev in batch.values():
+                h = self._handlers.get(id(obj))
+                if h is None:
+                    continue
+                try:
+                    h._on_event(ev)
+                except Exception as e:            # noqa: BLE001 - user code must not stop the stack
+                    self.loop.call_exception_handler({
+                        "message": f"synack: exception in handler for {obj!r}", "exception": e})
 
     def _register(self, obj: Any, handler: Any) -> None:
         self._handlers[id(obj)] = handler

@@ -310,9 +310,18 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         return bool(self._events)
 
     def next_timer(self) -> float | None:
-        """Earliest deadline, or ``self._now`` when a segment is owed already. Pure query."""
-        due = self._due()
-        return min(due.values()) if due else None
+        """Earliest deadline, or ``self._now`` when a segment is owed already. Pure query:
+        ``min(self._due().values())`` without building the dict (the stack asks after every
+        segment of every connection)."""
+        t = self.timers
+        best = None
+        for d in (t.rto, t.delayed_ack, t.persist, t.keepalive, t.time_wait, t.rack, t.tlp, t.connect,
+                  t.fin_wait_2):
+            if d is not None and (best is None or d < best):
+                best = d
+        if (best is None or self._now < best) and self._sendable():
+            best = self._now
+        return best
 
     @property
     def mss(self) -> int:

@@ -16,6 +16,7 @@ from synack.wire.tcp import Flags, TcpSegment
 S = State
 ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
 SYNCHRONIZED_DATA_STATES = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)   # where text is accepted
+_FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20             # the same bits as plain ints
 
 
 class InputMixin:
@@ -171,21 +172,21 @@ class InputMixin:
 
     def _in_other(self, seg: TcpSegment, now: float) -> None:
         """SYN-RECEIVED and the synchronized states, §3.10.7.4, steps one to eight."""
-        f = seg.flags
-        if (self.state is S.SYN_RECEIVED and f & SYN and not f & (ACK | RST) and seg.seq == self.irs):
+        f = int(seg.flags)                # a plain int: each ``&`` on Flags is a Python call
+        if (self.state is S.SYN_RECEIVED and f & _SYN and not f & (_ACK | _RST) and seg.seq == self.irs):
             # the peer retransmitted its SYN: our SYN,ACK was lost; send it again (as Linux does)
             self._nxt = -1
             return self._drop(seg, "syn-received: retransmitted SYN, SYN,ACK again", now)
-        if (self.state is S.SYN_RECEIVED and not self.passive and f & SYN and f & ACK and not f & RST
+        if (self.state is S.SYN_RECEIVED and not self.passive and f & _SYN and f & _ACK and not f & _RST
                 and seg.seq == self.irs and not seg.payload and self._ack_off(seg.ack) == self._max):
             # Simultaneous open, RFC 9293 §3.5 Figure 8 line 6: the peer's SYN,ACK acknowledges our
             # SYN. Its SYN lies just left of the window (the first check would only ACK it), so
             # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass"). Its ECE
             # is ECN setup (RFC 3168 §6.1.1), not an echo of congestion.
-            seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=f & ~(SYN | Flags.ECE | Flags.CWR))
-            f = seg.flags
+            seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=seg.flags & ~(SYN | Flags.ECE | Flags.CWR))
+            f = int(seg.flags)
         self._dsack_seg = False
-        if self.ts_ok and not f & RST:
+        if self.ts_ok and not f & _RST:
             if seg.timestamps is None and not self.config.tolerate_missing_ts:
                 # RFC 7323 §3.2: "If a non-<RST> segment is received without a TSopt, a TCP
                 # SHOULD silently drop the segment" (and MUST NOT abort the connection).
@@ -200,12 +201,12 @@ class InputMixin:
         seg = self._trim_to_window(seg, now)
         if seg is None:
             return
-        f = seg.flags
+        f = int(seg.flags)
         # ---- second: RST ----
-        if f & RST:
+        if f & _RST:
             return self._on_rst(seg, now)
         # ---- fourth: SYN (third, security, does not apply) ----
-        if f & SYN:
+        if f & _SYN:
             if self.state is S.SYN_RECEIVED and self.passive:
                 # "return this connection to the LISTEN state": this half-open TCB goes away
                 self._drop(seg, "syn-received: SYN, back to LISTEN", now)
@@ -218,7 +219,7 @@ class InputMixin:
             self._events.append(Reset(now, self.id))
             return self._advance(Cause.ABORT, now)
         # ---- fifth: ACK ----
-        if not f & ACK:
+        if not f & _ACK:
             return self._drop(seg, "no ACK", now)
         if self.ts_ok:
             self._ts_from_segment(orig, now)       # RFC 7323 §5.3 R3 (SEG.SEQ as it arrived)
@@ -238,7 +239,8 @@ class InputMixin:
         """First check (§3.10.7.4): the four-case acceptability test, then trim to the window.
         Unacceptable: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (unless RST) and drop."""
         rcv_nxt, wnd = self.rcv_nxt, self.rcv_wnd
-        seg_len = seg.seg_len
+        fi = int(seg.flags)
+        seg_len = len(seg.payload) + (fi & _SYN and 1) + (fi & _FIN)     # SEG.LEN
         d = seq_sub(seg.seq, rcv_nxt)            # where the segment starts, relative to RCV.NXT
         end = d + seg_len                        # one past its last octet
         if seg_len == 0:
@@ -247,20 +249,20 @@ class InputMixin:
             ok = False
         else:
             ok = (0 <= d < wnd) or (0 < end <= wnd)
-        if wnd == 0 and d == 0 and seg_len > 0 and not seg.flags & SYN:
+        if wnd == 0 and d == 0 and seg_len > 0 and not fi & _SYN:
             # zero window: "special allowance should be made to accept valid ACKs, URGs, and RSTs"
             self._ack_now = True
             self._drop(seg, "zero window: data discarded, ACK processed", now)
             return seg.replace(payload=b"", flags=seg.flags & ~FIN)
         if not ok:
-            if seg.payload and end - (1 if seg.flags & FIN else 0) <= 0:
+            if seg.payload and end - (fi & _FIN) <= 0:
                 # an old duplicate: report it in a D-SACK block (RFC 2883 §4.1.1)
-                start = self._rcv_off(seg.seq) + (1 if seg.flags & SYN else 0)
+                start = self._rcv_off(seg.seq) + (1 if fi & _SYN else 0)
                 self._note_dsack(start, start + len(seg.payload))
-            if self.state is S.TIME_WAIT and seg.flags & FIN and end == 0:
+            if self.state is S.TIME_WAIT and fi & _FIN and end == 0:
                 # a retransmitted FIN: ACK it and restart the 2 MSL timer (§3.10.7.4 eighth step)
                 self._arm("time_wait", now + 2 * self.config.msl, now)
-            if not seg.flags & RST:
+            if not fi & _RST:
                 self._ack_now = True
                 if seg.payload and self.config.quickack:
                     # Linux tcp_data_queue "out_of_window": tcp_enter_quickack_mode
@@ -268,6 +270,8 @@ class InputMixin:
             self._drop(seg, "unacceptable sequence number", now)
             return None
         # Trim: octets before RCV.NXT (a SYN there is an old one) and past the window.
+        if d >= 0 and seg_len - (fi & _FIN) <= wnd - d:
+            return seg                          # all of it is in the window: nothing to trim
         flags, payload, seq = seg.flags, seg.payload, seg.seq
         if d < 0:
             cut = -d
@@ -520,9 +524,9 @@ class InputMixin:
 
     def _process_text_and_fin(self, seg: TcpSegment, now: float) -> None:
         st = self.state
-        f = seg.flags
+        f = int(seg.flags)
         # ---- sixth: URG (§3.8.5, MUST-30/31) ----
-        if f & URG and st in SYNCHRONIZED_DATA_STATES + (S.SYN_RECEIVED,):
+        if f & _URG and st in SYNCHRONIZED_DATA_STATES + (S.SYN_RECEIVED,):
             up = (seg.seq + seg.urgent) & MASK
             if self._rcv_up is None or seq_lt(self._rcv_up, up):
                 self._rcv_up = up
@@ -539,7 +543,7 @@ class InputMixin:
             else:
                 self._take_text(seg, now)
         # ---- eighth: FIN ----
-        if f & FIN and st not in (S.CLOSED, S.LISTEN, S.SYN_SENT):
+        if f & _FIN and st not in (S.CLOSED, S.LISTEN, S.SYN_SENT):
             off = self.rcvbuf.next_offset + seq_sub(seg.seq, self.rcv_nxt) + len(seg.payload)
             if self._fin_rcvd:
                 self._ack_now = True                            # a repeated FIN: ACK it again

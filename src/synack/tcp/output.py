@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from synack.tcp.states import State
 from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
-from synack.wire.tcp import Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
+from synack.wire.tcp import _FLAGS, Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
 
 S = State
 PAWS_IDLE = 24 * 86400.0    # RFC 7323 §5.5: TS.Recent is invalidated after 24 days idle
 ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
 ECE, CWR = Flags.ECE, Flags.CWR
+_FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40   # plain ints
+_NOP = Nop()
 
 
 class OutputMixin:
@@ -139,37 +141,40 @@ class OutputMixin:
 
     def _segment(self, seq: int, flags: Flags, payload: bytes = b"", *, ack: bool = True,
                  options: tuple = ()) -> TcpSegment:
-        """Build an outgoing segment of this connection (window, ACK and options filled in)."""
+        """Build an outgoing segment of this connection (window, ACK and options filled in).
+        (The flag bits are tested on a plain int: each ``&`` on ``Flags`` is a Python call.)"""
+        f = int(flags)
         if not ack:
-            flags &= ~ACK
-        if self._ecn_echo and flags & ACK and not flags & (SYN | RST):
-            flags |= ECE                         # RFC 3168 §6.1.3, until a CWR arrives
-        ackno = self.rcv_nxt if flags & ACK else 0
-        if flags & RST:
+            f &= ~_ACK
+        if self._ecn_echo and f & _ACK and not f & (_SYN | _RST):
+            f |= _ECE                            # RFC 3168 §6.1.3, until a CWR arrives
+        ackno = self.rcv_nxt if f & _ACK else 0
+        if f & _RST:
             window = 0
-        elif flags & SYN:
+        elif f & _SYN:
             # the window in a SYN is never scaled (RFC 7323 §2.2)
             window = self.config.syn_window_field(self.rcvbuf.capacity,
-                                                  self.adv_mss - (12 if flags & ACK and self.ts_ok else 0))
-            if flags & ACK:
+                                                  self.adv_mss - (12 if f & _ACK and self.ts_ok else 0))
+            if f & _ACK:
                 self._rcv_adv = (self.rcv_nxt + window) & MASK
                 self._rcv_wnd_max = max(self._rcv_wnd_max, window)
         else:
             window = self._advertise_window()
-        if not flags & SYN and self.ts_ok and not flags & RST:
-            options = (Nop(), Nop(), Timestamps(self._ts_now(self._now), self.ts_recent)) + options
-        if self.sack_ok and flags & ACK and not flags & SYN and (self.rcvbuf.ooo_bytes or self._dsack):
+        if not f & (_SYN | _RST) and self.ts_ok:
+            options = (_NOP, _NOP, Timestamps(self._ts_now(self._now), self.ts_recent)) + options
+        if self.sack_ok and f & _ACK and not f & _SYN and (self.rcvbuf.ooo_bytes or self._dsack):
             base = self.irs + 1
             blocks = tuple(((base + a) & MASK, (base + b) & MASK) for a, b in self._sack_out_blocks())
             if blocks:
-                options = options + (Nop(), Nop(), Sack(blocks))
+                options = options + (_NOP, _NOP, Sack(blocks))
         urgent = 0
         if self._snd_up is not None and payload:
             up_rel = seq_sub(self._seq(self._snd_up), seq)
             if up_rel > 0:
-                flags |= URG
+                f |= _URG
                 urgent = min(up_rel, 65535)
-        return TcpSegment(self.id.local_port, self.id.remote_port, seq, ackno, flags, window,
+        cid = self.id
+        return TcpSegment(cid.local_port, cid.remote_port, seq, ackno, _FLAGS[f], window,
                           urgent, options, payload)
 
     def _payload_mss(self) -> int:

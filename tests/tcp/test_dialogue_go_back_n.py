@@ -44,7 +44,9 @@ def test_overtaken_copy_stays_in_flight_until_its_duplicate_ack():
     d.peer(".", seq=R, ack=seg(6))
     d.expect("P.", seq=seg(9), length=SEG)              # (the end of what was written)
     d.expect_nothing()
-    assert d.conn.info().snd_cwnd == 4 * SEG           # no fast retransmit, no reduction
+    # no fast retransmit, no reduction: the copy was delivered, and slow start counts it as a
+    # segment of DeliveredData (RFC 6937 §3), up to ssthresh (half of 10 segments)
+    assert d.conn.info().snd_cwnd == 5 * SEG
 
 
 def test_duplicate_acks_of_overtaken_copies_are_no_new_loss():
@@ -97,3 +99,27 @@ def test_unanswered_copies_are_forgotten_after_an_rto():
     d.advance(d.conn.rtt.rto + 0.01)
     d.peer(".", seq=R, ack=seg(7))
     assert d.conn._ghost == 0
+
+
+def test_slow_start_grows_on_delivered_copies_when_holes_are_far_apart():
+    # 40 segments lost in flight; the receiver holds all but 0, 10, 20 and 30. Only the ACK of
+    # a hole's copy is new; growing on those alone would add two segments per round trip.
+    d = Dialogue.established(iss=ISS, irs=IRS, config=CFG.copy(initial_window=40 * SEG))
+    _lose_flight_and_time_out(d, 40)
+    d.peer(".", seq=R, ack=seg(10))               # the copy of 0: cwnd 1 + 2 (L = 2)
+    for i in (10, 11, 12):
+        d.expect(".", seq=seg(i), length=SEG)
+    d.expect_nothing()
+    d.peer(".", seq=R, ack=seg(20))               # the copy of 10 overtakes those of 11 and 12
+    assert (d.conn.cc.cwnd, d.conn._ghost) == (5 * SEG, 2 * SEG)
+    for i in (20, 21, 22):
+        d.expect(".", seq=seg(i), length=SEG)
+    d.expect_nothing()
+    # each copy's duplicate ACK: one segment left the network and one was delivered, so two go
+    # (slow start's doubling, RFC 5681 §3.1, on DeliveredData as RFC 6937 §3 counts it)
+    for pair in ((23, 24), (25, 26)):
+        d.peer(".", seq=R, ack=seg(20))
+        for i in pair:
+            d.expect(".", seq=seg(i), length=SEG)
+        d.expect_nothing()
+    assert d.conn.cc.cwnd == 7 * SEG and d.conn._ghost == 0

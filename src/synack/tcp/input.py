@@ -468,6 +468,11 @@ class InputMixin:
             if now < self._ghost_until:
                 self._ghost = max(self._ghost - self.mss, 0)
                 self._ghost_until = now + self.rtt.rto
+                # and it was delivered: without SACK a duplicate ACK stands for one segment of
+                # DeliveredData (RFC 6937 §3), which slow start grows on. Otherwise a window
+                # with holes far apart would be repaired at one hole, two segments of growth,
+                # per round trip: every other segment the sender resends is one of these.
+                self.cc.on_ack(now, self.mss, self.flight_size + self._ghost, self.rtt.srtt)
                 if self._una < self._max:
                     # what was sent after the overtaking ACK waits behind the duplicates: its
                     # RTO runs from when they have left the network, not from that ACK

@@ -473,6 +473,8 @@ class InputMixin:
                 # with holes far apart would be repaired at one hole, two segments of growth,
                 # per round trip: every other segment the sender resends is one of these.
                 self.cc.on_ack(now, self.mss, self.flight_size + self._ghost, self.rtt.srtt)
+                if self.log:
+                    self._trace_cwnd(now, "ack")
                 if self._una < self._max:
                     # what was sent after the overtaking ACK waits behind the duplicates: its
                     # RTO runs from when they have left the network, not from that ACK

@@ -37,7 +37,8 @@ class FlowRecorder:
     def _note(self, pkt: bytes) -> None:
         if pkt[0] >> 4 == 4 and pkt[9] == 6:
             ihl = (pkt[0] & 0x0F) * 4
-            a, b = (bytes(pkt[12:16]), pkt[ihl] << 8 | pkt[ihl + 1]), (bytes(pkt[16:20]), pkt[ihl + 2] << 8 | pkt[ihl + 3])
+            a = (bytes(pkt[12:16]), pkt[ihl] << 8 | pkt[ihl + 1])
+            b = (bytes(pkt[16:20]), pkt[ihl + 2] << 8 | pkt[ihl + 3])
             with self.lock:
                 self.flows.add(tuple(sorted((a, b))))
 

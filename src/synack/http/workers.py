@@ -193,8 +193,8 @@ async def _serve(w: HttpWorkers, index: int, queue: TunQueue, wfd: int) -> dict:
             await asyncio.sleep(0.01)
     finally:
         astack.close()
-    c = queue.counters
-    return {"worker": index, "pid": os.getpid(), **server.stats,
+    c, t = queue.counters, os.times()
+    return {"worker": index, "pid": os.getpid(), **server.stats, "cpu_s": round(t.user + t.system, 3),
             "rx_packets": c.rx_packets, "tx_packets": c.tx_packets, "tx_dropped": c.tx_dropped}
 
 

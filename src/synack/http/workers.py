@@ -39,12 +39,12 @@ import select
 import signal
 import time
 import traceback
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from synack.api.aio import AsyncStack
 from synack.http.server import HttpServer, ServerConfig
 from synack.link.tun import TunQueue
-from synack.stack.host import Stack
+from synack.stack.host import Stack, StackConfig
 from synack.tcp.config import TcpConfig
 
 PR_SET_PDEATHSIG = 1
@@ -57,28 +57,34 @@ class WorkerError(RuntimeError):
 class HttpWorkers:
     """N forked HTTP servers on synack, one per TUN queue; see the module docstring.
 
-    ``app`` and ``config`` are as for ``HttpServer``; ``addresses``, ``secret`` and
-    ``tcp_config`` as for ``Stack``; ``host``/``port``/``backlog`` as for ``listen_synack``.
+    ``app`` and ``config`` are as for ``HttpServer``; ``addresses``, ``secret``, ``tcp_config``
+    and ``stack_config`` as for ``Stack``; ``host``/``port``/``backlog`` as for ``listen_synack``.
+    ``sites``, if given, replaces ``app``/``port``: one server per ``(port, make_app)``, where
+    ``make_app(stack)`` is called in each worker with its own ``Stack``.
     """
 
-    def __init__(self, app: Any, queues: Sequence[TunQueue], addresses: Sequence[str], port: int, *,
+    def __init__(self, app: Any, queues: Sequence[TunQueue], addresses: Sequence[str], port: int = 80, *,
                  host: str | None = None, config: ServerConfig | None = None, secret: bytes = b"synack-workers",
-                 tcp_config: TcpConfig | None = None, backlog: int = 1024, grace: float = 1.0) -> None:
+                 tcp_config: TcpConfig | None = None, stack_config: StackConfig | None = None,
+                 backlog: int = 1024, grace: float = 1.0,
+                 sites: Sequence[tuple[int, Callable[[Stack], Any]]] = ()) -> None:
         if not queues:
             raise ValueError("HttpWorkers needs at least one TUN queue")
-        self.app = app
+        # (port, make_app): make_app(stack) runs in each worker, e.g. to attach a TraceStore
+        self.sites = list(sites) if sites else [(port, lambda stack: app)]
         self.queues = list(queues)
         self.addresses = list(addresses)
-        self.port = port
         self.host = host
         self.config = config
         self.secret = secret
         self.tcp_config = tcp_config
+        self.stack_config = stack_config
         self.backlog = backlog
         self.grace = grace
         self.pids: list[int] = []
         self.stats: list[dict] = []
         self._pipes: list[int] = []           # read ends, one per worker: "R" when ready, then stats
+        self._reaped: set[int] = set()        # pids exited() reaped: never signalled again
 
     # ------------------------------------------------------------------ parent
 
@@ -114,7 +120,8 @@ class HttpWorkers:
     def stop(self, timeout: float = 5.0) -> list[dict]:
         """SIGTERM every worker, SIGKILL those alive after ``timeout`` seconds, reap them all.
         Returns the statistics of the workers that stopped cleanly (also in ``self.stats``)."""
-        for pid in self.pids:
+        live = [pid for pid in self.pids if pid not in self._reaped]
+        for pid in live:
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         stats = []
@@ -124,15 +131,28 @@ class HttpWorkers:
                 line = _read_line(r, deadline)
             if line.startswith("S"):
                 stats.append(json.loads(line[1:]))
-        for pid in self.pids:
+        for pid in live:
             if not _reap(pid, deadline):
                 _signal(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
         for r in self._pipes:
             os.close(r)
-        self.pids, self._pipes = [], []
+        self.pids, self._pipes, self._reaped = [], [], set()
         self.stats = stats
         return stats
+
+    def exited(self) -> list[int]:
+        """Workers that have exited by themselves (reaped here; ``stop()`` skips them)."""
+        out = []
+        for pid in self.pids:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue                                       # reaped before
+            if done:
+                out.append(pid)
+                self._reaped.add(pid)
+        return out
 
     def __enter__(self) -> "HttpWorkers":
         return self.start() if not self.pids else self
@@ -177,16 +197,17 @@ def _child(w: HttpWorkers, index: int, queue: TunQueue, wfd: int, parent: int) -
 
 async def _serve(w: HttpWorkers, index: int, queue: TunQueue, wfd: int) -> dict:
     loop = asyncio.get_running_loop()
-    stack = Stack(w.addresses, secret=w.secret, config=w.tcp_config)
+    stack = Stack(w.addresses, secret=w.secret, config=w.tcp_config, stack_config=w.stack_config)
     astack = AsyncStack(stack, queue, loop)
-    server = HttpServer(w.app, w.config)
+    servers = [(port, HttpServer(make_app(stack), w.config)) for port, make_app in w.sites]
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await server.listen_synack(astack, w.host, w.port, backlog=w.backlog)
+        for port, server in servers:
+            await server.listen_synack(astack, w.host, port, backlog=w.backlog)
         os.write(wfd, b"R\n")
         await stop.wait()
-        await server.shutdown(w.grace)
+        await asyncio.gather(*(server.shutdown(w.grace) for _, server in servers))
         for _ in range(50):                                    # let FINs and their ACKs go (<= 0.5 s)
             if not stack.conns:
                 break
@@ -194,7 +215,8 @@ async def _serve(w: HttpWorkers, index: int, queue: TunQueue, wfd: int) -> dict:
     finally:
         astack.close()
     c, t = queue.counters, os.times()
-    return {"worker": index, "pid": os.getpid(), **server.stats, "cpu_s": round(t.user + t.system, 3),
+    totals = {k: sum(server.stats[k] for _, server in servers) for k in ("connections", "requests", "errors")}
+    return {"worker": index, "pid": os.getpid(), **totals, "cpu_s": round(t.user + t.system, 3),
             "rx_packets": c.rx_packets, "tx_packets": c.tx_packets, "tx_dropped": c.tx_dropped}
 
 

@@ -22,8 +22,9 @@ connections close and exits; a worker still alive after ``timeout`` is killed wi
 every worker is reaped. Workers ignore SIGINT (the parent stops them) and get SIGTERM if the
 parent dies (PR_SET_PDEATHSIG), so none is left behind.
 
-Limits: fork only from a thread that runs no event loop, best before the process starts other
-threads (only the forking thread exists in a child). Each worker sees only its own connections
+Limits: call ``start()`` from the main thread while it runs no event loop, best before the
+process starts other threads (a child has only the forking thread, and asyncio's SIGTERM
+handler needs the main thread; PR_SET_PDEATHSIG fires when the forking *thread* ends). Each worker sees only its own connections
 (``HttpServer.stats``, connection lists); ``stop()`` returns each worker's statistics. A flow
 stays on its queue as long as Linux's tun keeps it there (per-flow table, else a symmetric hash);
 the single-process path (``AsyncStack`` on a one-queue ``TunLink``) is unchanged.

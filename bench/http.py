@@ -2,15 +2,19 @@
 
     sudo .venv/bin/python bench/http.py [--duration 5] [--connections 8] [--size 1024]
 
-Three servers serve the same directory:
+Four servers serve the same directory:
   * synack:      synack.http's h11 server on synack's TCP (asyncio adapter, TUN, 192.0.2.2:80),
                  running in this process;
+  * synack x2:   the same server in 2 worker processes (``--workers``), each with its own synack
+                 stack on one queue of a multi-queue TUN device in the same namespace
+                 (198.51.100.2:80; ``synack.http.workers``): TWO processes, so up to two CPUs,
+                 where http.server below is ONE process (threads under one GIL);
   * kernel-h11:  the same h11 server on the kernel's TCP (``python -m synack.http``, 192.0.2.1:8080);
   * http.server: Python's ``python3 -m http.server`` on the kernel's TCP (192.0.2.1:8081; it
                  speaks HTTP/1.0 and closes every connection, so it never keeps alive).
 ``wrk`` runs inside the namespace against each, with keep-alive and with ``Connection: close``,
 and the requests/s and the 99th-percentile latency are printed with the ratios. Not a test:
-numbers depend on the machine. Needs root, wrk and /dev/net/tun; everything it makes (namespace,
+numbers depend on the machine (wrk shares the CPUs with the servers). Needs root, wrk and /dev/net/tun; everything it makes (namespace,
 TUN device, server processes) is removed at the end, also on Ctrl-C.
 """
 
@@ -27,10 +31,13 @@ from pathlib import Path
 from synack.api.aio import AsyncStack
 from synack.http.server import HttpServer, ServerConfig
 from synack.http.static import StaticFiles
+from synack.http.workers import HttpWorkers
 from synack.link.netns import kernel_peer
+from synack.link.tun import TunLink
 from synack.stack.host import Stack
 
 KERNEL, SYNACK = "192.0.2.1", "192.0.2.2"
+KERNEL_MQ, SYNACK_MQ = "198.51.100.1", "198.51.100.2"     # the workers' multi-queue TUN (RFC 5737)
 
 
 def parse_wrk(text: str) -> dict:
@@ -65,6 +72,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     ap.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     ap.add_argument("--size", type=int, default=1024, help="size of the file fetched (default 1024 bytes)")
+    ap.add_argument("--workers", type=int, default=2, help="processes of the 'synack xN' row (default 2)")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         print("bench/http.py: wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -72,8 +80,15 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="synack-bench-http-"))
     (tmp / "file.bin").write_bytes(bytes(range(256)) * (args.size // 256) + b"x" * (args.size % 256))
     results: dict[tuple[str, str], dict] = {}
+    multi = f"synack x{args.workers}"
+    workers = mq = None
     try:
         with kernel_peer(ipv6=False) as peer:
+            # the workers fork first, while this process has no other thread
+            mq = TunLink(f"snkmq{peer.link.name[3:]}"[:15], netns=peer.ns, addresses=[f"{KERNEL_MQ}/24"],
+                         queues=args.workers)
+            workers = HttpWorkers(StaticFiles(tmp), mq.queues, [f"{SYNACK_MQ}/24"], 80,
+                                  config=ServerConfig(idle_timeout=30.0), secret=b"bench-http").start()
             stack = Stack(peer.stack_addresses, secret=b"bench-http")
             astack = AsyncStack.start_thread(stack, peer.link, "synack-bench")
             server = HttpServer(StaticFiles(tmp), ServerConfig(idle_timeout=30.0))
@@ -84,7 +99,8 @@ def main() -> int:
                        stdout=subprocess_devnull(), stderr=subprocess_devnull())
             wait_listening(peer, KERNEL, 8080)
             wait_listening(peer, KERNEL, 8081)
-            targets = {"synack": f"http://{SYNACK}:80/file.bin", "kernel-h11": f"http://{KERNEL}:8080/file.bin",
+            targets = {"synack": f"http://{SYNACK}:80/file.bin", multi: f"http://{SYNACK_MQ}:80/file.bin",
+                       "kernel-h11": f"http://{KERNEL}:8080/file.bin",
                        "http.server": f"http://{KERNEL}:8081/file.bin"}
             print(f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.size}-byte file, "
                   f"namespace {peer.ns}", flush=True)
@@ -104,16 +120,25 @@ def main() -> int:
                 astack.run(server.shutdown(1.0), timeout=5)
             finally:
                 astack.close()
+                stats, workers = workers.stop(), None
+            for st in stats:
+                print(f"  {multi}: worker {st['worker']} served {st['connections']} connections, "
+                      f"{st['requests']} requests, {st['cpu_s']:.1f} s of CPU", flush=True)
     finally:
+        if workers is not None:
+            workers.stop()
+        if mq is not None:
+            mq.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("\nratios (requests/s; p99 latency):")
+    print(f"\nratios (requests/s; p99 latency; {multi} is {args.workers} processes, http.server one):")
     for mode in ("keep-alive", "close"):
-        s = results[("synack", mode)]
-        for other in ("kernel-h11", "http.server"):
-            o = results[(other, mode)]
-            rps = (s["rps"] or 0) / o["rps"] if o["rps"] else float("nan")
-            p99 = (s["p99_ms"] or 0) / o["p99_ms"] if o["p99_ms"] else float("nan")
-            print(f"  {mode:<10} synack / {other:<12} {rps:6.2f}x req/s   {p99:6.2f}x p99")
+        for mine in ("synack", multi):
+            s = results[(mine, mode)]
+            for other in ("kernel-h11", "http.server"):
+                o = results[(other, mode)]
+                rps = (s["rps"] or 0) / o["rps"] if o["rps"] else float("nan")
+                p99 = (s["p99_ms"] or 0) / o["p99_ms"] if o["p99_ms"] else float("nan")
+                print(f"  {mode:<10} {mine:<9} / {other:<12} {rps:6.2f}x req/s   {p99:6.2f}x p99")
     return 0
 
 

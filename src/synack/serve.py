@@ -17,6 +17,12 @@ stop listening, close every connection with FIN (a few seconds' grace, then RST)
 pcap and event files, remove the control socket, the device and the namespace; a second signal
 skips the grace. Exit status: 0 after a clean stop, 2 for bad arguments, 1 for anything else
 (no privileges: the message says what is needed).
+
+``--workers N`` (with ``--http`` only) serves HTTP from N processes, one per queue of a
+multi-queue TUN device (``synack.http.workers``), to use N CPUs. Limits: no echo/discard/chargen,
+``--pcap``, ``--events``, ``--loss`` or control socket (``synack ss``/``stats``) then, no line per
+connection, and each worker's built-in pages (``/connections``, ``/events/N``) see only the
+connections of that worker; the totals of all workers are printed at the stop.
 """
 
 from __future__ import annotations
@@ -156,6 +162,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                      help="stop by itself after this long (default: until SIGINT/SIGTERM)")
     run.add_argument("-q", "--quiet", action="store_true", help="no line per connection")
+    run.add_argument("--workers", type=_positive, default=1, metavar="N",
+                     help="HTTP only: N processes, one per queue of a multi-queue TUN (default 1); "
+                          "no other services, pcap, events, loss or control socket then")
     from synack.http.cli import attach_http
     attach_http(p)
 
@@ -311,9 +320,13 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         raise UsageError("--duration must be positive")
     if args.seed is not None and args.loss == 0:
         raise UsageError("--seed only matters with --loss")
+    if getattr(args, "workers", 1) > 1:
+        _check_workers(args)
     if missing_privilege(args.netns is not None):
         print(f"{prog}: {NO_PRIVILEGE}", file=sys.stderr)
         return 1
+    if getattr(args, "workers", 1) > 1:
+        return _run_workers(args, prog, addrs, kernel)
 
     from synack.link.faults import Faults
     from synack.link.netns import private_netns
@@ -321,8 +334,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     from synack.link.runner import StackRunner
     from synack.link.tun import TunLink, TunUnavailable
     from synack.log.jsonl import JsonlLog
-    from synack.stack.host import Stack, StackConfig
-    from synack.tcp.config import TcpConfig
+    from synack.stack.host import Stack
 
     name = args.netns or args.tun
     ifname = args.tun or f"snk{os.getpid()}"[:15]
@@ -357,16 +369,7 @@ def _run(args: argparse.Namespace, prog: str) -> int:
             undo.callback(writer.close)
             link = PcapLink(link, writer, vantage="stack")
         # -- the stack and its services
-        # With offloads the TUN cuts super-segments at our MSS: let TCP send them (TSO).
-        tcp, sconf = TcpConfig(), StackConfig()
-        if args.profile:
-            prof = PROFILES[args.profile]
-            tcp, sconf = prof.tcp_config(), prof.stack_config()
-        tcp.mtu, tcp.tso_max = args.mtu, 0 if args.no_offload else 65535 - 40 - 60
-        tcp.mss = None                     # from this link's MTU, whatever the profile assumed
-        if args.cc:
-            tcp.cc = args.cc
-        sconf.syncookies, sconf.syn_backlog = args.syncookies, args.syn_backlog
+        tcp, sconf = _configs(args)
         stack = Stack([str(a) for a in addrs], secret=os.urandom(32), log=log, config=tcp,
                       stack_config=sconf)
         say_open = None if args.quiet else (lambda r: _say(_line("open", r)))
@@ -455,6 +458,112 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     _say(f"{prog}: stopped ({why}): {c['conn_opened']} connections, "
          f"{stack.stats['tcp_in']} segments in, {stack.stats['tcp_out']} out; "
          f"removed {'netns ' + str(args.netns) + ', ' if made_ns else ''}tun {tun.name}, {path}")
+    return 0
+
+
+def _configs(args: argparse.Namespace):
+    """The ``TcpConfig`` and ``StackConfig`` the options ask for."""
+    from synack.stack.host import StackConfig
+    from synack.tcp.config import TcpConfig
+
+    # With offloads the TUN cuts super-segments at our MSS: let TCP send them (TSO).
+    tcp, sconf = TcpConfig(), StackConfig()
+    if args.profile:
+        prof = PROFILES[args.profile]
+        tcp, sconf = prof.tcp_config(), prof.stack_config()
+    tcp.mtu, tcp.tso_max = args.mtu, 0 if args.no_offload else 65535 - 40 - 60
+    tcp.mss = None                     # from this link's MTU, whatever the profile assumed
+    if args.cc:
+        tcp.cc = args.cc
+    sconf.syncookies, sconf.syn_backlog = args.syncookies, args.syn_backlog
+    return tcp, sconf
+
+
+# ------------------------------------------------------------------ --workers N
+
+def _check_workers(args: argparse.Namespace) -> None:
+    if not args.http:
+        raise UsageError("--workers serves HTTP only: give --http PORT[:DIR]")
+    for flag, given in (("--echo/--discard/--chargen", any(getattr(args, n) is not None for n in DEFAULT_PORTS)),
+                        ("--pcap", args.pcap), ("--events", args.events), ("--loss", args.loss),
+                        ("--control", args.control)):
+        if given:
+            raise UsageError(f"{flag} does not work with --workers (each worker is its own stack)")
+
+
+def _worker_app(directory: str | None, listing: bool, stack):
+    """An ``--http`` application made in a worker, for that worker's ``stack``."""
+    from synack.http.cli import app_for
+    from synack.http.trace import TraceStore
+    return app_for(directory, listing=listing, trace=TraceStore().attach(stack) if directory is None else None)
+
+
+class _StopFlag:
+    """What ``_Signals`` stops in ``_run_workers``: a flag the parent's wait loop reads."""
+    stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def _run_workers(args: argparse.Namespace, prog: str, addrs, kernel) -> int:
+    from synack.http.server import ServerConfig
+    from synack.http.workers import HttpWorkers, WorkerError
+    from synack.link.netns import private_netns
+    from synack.link.tun import TunLink, TunUnavailable
+
+    ifname = args.tun or f"snk{os.getpid()}"[:15]
+    made_ns = False
+    with contextlib.ExitStack() as undo:
+        try:
+            if args.netns is not None and not _netns_exists(args.netns):
+                undo.enter_context(private_netns(args.netns))
+                made_ns = True
+            tun = TunLink(ifname, offload=not args.no_offload, mtu=args.mtu, netns=args.netns,
+                          addresses=[str(k) for k in kernel], queues=args.workers)
+        except (TunUnavailable, PermissionError) as e:
+            print(f"{prog}: {e.strerror or e}; {NO_PRIVILEGE}", file=sys.stderr)
+            return 1
+        except OSError as e:
+            print(f"{prog}: {e.strerror or e}", file=sys.stderr)
+            return 1
+        undo.callback(tun.close)
+        tcp, sconf = _configs(args)
+        listing = bool(args.http_listing)
+        sites = [(port, functools.partial(_worker_app, directory, listing)) for port, directory in args.http]
+        workers = HttpWorkers(None, tun.queues, [str(a) for a in addrs], sites=sites, secret=os.urandom(32),
+                              config=ServerConfig(max_body=args.http_max_body, idle_timeout=args.http_idle_timeout),
+                              tcp_config=tcp, stack_config=sconf, backlog=args.backlog, grace=GRACE)
+        flag = _StopFlag()
+        with _Signals(flag) as sig:
+            try:
+                workers.start()
+            except WorkerError as e:
+                print(f"{prog}: {e}", file=sys.stderr)
+                return 1
+            undo.callback(workers.stop)
+            where = f"tun {tun.name} ({args.workers} queues)" + (
+                f" in netns {args.netns}" + (" (created)" if made_ns else "") if args.netns else "")
+            ready = [f"http on {p} ({'files from ' + d if d else 'built-in site'})" for p, d in args.http]
+            _say(f"{prog}: ready: " + ", ".join(ready) + f" at {', '.join(str(a.ip) for a in addrs)}; "
+                 f"kernel at {', '.join(str(k.ip) for k in kernel)} ({where}); "
+                 f"{args.workers} workers, pids {' '.join(map(str, workers.pids))}")
+            end = None if args.duration is None else time.monotonic() + args.duration
+            why = "duration over"
+            while end is None or time.monotonic() < end:
+                if flag.stopped:
+                    why = sig.last or "stopped"
+                    break
+                gone = workers.exited()
+                if gone:
+                    why = f"worker pid {gone[0]} exited"
+                    break
+                time.sleep(0.1)
+            stats = workers.stop(timeout=GRACE + 2 if sig.count < 2 else 0.5)
+    total = {k: sum(st[k] for st in stats) for k in ("connections", "requests", "errors")}
+    _say(f"{prog}: stopped ({why}): {len(stats)} of {args.workers} workers stopped cleanly; "
+         f"{total['connections']} connections, {total['requests']} requests, {total['errors']} errors; "
+         f"removed {'netns ' + str(args.netns) + ', ' if made_ns else ''}tun {tun.name}")
     return 0
 
 

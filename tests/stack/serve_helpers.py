@@ -39,10 +39,11 @@ def synack(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess:
 class ServeProcess:
     """``synack serve --netns NS ...`` with its stdout read by a thread into ``lines``."""
 
-    def __init__(self, ns: str, *args: str, control: str | None = None, ready_timeout: float = 30.0) -> None:
+    def __init__(self, ns: str, *args: str, control: str | None = None, ready_timeout: float = 30.0,
+                 use_control: bool = True) -> None:
         self.ns = ns
         self.control = control or f"/run/synack/{ns}.sock"
-        argv = [*SYNACK, "serve", "--netns", ns, "--control", self.control, *args]
+        argv = [*SYNACK, "serve", "--netns", ns, *(("--control", self.control) if use_control else ()), *args]
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

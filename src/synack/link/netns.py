@@ -165,14 +165,15 @@ def veth_pair(ns_a: str, ns_b: str, name_a: str, name_b: str,
 
 @contextmanager
 def kernel_peer(*, ns: str | None = None, ifname: str | None = None, offload: bool = True,
-                mtu: int = 1500, ipv6: bool = True) -> Iterator[KernelPeer]:
-    """A fresh namespace whose kernel reaches synack over a TUN link; see the module docstring."""
+                mtu: int = 1500, ipv6: bool = True, queues: int = 1) -> Iterator[KernelPeer]:
+    """A fresh namespace whose kernel reaches synack over a TUN link; see the module docstring.
+    ``queues`` > 1 makes a multi-queue device (``peer.link.queues``; see ``synack.link.tun``)."""
     ifname = ifname or f"snk{os.getpid() % 100000}x{next(_counter)}"[:15]
     if ns is None:
         remove_stale()
     with private_netns(ns) as name:
         addrs = [f"{KERNEL_V4}/{PREFIX_V4}"] + ([f"{KERNEL_V6}/{PREFIX_V6}"] if ipv6 else [])
-        link = TunLink(ifname, offload=offload, mtu=mtu, netns=name, addresses=addrs)
+        link = TunLink(ifname, offload=offload, mtu=mtu, netns=name, addresses=addrs, queues=queues)
         peer = KernelPeer(name, link, kernel_v6=KERNEL_V6 if ipv6 else None,
                           stack_v6=STACK_V6 if ipv6 else None)
         try:

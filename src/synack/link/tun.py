@@ -27,6 +27,20 @@ and segmentation. What that means for each direction:
 
 ``receive(now)`` drains up to 64 packets per call; ``next_timer()`` is None: the device holds
 nothing for synack, the fd (``fileno()``) says when to read. ``now`` is not used.
+
+**Queues** (``queues=N``, N > 1): the device is made with IFF_MULTI_QUEUE and N fds, one per
+queue; ``link.queues[i]`` is a ``TunQueue`` (the ``TunLink`` itself is queue 0) with its own fd,
+``receive``/``transmit`` and ``counters``, so N processes can each run a ``Stack`` on one queue
+(``synack.http.workers``). Linux's tun picks the queue of each packet it sends to synack from a
+flow table (flow -> the queue that last *wrote* a packet of that flow) or, for a flow not in the
+table, from a symmetric hash of its addresses and ports (``tun_automq_select_queue``): both are
+per flow, and a queue answers a flow on the queue it came in on, so a TCP connection stays on
+one queue (tests/link/test_tun_queues.py checks it). All N fds are opened here, in this process,
+*before* the device is moved to ``netns``: a queue attaches with TUNSETIFF by device name, which
+the kernel looks up in the opener's namespace, so opening them later would need each worker to
+enter the namespace (setns needs a single-threaded process and leaves the worker there). Open
+fds are simply inherited by ``fork()``: a worker keeps its queue and closes the others. The
+device lives until every queue's fd is closed, in every process.
 """
 
 from __future__ import annotations
@@ -49,6 +63,7 @@ TUNSETVNETHDRSZ = 0x400454D8
 TUNSETVNETLE = 0x400454DC
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+IFF_MULTI_QUEUE = 0x0100
 IFF_VNET_HDR = 0x4000
 TUN_F_CSUM = 0x01
 TUN_F_TSO4 = 0x02
@@ -89,84 +104,21 @@ class TunCounters:
     rx_dropped: int = 0        # reads with a header we could not use
 
 
-class TunLink:
-    """A TUN device; see the module docstring. ``addresses`` are the *kernel's* addresses on the
-    device (e.g. ``"192.0.2.1/24"``: then 192.0.2.0/24 is routed to synack), ``routes`` extra
-    prefixes routed through it."""
+class TunQueue:
+    """One queue of a TUN device: its fd and the ``Link`` protocol on it (``TunLink`` is queue 0
+    of its device; ``TunLink.queues`` lists them all). Closing a queue detaches it; the kernel
+    then spreads flows over the queues left."""
 
-    def __init__(self, name: str = "synack0", *, offload: bool = True, mtu: int = 1500,
-                 netns: str | None = None, addresses: Sequence[str] = (),
-                 routes: Sequence[str] = (), up: bool = True) -> None:
-        if len(name.encode()) > 15:
-            raise ValueError(f"interface name {name!r} is longer than 15 bytes (IFNAMSIZ)")
+    def __init__(self, fd: int, name: str, *, offload: bool, mtu: int, index: int = 0,
+                 netns: str | None = None) -> None:
+        self._fd = fd
+        self.name = name
         self.offload = offload
         self.mtu = mtu
+        self.index = index
         self.netns = netns
         self.counters = TunCounters()
-        self._fd = -1
         self._buf = bytearray(_BUF)
-        try:
-            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError as e:
-            raise TunUnavailable(e.errno, f"/dev/net/tun does not exist: {_HINT}") from e
-        except PermissionError as e:
-            raise TunUnavailable(e.errno, f"cannot open /dev/net/tun ({e.strerror}): {_HINT}") from e
-        self._fd = fd
-        try:
-            flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload else 0)
-            try:
-                ifr = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), flags))
-            except PermissionError as e:
-                raise TunUnavailable(e.errno, f"TUNSETIFF {name}: {e.strerror}: {_HINT}") from e
-            except OSError as e:
-                if e.errno == errno.EBUSY:
-                    raise OSError(e.errno, f"TUN device {name} exists and is in use: pick another name") from e
-                raise
-            self.name = ifr[:16].rstrip(b"\0").decode()
-            if offload:
-                try:
-                    fcntl.ioctl(fd, TUNSETVNETLE, struct.pack("i", 1))
-                except OSError:
-                    pass   # kernels without it use the host's order, little-endian on x86 and arm64
-                fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR_LEN))
-                fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
-            self._configure(addresses, routes, up)
-        except BaseException:
-            self.close()
-            raise
-
-    # ---------------------------------------------------------------- netlink configuration
-
-    def _configure(self, addresses: Sequence[str], routes: Sequence[str], up: bool) -> None:
-        from pyroute2 import IPRoute            # imported here: the sans-IO layers never load it
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        try:
-            with IPRoute() as ipr:
-                (idx,) = ipr.link_lookup(ifname=self.name)
-                if self.netns is not None:
-                    ipr.link("set", index=idx, net_ns_fd=self.netns)
-            with (IPRoute(netns=self.netns, flags=0) if self.netns is not None else IPRoute()) as ipr:
-                (idx,) = ipr.link_lookup(ifname=self.name)
-                ipr.link("set", index=idx, mtu=self.mtu)
-                for a in addresses:
-                    i = ip_interface(a)
-                    ipr.addr("add", index=idx, address=str(i.ip), prefixlen=i.network.prefixlen,
-                             **({"flags": IFA_F_NODAD} if i.version == 6 else {}))
-                if up:
-                    ipr.link("set", index=idx, state="up")
-                    if self.netns is not None:
-                        lo = ipr.link_lookup(ifname="lo")
-                        if lo:
-                            ipr.link("set", index=lo[0], state="up")
-                for r in routes:
-                    n = ip_network(r)
-                    ipr.route("replace", dst=str(n.network_address), dst_len=n.prefixlen, oif=idx,
-                              family=10 if n.version == 6 else 2)
-        except NetlinkError as e:
-            if e.code == errno.EPERM:
-                raise TunUnavailable(e.code, f"configuring {self.name}: {_HINT}") from e
-            raise OSError(e.code, f"configuring {self.name} over netlink: {e}") from e
 
     # ---------------------------------------------------------------- the Link protocol
 
@@ -245,7 +197,7 @@ class TunLink:
     # ---------------------------------------------------------------- life
 
     def close(self) -> None:
-        """Close the fd; the kernel deletes the (non-persistent) device, in its namespace too."""
+        """Close this queue's fd (in this process)."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
@@ -254,7 +206,7 @@ class TunLink:
     def closed(self) -> bool:
         return self._fd < 0
 
-    def __enter__(self) -> "TunLink":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -262,7 +214,113 @@ class TunLink:
 
     def __repr__(self) -> str:
         ns = f" netns={self.netns}" if self.netns else ""
-        return f"<TunLink {getattr(self, 'name', '?')} mtu={self.mtu} offload={self.offload}{ns} fd={self._fd}>"
+        return (f"<{type(self).__name__} {getattr(self, 'name', '?')} queue {self.index} mtu={self.mtu} "
+                f"offload={self.offload}{ns} fd={self._fd}>")
+
+
+class TunLink(TunQueue):
+    """A TUN device; see the module docstring. ``addresses`` are the *kernel's* addresses on the
+    device (e.g. ``"192.0.2.1/24"``: then 192.0.2.0/24 is routed to synack), ``routes`` extra
+    prefixes routed through it. With ``queues=N`` (N > 1) the device has N queues (IFF_MULTI_QUEUE):
+    this object is queue 0 and ``queues`` lists all N; ``close()`` closes them all."""
+
+    def __init__(self, name: str = "synack0", *, offload: bool = True, mtu: int = 1500,
+                 netns: str | None = None, addresses: Sequence[str] = (),
+                 routes: Sequence[str] = (), up: bool = True, queues: int = 1) -> None:
+        if len(name.encode()) > 15:
+            raise ValueError(f"interface name {name!r} is longer than 15 bytes (IFNAMSIZ)")
+        if queues < 1:
+            raise ValueError(f"queues must be at least 1, not {queues}")
+        super().__init__(-1, name, offload=offload, mtu=mtu, netns=netns)
+        self.queues: list[TunQueue] = [self]
+        flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if offload else 0) | (IFF_MULTI_QUEUE if queues > 1 else 0)
+        self._fd = _open_queue()
+        try:
+            self.name = _set_iff(self._fd, name, flags)
+            if offload:
+                try:
+                    fcntl.ioctl(self._fd, TUNSETVNETLE, struct.pack("i", 1))
+                except OSError:
+                    pass   # kernels without it use the host's order, little-endian on x86 and arm64
+                fcntl.ioctl(self._fd, TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR_LEN))
+                fcntl.ioctl(self._fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
+            for i in range(1, queues):        # attach by name, while the device is in our namespace
+                q = TunQueue(-1, self.name, offload=offload, mtu=mtu, index=i, netns=netns)
+                self.queues.append(q)
+                q._fd = _open_queue()
+                _set_iff(q._fd, self.name, flags)
+            self._configure(addresses, routes, up)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---------------------------------------------------------------- netlink configuration
+
+    def _configure(self, addresses: Sequence[str], routes: Sequence[str], up: bool) -> None:
+        from pyroute2 import IPRoute            # imported here: the sans-IO layers never load it
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            with IPRoute() as ipr:
+                (idx,) = ipr.link_lookup(ifname=self.name)
+                if self.netns is not None:
+                    ipr.link("set", index=idx, net_ns_fd=self.netns)
+            with (IPRoute(netns=self.netns, flags=0) if self.netns is not None else IPRoute()) as ipr:
+                (idx,) = ipr.link_lookup(ifname=self.name)
+                ipr.link("set", index=idx, mtu=self.mtu)
+                for a in addresses:
+                    i = ip_interface(a)
+                    ipr.addr("add", index=idx, address=str(i.ip), prefixlen=i.network.prefixlen,
+                             **({"flags": IFA_F_NODAD} if i.version == 6 else {}))
+                if up:
+                    ipr.link("set", index=idx, state="up")
+                    if self.netns is not None:
+                        lo = ipr.link_lookup(ifname="lo")
+                        if lo:
+                            ipr.link("set", index=lo[0], state="up")
+                for r in routes:
+                    n = ip_network(r)
+                    ipr.route("replace", dst=str(n.network_address), dst_len=n.prefixlen, oif=idx,
+                              family=10 if n.version == 6 else 2)
+        except NetlinkError as e:
+            if e.code == errno.EPERM:
+                raise TunUnavailable(e.code, f"configuring {self.name}: {_HINT}") from e
+            raise OSError(e.code, f"configuring {self.name} over netlink: {e}") from e
+
+    # ---------------------------------------------------------------- life
+
+    def close(self) -> None:
+        """Close every queue's fd; once no process holds one, the kernel deletes the
+        (non-persistent) device, in its namespace too."""
+        for q in self.queues[1:]:
+            q.close()
+        super().close()
+
+    def __enter__(self) -> "TunLink":
+        return self
+
+
+def _open_queue() -> int:
+    """A fresh /dev/net/tun fd; TUNSETIFF on it makes (or, multi-queue, attaches to) the device."""
+    try:
+        return os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError as e:
+        raise TunUnavailable(e.errno, f"/dev/net/tun does not exist: {_HINT}") from e
+    except PermissionError as e:
+        raise TunUnavailable(e.errno, f"cannot open /dev/net/tun ({e.strerror}): {_HINT}") from e
+
+
+def _set_iff(fd: int, name: str, flags: int) -> str:
+    """TUNSETIFF: bind ``fd`` to device ``name`` (made if absent); the device's name."""
+    try:
+        ifr = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), flags))
+    except PermissionError as e:
+        raise TunUnavailable(e.errno, f"TUNSETIFF {name}: {e.strerror}: {_HINT}") from e
+    except OSError as e:
+        if e.errno == errno.EBUSY:
+            raise OSError(e.errno, f"TUN device {name} exists and is in use: pick another name") from e
+        raise
+    return ifr[:16].rstrip(b"\0").decode()
 
 
 def _complete_checksum(buf: bytearray, start: int, end: int, cstart: int, coff: int) -> bytes | None:
@@ -349,5 +407,5 @@ def gso_segment(packet: bytes, mtu: int) -> list[bytes]:
     return out
 
 
-__all__ = ["TunLink", "TunUnavailable", "TunCounters", "VNET_HDR", "F_NEEDS_CSUM", "GSO_TCPV4", "GSO_TCPV6",
-           "gso_segment"]
+__all__ = ["TunLink", "TunQueue", "TunUnavailable", "TunCounters", "VNET_HDR", "F_NEEDS_CSUM", "GSO_TCPV4",
+           "GSO_TCPV6", "gso_segment"]

@@ -302,6 +302,30 @@ class _WallPcap(PcapWriter):
         super().write(packet, t + self.offset)
 
 
+def _open_tun(args: argparse.Namespace, prog: str, ifname: str, kernel, undo: contextlib.ExitStack,
+              *, queues: int):
+    """The TUN device (in ``--netns``, made if missing), closed by ``undo``: (tun, made the
+    namespace), or None after a one-line error."""
+    from synack.link.netns import private_netns
+    from synack.link.tun import TunLink, TunUnavailable
+
+    made_ns = False
+    try:
+        if args.netns is not None and not _netns_exists(args.netns):
+            undo.enter_context(private_netns(args.netns))
+            made_ns = True
+        tun = TunLink(ifname, offload=not args.no_offload, mtu=args.mtu, netns=args.netns,
+                      addresses=[str(k) for k in kernel], queues=queues)
+    except (TunUnavailable, PermissionError) as e:
+        print(f"{prog}: {e.strerror or e}; {NO_PRIVILEGE}", file=sys.stderr)
+        return None
+    except OSError as e:
+        print(f"{prog}: {e.strerror or e}", file=sys.stderr)
+        return None
+    undo.callback(tun.close)
+    return tun, made_ns
+
+
 def run(args: argparse.Namespace) -> int:
     prog = "synack serve"
     try:
@@ -329,32 +353,20 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         return _run_workers(args, prog, addrs, kernel)
 
     from synack.link.faults import Faults
-    from synack.link.netns import private_netns
     from synack.link.pcap import PcapLink
     from synack.link.runner import StackRunner
-    from synack.link.tun import TunLink, TunUnavailable
     from synack.log.jsonl import JsonlLog
     from synack.stack.host import Stack
 
     name = args.netns or args.tun
     ifname = args.tun or f"snk{os.getpid()}"[:15]
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
-    made_ns = False
     with contextlib.ExitStack() as undo:
         # -- the link
-        try:
-            if args.netns is not None and not _netns_exists(args.netns):
-                undo.enter_context(private_netns(args.netns))
-                made_ns = True
-            tun = TunLink(ifname, offload=not args.no_offload, mtu=args.mtu, netns=args.netns,
-                          addresses=[str(k) for k in kernel])
-        except (TunUnavailable, PermissionError) as e:
-            print(f"{prog}: {e.strerror or e}; {NO_PRIVILEGE}", file=sys.stderr)
+        opened = _open_tun(args, prog, ifname, kernel, undo, queues=1)
+        if opened is None:
             return 1
-        except OSError as e:
-            print(f"{prog}: {e.strerror or e}", file=sys.stderr)
-            return 1
-        undo.callback(tun.close)
+        tun, made_ns = opened
         link = tun
         faults = None
         log = None
@@ -509,25 +521,13 @@ class _StopFlag:
 def _run_workers(args: argparse.Namespace, prog: str, addrs, kernel) -> int:
     from synack.http.server import ServerConfig
     from synack.http.workers import HttpWorkers, WorkerError
-    from synack.link.netns import private_netns
-    from synack.link.tun import TunLink, TunUnavailable
 
     ifname = args.tun or f"snk{os.getpid()}"[:15]
-    made_ns = False
     with contextlib.ExitStack() as undo:
-        try:
-            if args.netns is not None and not _netns_exists(args.netns):
-                undo.enter_context(private_netns(args.netns))
-                made_ns = True
-            tun = TunLink(ifname, offload=not args.no_offload, mtu=args.mtu, netns=args.netns,
-                          addresses=[str(k) for k in kernel], queues=args.workers)
-        except (TunUnavailable, PermissionError) as e:
-            print(f"{prog}: {e.strerror or e}; {NO_PRIVILEGE}", file=sys.stderr)
+        opened = _open_tun(args, prog, ifname, kernel, undo, queues=args.workers)
+        if opened is None:
             return 1
-        except OSError as e:
-            print(f"{prog}: {e.strerror or e}", file=sys.stderr)
-            return 1
-        undo.callback(tun.close)
+        tun, made_ns = opened
         tcp, sconf = _configs(args)
         listing = bool(args.http_listing)
         sites = [(port, functools.partial(_worker_app, directory, listing)) for port, directory in args.http]

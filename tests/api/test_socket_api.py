@@ -313,6 +313,39 @@ def test_setsockopt_getsockopt_round_trips(threaded_stacks):
         x.close()
 
 
+def test_tcp_congestion_names_and_switches_the_algorithm(threaded_stacks):
+    A, B = threaded_stacks
+    T = ssock.IPPROTO_TCP
+    c = ssock.socket(stack=A)
+    assert c.getsockopt(T, ssock.TCP_CONGESTION, 16) == b"cubic".ljust(16, b"\0")   # the default
+    c.setsockopt(T, ssock.TCP_CONGESTION, b"newreno")
+    assert c.getsockopt(T, ssock.TCP_CONGESTION, 16).rstrip(b"\0") == b"reno"        # its name
+    with pytest.raises(OSError) as e:
+        c.setsockopt(T, ssock.TCP_CONGESTION, b"bbr")                                 # not here
+    assert e.value.errno == errno.ENOENT
+    assert c.getsockopt(T, ssock.TCP_CONGESTION, 16).rstrip(b"\0") == b"reno"        # unchanged
+    srv = _server(B)
+    c.settimeout(JOIN)
+    c.connect(srv.getsockname())
+    s, _ = srv.accept()
+    conn = c.connection
+    assert conn.cc.name == "reno"
+    c.sendall(b"x" * 200_000)
+    got = 0
+    while got < 200_000:
+        got += len(s.recv(65536))
+    before = (conn.cc.cwnd, conn.cc.ssthresh)
+    c.setsockopt(T, ssock.TCP_CONGESTION, b"cubic")        # live: CUBIC takes the window over
+    assert conn.cc.name == "cubic" and (conn.cc.cwnd, conn.cc.ssthresh) == before
+    assert c.getsockopt(T, ssock.TCP_CONGESTION, 16).rstrip(b"\0") == b"cubic"
+    c.sendall(b"y" * 100_000)
+    got = 0
+    while got < 100_000:
+        got += len(s.recv(65536))
+    for x in (c, s, srv):
+        x.close()
+
+
 def test_listener_inherits_options_and_so_rcvbuf_sets_the_window(threaded_stacks):
     A, B = threaded_stacks
     srv = ssock.socket(stack=B)

@@ -176,6 +176,20 @@ def test_rto_in_fast_recovery_keeps_the_episode_ssthresh(cls, factor):
     assert cc.ssthresh == 2 * MSS                         # eq. (4) as always
 
 
+def test_take_over_keeps_the_window_and_a_recovery_in_progress():
+    old = Reno(MSS)
+    old.cwnd = 40 * MSS
+    old.on_congestion_event(1.0, 40 * MSS)                # in fast recovery, ssthresh 20
+    new = Cubic(MSS)
+    new.take_over(old)
+    assert (new.cwnd, new.ssthresh, new.in_recovery) == (20 * MSS, 20 * MSS, True)
+    new.cwnd += 5 * MSS                                   # the connection's inflation
+    new.on_recovery_exit(2.0)                             # ends the recovery the old one began
+    assert new.cwnd == 20 * MSS and not new.in_recovery
+    new.on_ack(2.1, MSS, 20 * MSS, RTT)                   # and grows as CUBIC from there
+    assert new.cwnd >= 20 * MSS and new.w_max is not None
+
+
 def test_rto_during_recovery_is_not_undone_by_recovery_exit():
     cc = Reno(MSS)
     cc.on_congestion_event(1.0, 20 * MSS)

@@ -13,7 +13,9 @@ The stack comes from ``stack=`` or from the module default set with ``use_stack(
 TCP_NODELAY, SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT, SO_RCVBUF/SO_SNDBUF (returned as
 set: Linux would report twice the value), SO_LINGER (``l_onoff=1, l_linger=0``: close sends
 RST; ``l_linger>0``: a blocking close waits up to that long for the FIN to be acknowledged),
-SO_REUSEADDR, SO_ERROR (read and clear), SO_TYPE, SO_ACCEPTCONN, TCP_MAXSEG. There is no
+SO_REUSEADDR, SO_ERROR (read and clear), SO_TYPE, SO_ACCEPTCONN, TCP_MAXSEG, TCP_CONGESTION
+(the algorithm's name as bytes, ``synack.tcp.congestion.available()``; ENOENT for an unknown
+one; on a live connection the new algorithm takes over the window as it stands). There is no
 kernel file descriptor: ``fileno()`` is -1, so ``select``/``selectors`` cannot watch these.
 """
 
@@ -29,6 +31,7 @@ import threading
 from typing import Any, Callable
 
 from synack.api.aio import AsyncConnection, AsyncListener, AsyncStack
+from synack.tcp import congestion
 from synack.tcp.errors import NotConnected
 from synack.tcp.states import State
 
@@ -36,7 +39,7 @@ from synack.tcp.states import State
 from socket import (AF_INET, AF_INET6, IP_TOS, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_TCLASS, MSG_DONTWAIT, MSG_PEEK, SHUT_RD,  # noqa: F401
                     SHUT_RDWR, SHUT_WR, SO_ACCEPTCONN, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_RCVBUF,
                     SO_REUSEADDR, SO_SNDBUF, SO_TYPE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
-                    TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_MAXSEG, TCP_NODELAY, gaierror,
+                    TCP_CONGESTION, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_MAXSEG, TCP_NODELAY, gaierror,
                     getaddrinfo, getdefaulttimeout, herror, inet_aton, inet_ntoa, inet_ntop, inet_pton,
                     setdefaulttimeout, timeout)
 
@@ -598,6 +601,16 @@ class socket:
             if not 88 <= ival <= 32767:
                 raise OSError(errno.EINVAL, "Invalid argument")
             cfg.mss = ival
+        elif key == (IPPROTO_TCP, TCP_CONGESTION):
+            # Linux: a name of up to TCP_CA_NAME_MAX (16) bytes, ENOENT when no such algorithm
+            name = raw.split(b"\0", 1)[0].decode("ascii", "replace") if raw is not None else ""
+            try:
+                congestion.get(name)
+            except KeyError:
+                raise OSError(errno.ENOENT, "No such file or directory") from None
+            self._apply(lambda c: setattr(c, "cc", name), conn)
+            if conn is not None:
+                self._call(lambda: conn.congestion_control_changed(self._astack.now()))
         elif key in ((IPPROTO_IP, IP_TOS), (IPPROTO_IPV6, IPV6_TCLASS)):
             v = ival & 0xFF             # the TOS / Traffic Class octet, also on a live connection
             self._apply(lambda c: setattr(c, "tos", v), conn)
@@ -660,6 +673,11 @@ class socket:
             return raw[:buflen] if buflen else self._linger[0]
         elif key in ((IPPROTO_IP, IP_TOS), (IPPROTO_IPV6, IPV6_TCLASS)):
             v = cfg.tos
+        elif key == (IPPROTO_TCP, TCP_CONGESTION):
+            name = (self._conn.conn.cc.name if self._conn is not None else congestion.get(cfg.cc).name).encode()
+            if buflen:                  # Linux copies the name, NUL-padded to what was asked
+                return name[:buflen].ljust(buflen, b"\0")
+            v = int.from_bytes(name[:4].ljust(4, b"\0"), "little", signed=True)   # (as an int option)
         else:
             raise OSError(errno.ENOPROTOOPT, "Protocol not available")
         if buflen:
@@ -783,5 +801,6 @@ __all__ = ["socket", "SocketType", "use_stack", "default_stack", "create_connect
            "IPPROTO_TCP", "IPPROTO_IP", "SHUT_RD", "SHUT_WR", "SHUT_RDWR", "MSG_PEEK", "MSG_DONTWAIT",
            "SO_ERROR", "SO_KEEPALIVE", "SO_LINGER", "SO_RCVBUF", "SO_SNDBUF", "SO_REUSEADDR", "SO_TYPE",
            "SO_ACCEPTCONN", "TCP_NODELAY", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_MAXSEG",
+           "TCP_CONGESTION",
            "getdefaulttimeout", "setdefaulttimeout", "getaddrinfo", "inet_aton", "inet_ntoa",
            "inet_pton", "inet_ntop"]

@@ -535,6 +535,18 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
                        self.config.persist_min)
         self._arm("persist", now + interval, now)
 
+    def congestion_control_changed(self, now: float) -> None:
+        """``config.cc`` names another algorithm on a live connection (TCP_CONGESTION): it
+        takes over with the window as it stands (``CongestionControl.take_over``)."""
+        self._now = max(self._now, now)
+        cls = congestion.get(self.config.cc)
+        if type(self.cc) is cls:
+            return
+        new = cls(self.mss, self.config.initial_window, hystart=self.config.hystart)
+        new.take_over(self.cc)
+        self.cc = new
+        self._trace_cwnd(now, f"congestion control {cls.name}")
+
     def keepalive_changed(self, now: float, *, restart: bool = True) -> None:
         """The keep-alive settings in ``config`` changed on a live connection (SO_KEEPALIVE,
         TCP_KEEPIDLE): arm the timer ``keepalive_idle`` from now, or disarm it when keep-alive is

@@ -113,6 +113,17 @@ class CongestionControl(ABC):
         """Bytes per second to pace at, or None for pure ACK clocking (Reno, CUBIC)."""
         return None
 
+    def take_over(self, other: "CongestionControl") -> None:
+        """Continue from ``other``'s window when a live connection switches algorithm
+        (TCP_CONGESTION): cwnd, ssthresh, a recovery in progress and the initial slow start's
+        HyStart++ state carry over, the new algorithm's own state starts fresh (Linux
+        tcp_reinit_congestion_control keeps snd_cwnd and snd_ssthresh too)."""
+        self.cwnd, self.ssthresh = other.cwnd, other.ssthresh
+        self._pristine = other._pristine
+        self._rto_repeated = other._rto_repeated
+        self._in_recovery = other._in_recovery
+        self.hystart = other.hystart
+
     # --- inputs --------------------------------------------------------------------------------
 
     def set_mss(self, mss: int) -> None:

@@ -72,7 +72,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         '_prr_delivered', '_prr_out', '_queue', '_quickacks', '_rcv_adv', '_rcv_up',
         '_rcv_wnd_max', '_read_closed', '_recover', '_recover_fs', '_rto_recovery', '_rtt_off',
         '_rtt_time', '_sml', '_snd_up', '_syn_rexmits', '_synack_fresh', '_tlp_flight',
-        '_ts_offset', '_ts_recent_age', '_una', '_unacked_bytes', '_unacked_segs', '_was_full',
+        '_ts_offset', '_ts_recent_age', '_una', '_undo', '_unacked_bytes', '_unacked_segs', '_was_full',
         '_wl1', '_wl2', 'cc', 'config', 'ecn_ok', 'error', 'id', 'ipv6', 'irs', 'iss', 'log',
         'max_snd_wnd', 'passive', 'peer_mss', 'pmtu_mss', 'rack', 'rcv_wscale', 'rcvbuf',
         'retries', 'rtt', 'sack_ok', 'sb', 'snd_wnd', 'snd_wscale', 'sndbuf', 'soft_error',
@@ -160,6 +160,9 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         # Go-back-N after a timeout without SACK (see _note_go_back_n): the end of the resent
         # range, and the resent segments a cumulative ACK overtook that are still in the network
         self._gbn_end = -1
+        # A fast retransmit without SACK: the controller before it and the retransmission's
+        # TSval, to undo the reduction when the ACKs show the original arrived (Eifel detection)
+        self._undo: tuple | None = None
         self._ghost = 0
         self._ghost_until = 0.0
         self._last_data_snd: float | None = None   # when data last left (RFC 5681 §4.1)
@@ -487,6 +490,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             self.log(RtoBackoff(now, self.id, self.rtt.rto, self.rtt.backoff_count))
         self._in_recovery = False
         self._inflate = 0
+        self._undo = None
         if st.synchronized:
             self.cc.on_rto(now, self._max - self._una)
             self._trace_cwnd(now, "rto")

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from synack.tcp.errors import ConnectionRefused, ConnectionReset, HostUnreachable
 from synack.tcp.events import (DataReceived, Dropped, EndOfStream, RecoveryEntered, RecoveryExited, Reset,
                                RttSample, SegmentIn, SoftError, Writable)
@@ -394,6 +396,8 @@ class InputMixin:
             self.cc.on_rtt_sample(now, rtt, self._una, self._max)   # HyStart++ rounds (RFC 9406)
             if self.log:
                 self.log(RttSample(now, self.id, rtt, self.rtt.srtt, self.rtt.rttvar, self.rtt.rto))
+        if self._undo is not None:
+            self._undo_if_spurious(ts, now)
         if self.state.synchronized or self.state is S.SYN_RECEIVED:
             self._cc_on_ack(ack_off, acked, now, rtt)
         self._dupacks = 0
@@ -418,6 +422,7 @@ class InputMixin:
                 # covers "recover" (the highest sequence number sent) equals it.
                 self._in_recovery = False
                 self._inflate = 0
+                self._undo = None
                 self.cc.on_recovery_exit(now)
                 if self.log:
                     self.log(RecoveryExited(now, self.id, "newreno", self.cc.cwnd, self.cc.ssthresh))
@@ -437,6 +442,26 @@ class InputMixin:
         self.cc.on_ack(now, acked, self.flight_size + acked, self.rtt.srtt)
         if self.log:
             self._trace_cwnd(now, "ack")
+
+    def _undo_if_spurious(self, ts, now: float) -> None:
+        """The first ACK of new data after a fast retransmit without SACK: did it come from the
+        retransmission or from the original? An echoed timestamp older than the retransmission's
+        says the original arrived after all, delayed (queued behind resent copies, reordered):
+        the retransmission was spurious, so the window reduction is undone and fast recovery
+        ends (Eifel detection, RFC 3522, and its response, RFC 4015; Linux tcp_packet_delayed
+        and tcp_try_undo_*). SND.UNA must still pass "recover" before another fast retransmit
+        (RFC 6582 §3.2 step 1), so the duplicate ACKs still on their way start none."""
+        before, retrans_ts = self._undo            # type: ignore[misc]
+        self._undo = None
+        if not self._in_recovery or ts is None or not ts.ecr or not seq_lt(ts.ecr, retrans_ts):
+            return
+        self.cc = before
+        self._in_recovery = False
+        self._inflate = 0
+        self._dupacks = 0
+        if self.log:
+            self.log(RecoveryExited(now, self.id, "newreno", self.cc.cwnd, self.cc.ssthresh))
+        self._trace_cwnd(now, "undo: spurious fast retransmit")
 
     def _note_go_back_n(self, ack_off: int, now: float) -> None:
         """A cumulative ACK while go-back-N resends after a timeout (no SACK): which of the
@@ -493,6 +518,7 @@ class InputMixin:
             self._recover = self._max
             # RFC 5681 §3.2 step 2 / RFC 3042 §2: Limited Transmit segments are not FlightSize
             flight = max(self.flight_size - self._lt_sent, 0)
+            self._undo = (copy.copy(self.cc), self._ts_now(self._now)) if self.ts_ok else None
             self.cc.on_congestion_event(now, flight)
             self._ecn_reduced()
             self._inflate = 3 * self.mss                  # RFC 5681 §3.2 step 3

@@ -422,7 +422,6 @@ class InputMixin:
                 # covers "recover" (the highest sequence number sent) equals it.
                 self._in_recovery = False
                 self._inflate = 0
-                self._undo = None
                 self.cc.on_recovery_exit(now)
                 if self.log:
                     self.log(RecoveryExited(now, self.id, "newreno", self.cc.cwnd, self.cc.ssthresh))

@@ -53,6 +53,10 @@ class TcpConfig:
     # --- loss recovery (with SACK: RFC 6675 scoreboard, RFC 6937 PRR; without: RFC 6582) ---
     limited_transmit: bool = True   # RFC 3042 (SHOULD)
     dupthresh: int = 3              # DupThresh, RFC 5681 §3.2 / RFC 6675 §2
+    partial_ack_rto: str = "first"  # without SACK, which partial ACKs of NewReno recovery restart the
+                                    # RTO: "each" (RFC 6298 §5.3, the Slow-but-Steady variant of RFC
+                                    # 3782 §4; Linux, FreeBSD) or "first" (RFC 6582 §3.2 step 5, the
+                                    # Impatient variant: many holes end in a timeout and slow start)
     rack: bool = True               # RFC 8985 RACK-TLP loss detection (needs SACK); False: RFC 6675 IsLost
     tlp_max_ack_delay: float = 0.2  # RFC 8985 §7.2 TLP.max_ack_delay (Linux TCP_DELACK_MAX)
     # --- retransmission (RFC 6298, RFC 9293 §3.8.1, §3.8.3) ---

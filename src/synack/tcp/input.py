@@ -431,10 +431,15 @@ class InputMixin:
                 # deflate by the amount acked, add back one SMSS
                 self._inflate = max(self._inflate - acked + self.mss, 0)
                 self._retransmit_head(now)
-                if not self._partial_acked:
-                    # "For the first partial ACK that arrives during fast recovery, also reset
-                    # the retransmit timer" (the Impatient variant): with many holes, a
-                    # timeout and slow start repair them sooner than one per round trip.
+                if not self._partial_acked or self.config.partial_ack_rto == "each":
+                    # RFC 6582 §3.2 step 5: "For the first partial ACK that arrives during fast
+                    # recovery, also reset the retransmit timer" (the Impatient variant: with
+                    # many holes, a timeout and slow start repair them sooner than one per round
+                    # trip, but slow start from one segment empties a long fat pipe). "each"
+                    # restarts it on every partial ACK, as RFC 6298 §5.3 does for any ACK of new
+                    # data (Slow-but-Steady, RFC 3782 §4; Linux and FreeBSD): the holes are
+                    # repaired one per round trip while cwnd stays near ssthresh. RFC 6582 §8:
+                    # "it is less important exactly which variant of NewReno is implemented".
                     self._partial_acked = True
                     self._arm_rto(now, self.rtt.rto)
             return

@@ -387,7 +387,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             sack_ok=self.sack_ok, iss=self.iss, irs=self.irs, snd_una=self.snd_una,
             snd_nxt=self.snd_nxt, rcv_nxt=self.rcv_nxt, send_queue=len(self.sndbuf),
             recv_queue=self.rcvbuf.readable, cc=self.cc.name,
-            timers={k: v for k, v in asdict(self.timers).items() if v is not None}, ecn_ok=self.ecn_ok)
+            timers={k: v for k, v in asdict(self.timers).items() if v is not None}, ecn_ok=self.ecn_ok,
+            urgent_pending=self.urgent_pending)
 
     # ================================================================ timers (§3.10.8)
 

@@ -63,6 +63,19 @@ class DataReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class UrgentData:
+    """The peer's urgent pointer (RCV.UP) appeared, or advanced, ahead of what the application
+    has read: RFC 9293 §3.8.5 (MUST-32), whether or not the urgent data itself can be taken yet
+    (it may lie beyond a hole, or come at a zero window). ``pointer``: RCV.UP, the sequence
+    number after the last urgent octet (MUST-62); ``pending``: octets up to it not yet read,
+    received or not (``TcpConnection.urgent_pending`` tells the same later, MUST-33)."""
+    t: float
+    conn: ConnId
+    pointer: int
+    pending: int
+
+
+@dataclass(frozen=True, slots=True)
 class EndOfStream:
     """The peer sent FIN and all data before it was received: ``receive()`` returns b"" after the
     buffered bytes (RFC 9293 §3.10.7.4, eighth step)."""
@@ -108,7 +121,8 @@ class SoftError:
     message: str
 
 
-TcpEvent = StateChanged | Connected | DataReceived | EndOfStream | Writable | Reset | TimedOut | Closed | SoftError
+TcpEvent = (StateChanged | Connected | DataReceived | UrgentData | EndOfStream | Writable | Reset | TimedOut | Closed
+            | SoftError)
 
 
 # --- trace records (sent to the log sink) ----------------------------------------------------

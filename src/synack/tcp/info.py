@@ -38,3 +38,4 @@ class TcpInfo:
     cc: str
     timers: dict = field(default_factory=dict)
     ecn_ok: bool = False       # ECN negotiated (RFC 3168 §6.1.1; Linux TCPI_OPT_ECN)
+    urgent_pending: int = 0    # urgent octets not yet read (RFC 9293 §3.8.5, MUST-33)

@@ -10,7 +10,7 @@ import copy
 
 from synack.tcp.errors import ConnectionRefused, ConnectionReset, HostUnreachable
 from synack.tcp.events import (DataReceived, Dropped, EndOfStream, RecoveryEntered, RecoveryExited, Reset,
-                               RttSample, SegmentIn, SoftError, Writable)
+                               RttSample, SegmentIn, SoftError, UrgentData, Writable)
 from synack.tcp.states import Cause, State
 from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
 from synack.wire.tcp import Flags, TcpSegment
@@ -162,8 +162,9 @@ class InputMixin:
             self._advance(Cause.RCV_SYN_ACK, now)
             if seg.payload or f & (FIN | URG):
                 # "continue processing at the sixth step ... where the URG bit is checked"
-                self._process_text_and_fin(seg.replace(seq=(seg.seq + 1) & MASK,
-                                                       flags=f & ~SYN), now)
+                urgent, flags = _urgent_after_cut(seg.urgent, f & ~SYN, 1)
+                self._process_text_and_fin(seg.replace(seq=(seg.seq + 1) & MASK, flags=flags,
+                                                       urgent=urgent), now)
         else:
             # Simultaneous open (§3.5 Figure 8, MUST-10): SYN-RECEIVED, SYN,ACK with our ISS.
             self._update_window_from_syn(seg)
@@ -274,9 +275,11 @@ class InputMixin:
         # Trim: octets before RCV.NXT (a SYN there is an old one) and past the window.
         if d >= 0 and seg_len - (fi & _FIN) <= wnd - d:
             return seg                          # all of it is in the window: nothing to trim
-        flags, payload, seq = seg.flags, seg.payload, seg.seq
+        flags, payload, seq, urgent = seg.flags, seg.payload, seg.seq, seg.urgent
         if d < 0:
             cut = -d
+            # SEG.UP is an offset from SEG.SEQ: keep RCV.UP = SEG.SEQ + SEG.UP where it was
+            urgent, flags = _urgent_after_cut(urgent, flags, cut)
             if flags & SYN:
                 flags &= ~SYN
                 cut -= 1
@@ -292,7 +295,7 @@ class InputMixin:
             payload = payload[:max(room, 0)]
             flags &= ~FIN                       # the FIN lies past the window
         if (flags, payload, seq) != (seg.flags, seg.payload, seg.seq):
-            seg = seg.replace(flags=flags, payload=payload, seq=seq)
+            seg = seg.replace(flags=flags, payload=payload, seq=seq, urgent=urgent)
         return seg
 
     def _on_rst(self, seg: TcpSegment, now: float) -> None:
@@ -567,6 +570,17 @@ class InputMixin:
             up = (seg.seq + seg.urgent) & MASK
             if self._rcv_up is None or seq_lt(self._rcv_up, up):
                 self._rcv_up = up
+                # "inform the application layer asynchronously whenever it receives an urgent
+                # pointer and there was previously no pending urgent data, or whenever the
+                # urgent pointer advances in the data stream" (§3.8.5, MUST-32), here, before
+                # the text: the data may be out of order or the window zero (MUST-66). Only a
+                # pointer "in advance of the data consumed" is news (sixth step).
+                pending = self.urgent_pending
+                if pending:
+                    ev = UrgentData(now, self.id, up, pending)
+                    self._events.append(ev)
+                    if self.log:
+                        self.log(ev)
         # ---- seventh: segment text ----
         if seg.payload:
             if st not in SYNCHRONIZED_DATA_STATES:
@@ -591,6 +605,15 @@ class InputMixin:
             else:
                 self._peer_fin_off = off                        # the FIN waits for the hole to fill
                 self._ack_now = True
+
+    @property
+    def urgent_pending(self) -> int:
+        """Urgent octets the application has not read yet: from the read position up to RCV.UP,
+        received or still to come; 0 when there are none (RFC 9293 §3.8.5, MUST-33: "how much
+        urgent data remains to be read"). Urgent data is delivered inline by ``receive()``."""
+        if self._rcv_up is None:
+            return 0
+        return max(seq_sub(self._rcv_up, (self.irs + 1 + self.rcvbuf.read_offset) & MASK), 0)
 
     def _take_text(self, seg: TcpSegment, now: float) -> None:
         had_gap = self.rcvbuf.ooo_bytes > 0
@@ -666,6 +689,17 @@ class InputMixin:
         if self._chal_count < self.config.challenge_ack_limit:
             self._chal_count += 1
             self._ack_now = True
+
+
+def _urgent_after_cut(urgent: int, flags: Flags, cut: int) -> tuple[int, Flags]:
+    """SEG.UP and the flags of a segment whose first ``cut`` sequence numbers (a SYN, octets
+    already received) are taken off: the urgent pointer, SEG.SEQ + SEG.UP, stays where it was
+    (RFC 9293 §3.8.5); one that pointed into the part taken off is old news and goes."""
+    if not flags & URG:
+        return urgent, flags
+    if urgent >= cut:
+        return urgent - cut, flags
+    return 0, flags & ~URG
 
 
 def rst_for(seg: TcpSegment) -> TcpSegment:

@@ -95,10 +95,12 @@ _FREEBSD_TCP = dict(
     min_rto=0.030,                  # net.inet.tcp.rexmit_min
     max_rto=64.0,                   # TCPTV_REXMTMAX
     rto_slop=0.200,                 # net.inet.tcp.rexmit_slop: 1, 2.2, 4.2, ...
-    syn_retries=6,                  # FreeBSD stops at keepinit (75 s): connect_timeout
+    syn_retries=6,                  # FreeBSD stops at keepinit (75 s): connect_timeout. Like the
+                                    # SYN-ACK's below, under RFC 9293's 3 minutes (MUST-23)
     syn_rexmit_drop_options=False,  # net.inet.tcp.rexmit_drop_options = 0
     synack_retries=3,               # syncache: SYN-ACK sent 1 + 3 times
     r2_retries=12,                  # TCP_MAXRXTSHIFT
+    r1_retries=None,                # TCP_MAXRXTSHIFT / 4 only drops the route (in_losing); no report
     msl=30.0,                       # net.inet.tcp.msl: TIME-WAIT 60 s
     fin_wait_2_timeout=600.0,       # orphaned FIN-WAIT-2: TP_MAXIDLE = keepcnt x keepintvl idle
     fin_wait_2_idle=True,           # tcp_timer_2msl: idle since the last segment, checked every keepintvl
@@ -165,9 +167,11 @@ _LINUX_TCP = dict(
     min_rto=0.200,                  # TCP_RTO_MIN
     max_rto=120.0,                  # TCP_RTO_MAX
     rto_slop=0.0,
-    syn_retries=6,                  # tcp_syn_retries
-    synack_retries=5,               # tcp_synack_retries
+    syn_retries=6,                  # tcp_syn_retries: gives up after 127 s (the SYN-ACK after
+    synack_retries=5,               # tcp_synack_retries: 63 s), under RFC 9293's 3 minutes (MUST-23)
     r2_retries=15,                  # tcp_retries2
+    r1_retries=None,                # tcp_retries1 = 3: negative advice to the route and MTU probing,
+                                    # no report to the application
     msl=30.0,                       # TCP_TIMEWAIT_LEN = 60 s
     fin_wait_2_timeout=60.0,        # tcp_fin_timeout
     rst_on_close_with_unread=True,  # tcp_close(): data_was_unread -> RST (RFC 2525 §2.17)

@@ -69,6 +69,9 @@ class TcpConfig:
                                     # (FreeBSD net.inet.tcp.rexmit_drop_options)
     synack_retries: int = 5         # SYN-ACK retransmissions (Linux tcp_synack_retries)
     r2_retries: int = 15            # data retransmissions before giving up (R2, MUST-20; Linux tcp_retries2)
+    r1_retries: int | None = 3      # retransmissions of one segment (SYN included) that report a
+                                    # SoftError, once until an ACK of new data (R1, RFC 9293 §3.8.3:
+                                    # SHLD-9, SHLD-10 "at least 3"); None: no report
     user_timeout: float | None = None  # give up when unacked data is older than this (RFC 5482 / R2 in time)
     persist_max: float = 60.0       # cap of the zero-window probe interval (RFC 9293 §3.8.6.1)
     persist_min: float = 0.0        # floor of that interval (FreeBSD TCPTV_PERSMIN = 5 s)

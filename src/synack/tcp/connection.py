@@ -486,6 +486,14 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             self._give_up(now, "retransmissions exhausted" if st.synchronized or st is S.SYN_RECEIVED
                           else "SYN retransmissions exhausted")
             return
+        if self.retries == self.config.r1_retries and not probe:
+            # R1 (§3.8.3 (e), SHLD-9; for a SYN too, MUST-22): tell the application, once until
+            # an ACK of new data starts ``retries`` over. The negative advice to IP of (b)
+            # (MUST-20) has no one to go to: synack's IP layer keeps no routes or gateways.
+            what = "SYN" if self._una < 0 else "segment"
+            self._events.append(ev := SoftError(now, self.id, f"{what} retransmitted {self.retries} times (R1)"))
+            if self.log:
+                self.log(ev)
         self.rtt.backoff()
         if self.log:
             self.log(RtoBackoff(now, self.id, self.rtt.rto, self.rtt.backoff_count))

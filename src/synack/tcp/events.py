@@ -115,7 +115,8 @@ class Closed:
 
 @dataclass(frozen=True, slots=True)
 class SoftError:
-    """An ICMP error reported for an established connection (RFC 1122 §4.2.3.9: soft)."""
+    """A soft error (RFC 9293 §3.9.1.8, MUST-47): an ICMP error that does not abort the
+    connection (§3.9.2.2; RFC 1122 §4.2.3.9), or retransmissions reaching R1 (§3.8.3, SHLD-9)."""
     t: float
     conn: ConnId
     message: str

@@ -11,7 +11,7 @@ per second): unrestricted, hping3 offers ~150,000 SYNs/s, far more than synack's
 thread reads (~11,000 packets/s on an idle machine), so the TUN queue would drop legitimate
 SYNs at random and the test would measure CPU, not the SYN queue. Capped, the flood still fills
 a 64-entry SYN queue in ~15 ms (and an attacker needs only ~1 SYN/s to keep it full: a half-open
-lives ~63 s of SYN-ACK retransmissions). Spoofed sources need no rp_filter change: nothing
+lives ~4 minutes of SYN-ACK retransmissions). Spoofed sources need no rp_filter change: nothing
 routes back to them, and synack's SYN-ACKs to them die in the namespace (no forwarding there).
 Everything is bounded in time and stopped by PID. Needs root, and hping3 (installed with
 apt-get when missing).

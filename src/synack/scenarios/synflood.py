@@ -146,7 +146,7 @@ def _queue_figure(lab, c, samples, cookies: str):
 
 @scenario(SCENARIOS, "syn-flood-no-cookies", group="syn-flood", title="SYN flood, SYN cookies off", teaching="""
     Spoofed SYNs, ten a second, from addresses that never answer fill the listener's SYN queue
-    with half-open connections, each held for a minute of SYN-ACK retransmissions. With SYN
+    with half-open connections, each held for four minutes of SYN-ACK retransmissions. With SYN
     cookies off the server drops every new SYN while the queue is full, the real client's
     included: it retries at 1, 2 and 4 s and gives up, timed out.""")
 def syn_flood_no_cookies(new_lab) -> None:

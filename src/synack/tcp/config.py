@@ -64,10 +64,14 @@ class TcpConfig:
     min_rto: float = 1.0            # RFC 6298 §2.4 (SHOULD 1 s); Linux uses 0.2
     max_rto: float = 120.0
     rto_slop: float = 0.0           # added to each backed-off RTO (FreeBSD rexmit_slop)
-    syn_retries: int = 6            # SYN retransmissions before "timed out" (Linux tcp_syn_retries)
+    syn_retries: int = 7            # SYN retransmissions before "timed out": with the RTO bounds above
+                                    # the last at 127 s, giving up at 247 s, so R2 for a SYN is over
+                                    # 3 minutes (RFC 9293 §3.8.3, MUST-23; Linux tcp_syn_retries = 6:
+                                    # 127 s, the linux profile)
     syn_rexmit_drop_options: bool = False  # the third SYN retransmission and later ones offer only MSS
                                     # (FreeBSD net.inet.tcp.rexmit_drop_options)
-    synack_retries: int = 5         # SYN-ACK retransmissions (Linux tcp_synack_retries)
+    synack_retries: int = 7         # SYN-ACK retransmissions: 247 s as for the SYN (MUST-23; Linux
+                                    # tcp_synack_retries = 5: 63 s)
     r2_retries: int = 15            # data retransmissions before giving up (R2, MUST-20; Linux tcp_retries2)
     r1_retries: int | None = 3      # retransmissions of one segment (SYN included) that report a
                                     # SoftError, once until an ACK of new data (R1, RFC 9293 §3.8.3:

@@ -38,10 +38,12 @@ def test_syn_retransmit_and_timeout():
     d.expect("S", seq=ISS, at=0.0)
     t = 0.0
     rto = 1.0
-    for _ in range(6):
+    for _ in range(7):                      # syn_retries=7 by default: over 3 minutes (MUST-23)
         t += rto
         d.expect("S", seq=ISS, at=t)
-        rto *= 2
-    d.run_until(t + rto + 1)
-    assert d.state is State.CLOSED
+        rto = min(rto * 2, 120.0)           # max_rto
+    d.run_until(t + rto - 0.1)
+    assert d.state is State.SYN_SENT
+    d.run_until(t + rto)
+    assert d.state is State.CLOSED and t + rto == 247.0
     assert "TimedOut" in d.event_types()

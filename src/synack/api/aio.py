@@ -37,6 +37,7 @@ import threading
 from typing import Any, Callable
 
 from synack.drive import earliest, step
+from synack.link.base import link_mtu
 from synack.stack.host import Listener, Stack
 from synack.tcp.config import TcpConfig
 from synack.tcp.connection import TcpConnection
@@ -73,6 +74,8 @@ class AsyncStack:
         self.stack = stack
         self.link = link
         self.loop = loop
+        if link_mtu(link) is not None:
+            stack.link_mtu = link_mtu(link)      # MSS from the link's MTU (RFC 9293 MUST-16/67)
         self._fd = link.fileno()
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None

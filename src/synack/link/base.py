@@ -23,3 +23,16 @@ class Link(Protocol):
     def next_timer(self) -> float | None:
         """Earliest time a held packet (delay, reordering) becomes due, or None. A pure query."""
         ...
+
+
+def link_mtu(link) -> int | None:
+    """The MTU of ``link``: its own ``mtu``, or that of the link it wraps (``.inner``, as
+    ``Faults``, ``PcapLink`` and ``Tracer`` have); None when no layer says (a memory link)."""
+    for _ in range(16):
+        mtu = getattr(link, "mtu", None)
+        if isinstance(mtu, int) and mtu > 0:
+            return mtu
+        link = getattr(link, "inner", None)
+        if link is None:
+            return None
+    return None

@@ -28,6 +28,7 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 from synack.drive import earliest, step
+from synack.link.base import link_mtu
 
 _MAX_WAIT = 3600.0
 
@@ -37,6 +38,8 @@ class StackRunner:
         self.stack = stack
         self.link = link
         self.clock = clock
+        if link_mtu(link) is not None and hasattr(stack, "link_mtu"):
+            stack.link_mtu = link_mtu(link)      # MSS from the link's MTU (RFC 9293 MUST-16/67)
         self.hooks: list[Callable[[float], Any]] = []
         self.steps = 0
         self._calls: deque[tuple[Callable, tuple]] = deque()

@@ -82,6 +82,10 @@ class SimLinkEnd:
         self._waiting_bytes = 0
         self._busy_until = float("-inf")                       # this end's transmitter
 
+    @property
+    def mtu(self) -> int:
+        return self.link.mtu
+
     def transmit(self, packet: bytes, now: float) -> None:
         link, c, n = self.link, self.counters, len(packet)
         if not link.up:
@@ -258,6 +262,8 @@ class Network:
             outer: Any = wrap(name, f) if wrap is not None else f
             att = self._nodes[name]
             att.link, att.faults, att.end = outer, f, end
+            if hasattr(att.node, "link_mtu"):
+                att.node.link_mtu = mtu               # a Stack sizes its MSS by it (MUST-16/67)
         return link
 
     # --- looking ---------------------------------------------------------------------------

@@ -110,6 +110,10 @@ class Stack:
         self.ports = PortAllocator(secret, *self.sconfig.ephemeral)
         self.cookies = SynCookies(secret)
         self.ts_offset = int.from_bytes(hashlib.blake2b(b"ts" + secret, digest_size=4).digest(), "big")
+        # The MTU of the link this host sends on, set by whoever attaches one (the simulator,
+        # AsyncStack, StackRunner): a TcpConfig without ``mtu`` takes it, one with ``mtu`` is
+        # held under it (RFC 9293 §3.7.1 MUST-16/67: MMS_S comes from the interface's MTU).
+        self.link_mtu: int | None = None
         self.conns: dict[Key, TcpConnection] = {}
         self.listeners: dict[tuple[IPAddress | None, int], Listener] = {}
         self._owner: dict[int, Listener] = {}          # id(conn) -> listener, while half-open
@@ -194,10 +198,17 @@ class Stack:
         laddr, lport, raddr, rport = key
         iss = self.isn.isn(now, laddr.packed, lport, raddr.packed, rport)
         conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), iss,
-                             (config or self.config).copy(), log=self.log, ts_offset=self.ts_offset)
+                             self._conn_config(config or self.config), log=self.log, ts_offset=self.ts_offset)
         self.conns[key] = conn
         self._keys[id(conn)] = key
         return conn
+
+    def _conn_config(self, cfg: TcpConfig) -> TcpConfig:
+        """A new connection's own copy of ``cfg``, its MTU that of the link (see ``link_mtu``)."""
+        c = cfg.copy()
+        if self.link_mtu is not None and (c.mtu is None or c.mtu > self.link_mtu):
+            c.mtu = self.link_mtu
+        return c
 
     # ================================================================ packets in
 
@@ -321,7 +332,7 @@ class Stack:
     def _send_cookie(self, lst: Listener, key: Key, seg: TcpSegment, now: float) -> None:
         """Answer a SYN with a cookie SYN-ACK and keep nothing (RFC 4987 §3.6)."""
         laddr, lport, raddr, rport = key
-        cfg = lst.config or self.config
+        cfg = self._conn_config(lst.config or self.config)
         peer_mss = seg.mss if seg.mss is not None else (1220 if raddr.version == 6 else 536)
         iss = self.cookies.make(self._tuple_bytes(key), seg.seq, peer_mss, now)
         ts = seg.timestamps
@@ -367,7 +378,7 @@ class Stack:
         # Rebuilt without the log: the SYN and SYN-ACK below are reconstructions, not traffic
         # (the real SYN-ACK was logged when the cookie went out).
         conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), cookie,
-                             cfg.copy(), log=None, ts_offset=self.ts_offset)
+                             self._conn_config(cfg), log=None, ts_offset=self.ts_offset)
         self.conns[key] = conn
         self._keys[id(conn)] = key
         # Rebuild the half-open state: the SYN as the peer sent it, the SYN-ACK as we sent it.

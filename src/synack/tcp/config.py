@@ -9,7 +9,8 @@ from dataclasses import dataclass, fields, replace
 @dataclass(slots=True)
 class TcpConfig:
     # --- segment sizes and buffers ---
-    mtu: int = 1500                 # MTU of the interface the connection leaves by (octets)
+    mtu: int | None = None          # MTU of the interface the connection leaves by (octets); None:
+                                    # the link's, as the stack learns it (Stack.link_mtu), else 1500
     mss: int | None = None          # MSS we advertise; None: derived from mtu (advertised_mss)
     rcv_buf: int = 262144           # receive buffer: bounds the window we offer (SO_RCVBUF)
     snd_buf: int = 262144           # send buffer (SO_SNDBUF)
@@ -117,10 +118,10 @@ class TcpConfig:
 
     def advertised_mss(self, ipv6: bool) -> int:
         """The MSS option we send: ``mss`` if set, else the MTU less the fixed IP and TCP headers,
-        RFC 9293 §3.7.1 (MUST-14): 40 octets for IPv4, 60 for IPv6 (1460 / 1440 at MTU 1500)."""
+        RFC 9293 §3.7.1 (MUST-14, MUST-67): 40 octets for IPv4, 60 for IPv6 (1460 / 1440 at MTU 1500)."""
         if self.mss is not None:
             return self.mss
-        return max(self.mtu - (60 if ipv6 else 40), 88)
+        return max((self.mtu or 1500) - (60 if ipv6 else 40), 88)
 
     def syn_window_field(self, rcv_buf: int, mss: int) -> int:
         """The window field of our SYN or SYN-ACK (never scaled, RFC 7323 §2.2) with a receive

@@ -317,7 +317,7 @@ class AsyncStack:
             if p == port and (a is None or addr is None or a == addr):
                 return True
         if not reuse:
-            for key, conn in self.stack.conns.items():
+            for key in list(self.stack.conns) + list(self.stack.time_wait):
                 if key[1] == port and (addr is None or str(key[0]) == addr):
                     return True
         return False

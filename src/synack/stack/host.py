@@ -19,6 +19,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 
 from synack.stack.cookies import SynCookies
 from synack.stack.ports import PortAllocator
+from synack.stack.timewait import TimeWait
 from synack.tcp.config import TcpConfig
 from synack.tcp.connection import TcpConnection, rst_for
 from synack.tcp.events import ConnId, LogSink, SegmentOut
@@ -111,6 +112,9 @@ class Stack:
         self.cookies = SynCookies(secret)
         self.ts_offset = int.from_bytes(hashlib.blake2b(b"ts" + secret, digest_size=4).digest(), "big")
         self.conns: dict[Key, TcpConnection] = {}
+        # Connections in TIME-WAIT, as compact records (timewait.py): not in ``conns``.
+        self.time_wait: dict[Key, TimeWait] = {}
+        self._tw_heap: list[tuple[float, int, TimeWait]] = []   # (deadline, seq, record); stale skipped
         self.listeners: dict[tuple[IPAddress | None, int], Listener] = {}
         self._owner: dict[int, Listener] = {}          # id(conn) -> listener, while half-open
         self._out: list[bytes] = []
@@ -169,9 +173,10 @@ class Stack:
         if lport == 0:
             lport = self.ports.choose(laddr.packed, raddr.packed, rport,
                                       lambda p: (laddr, p, raddr, rport) in self.conns
+                                      or (laddr, p, raddr, rport) in self.time_wait
                                       or (None, p) in self.listeners or (laddr, p) in self.listeners)
         key = (laddr, lport, raddr, rport)
-        if key in self.conns:
+        if key in self.conns or key in self.time_wait:
             raise OSError(errno.EADDRINUSE, "address in use")
         conn = self._new_conn(key, now, config)
         conn.connect(now)
@@ -188,6 +193,8 @@ class Stack:
 
     def touch(self, conn: TcpConnection) -> None:
         """Tell the stack a user call changed ``conn`` (it may have something to send)."""
+        if conn.state is State.TIME_WAIT and id(conn) not in self._keys:
+            return          # its TIME-WAIT record answers for it; a call there (close again) sends nothing
         self._touched[id(conn)] = conn
 
     def _new_conn(self, key: Key, now: float, config: TcpConfig | None) -> TcpConnection:
@@ -263,6 +270,10 @@ class Stack:
             conn.receive_segment(seg, now, ecn=ecn)
             self._after(conn, now)
             return
+        if self.time_wait:
+            tw = self.time_wait.get(key)
+            if tw is not None and self._time_wait_in(tw, seg, now, ecn):
+                return
         lst = self.listeners.get((laddr, seg.dport)) or self.listeners.get((None, seg.dport))
         if lst is not None:
             return self._listener_in(lst, key, seg, now)
@@ -274,7 +285,91 @@ class Stack:
             self._send_tcp(laddr, raddr, rst_for(seg))
             self.stats["rst_out"] += 1
 
-    def _timewait_accepts(self, conn: TcpConnection, seg: TcpSegment) -> bool:
+    def _time_wait_in(self, tw: TimeWait, seg: TcpSegment, now: float, ecn: int) -> bool:
+        """A segment for a connection in TIME-WAIT. False: the record is gone (a new SYN may open
+        a new incarnation, RFC 6191; or the user aborted the TCB) and the segment goes on as if
+        there were none."""
+        tcb = tw.live_tcb()
+        if tcb is not None and tcb.state is not State.TIME_WAIT:
+            self._tw_remove(tw)                   # ABORT in TIME-WAIT deleted the TCB (§3.10.5)
+            return False
+        if seg.flags & Flags.SYN and not seg.flags & (Flags.ACK | Flags.RST) and self._timewait_accepts(tw, seg):
+            # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
+            self._tw_remove(tw)
+            return False
+        if tcb is not None:                       # someone still holds the TCB: it answers, as before
+            tcb.receive_segment(seg, now, ecn=ecn)
+            self._tw_collect(tw, tcb, now)
+            return True
+        segs, stays = tw.receive_segment(seg, now, self.log)
+        laddr, raddr = tw.key[0], tw.key[2]
+        for s in segs:
+            self._send_tcp(laddr, raddr, s, tw.tos)
+            if s.flags & Flags.RST:
+                self.stats["rst_out"] += 1
+        if stays:
+            self._tw_schedule(tw)
+        else:
+            self._tw_remove(tw)
+        return True
+
+    def _enter_time_wait(self, conn: TcpConnection, key: Key) -> None:
+        """``conn`` reached TIME-WAIT: a compact record takes its place (timewait.py), and the
+        stack keeps no strong reference to the TCB."""
+        tw = TimeWait(key, conn)
+        self._forget(conn)
+        self.time_wait[key] = tw
+        self._tw_schedule(tw)
+        self.stats["time_wait"] += 1
+
+    def _tw_collect(self, tw: TimeWait, tcb: TcpConnection, now: float) -> None:
+        """After a held TCB in TIME-WAIT took input or a timer: its output, events, deadline."""
+        laddr, raddr = tw.key[0], tw.key[2]
+        for s in tcb.segments_to_send(now):
+            self._send_tcp(laddr, raddr, s, tcb.ip_tos(s))
+            if s.flags & Flags.RST:
+                self.stats["rst_out"] += 1
+        if tcb.has_events:
+            self._with_events[id(tcb)] = tcb
+        if tcb.state is State.TIME_WAIT:
+            tw.refresh(tcb)
+            self._tw_schedule(tw)
+        else:
+            self._tw_remove(tw)
+
+    def _tw_schedule(self, tw: TimeWait) -> None:
+        heapq.heappush(self._tw_heap, (tw.expiry, next(self._seq), tw))
+
+    def _tw_remove(self, tw: TimeWait) -> None:
+        if self.time_wait.get(tw.key) is tw:
+            del self.time_wait[tw.key]
+
+    def _tw_due(self, now: float) -> None:
+        heap = self._tw_heap
+        while heap and heap[0][0] <= now:
+            t, _, tw = heapq.heappop(heap)
+            if tw.expiry != t or self.time_wait.get(tw.key) is not tw:
+                continue                          # stale: restarted, or gone already
+            tcb = tw.live_tcb()
+            if tcb is not None and tcb.state is State.TIME_WAIT:
+                tcb.handle_timer(now)             # the held TCB reaches CLOSED itself
+                self._tw_collect(tw, tcb, now)
+            elif tcb is not None:
+                self._tw_remove(tw)               # ABORT in TIME-WAIT deleted it already (§3.10.5)
+            else:
+                tw.expire(now, self.log)          # §3.10.8: TIME-WAIT -> CLOSED, the record goes
+                self._tw_remove(tw)
+
+    def _tw_next(self) -> float | None:
+        heap = self._tw_heap
+        while heap:
+            t, _, tw = heap[0]
+            if tw.expiry == t and self.time_wait.get(tw.key) is tw:
+                return t
+            heapq.heappop(heap)
+        return None
+
+    def _timewait_accepts(self, conn: TcpConnection | TimeWait, seg: TcpSegment) -> bool:
         """RFC 6191 §2: timestamps, when both used them, must be newer; otherwise the new ISN
         must lie beyond the old connection's final sequence number (RFC 1122 §4.2.2.13)."""
         ts = seg.timestamps
@@ -412,6 +507,9 @@ class Stack:
             return self._drop(now, f"ICMP error quoting no TCP: {e.reason}", 0)
         conn = self.conns.get((q.src, q.sport, q.dst, q.dport))
         if conn is None:
+            if (q.src, q.sport, q.dst, q.dport) in self.time_wait:
+                self.stats["icmp_ignored"] += 1       # nothing of ours is in flight (RFC 5927 §4.1)
+                return None
             return self._drop(now, "ICMP error for no connection", 0)
         if isinstance(msg, icmpw.PacketTooBig):
             kind, code, mtu = "packet_too_big", 0, msg.mtu
@@ -431,8 +529,8 @@ class Stack:
 
     # ================================================================ packets out, timers
 
-    def _send_tcp(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment) -> None:
-        self._out.append(build_tcp_packet(laddr, raddr, seg, ttl=self.sconfig.ttl))
+    def _send_tcp(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, tos: int = 0) -> None:
+        self._out.append(build_tcp_packet(laddr, raddr, seg, ttl=self.sconfig.ttl, tos=tos))
         self.stats["tcp_out"] += 1
 
     def _after(self, conn: TcpConnection, now: float) -> None:
@@ -452,9 +550,11 @@ class Stack:
         out, self._out = self._out, []
         touched, self._touched = self._touched, {}
         for conn in touched.values():
+            key = self._keys.get(id(conn))
+            if key is None and conn.state is State.TIME_WAIT:
+                continue                          # its TIME-WAIT record stands in for it
             segs = conn.segments_to_send(now)
-            key = self._keys.get(id(conn)) if segs else None
-            if key is not None:
+            if segs and key is not None:
                 mss = conn.mss if conn.config.tso_max else 1 << 30
                 for seg in segs:
                     # a TSO segment (more than one MSS) is for a link that cuts and checksums it
@@ -467,8 +567,15 @@ class Stack:
                 self._with_events[id(conn)] = conn
             if conn.state is State.CLOSED:
                 self._forget(conn)
+            elif key is None:
+                pass                              # forgotten: nothing of it reaches the wire
+            elif conn.state is State.TIME_WAIT and id(conn) not in self._owner:
+                self._enter_time_wait(conn, key)
             else:
                 self._schedule(conn)
+        if self._out:                             # what TIME-WAIT TCBs touched above answered
+            out += self._out
+            self._out = []
         return out
 
     def _schedule(self, conn: TcpConnection) -> None:
@@ -484,6 +591,8 @@ class Stack:
         return self._sched.get(id(conn)) == t and id(conn) in self._keys
 
     def _run_due(self, now: float) -> None:
+        if self._tw_heap and self._tw_heap[0][0] <= now:
+            self._tw_due(now)
         heap = self._heap
         while heap and heap[0][0] <= now:
             t, _, conn = heapq.heappop(heap)
@@ -503,6 +612,11 @@ class Stack:
     def next_timer(self) -> float | None:
         if self._out or self._touched:
             return self._now
+        tw = self._tw_next() if self._tw_heap else None
+        t = self._conn_next()
+        return tw if t is None or (tw is not None and tw < t) else t
+
+    def _conn_next(self) -> float | None:
         heap = self._heap
         while heap:
             t, _, conn = heap[0]

@@ -124,10 +124,18 @@ class UnknownOption:
 TcpOption = Union[Eol, Nop, Mss, WindowScale, SackPermitted, Sack, Timestamps, UnknownOption]
 _EOL, _NOP, _SACK_PERMITTED = Eol(), Nop(), SackPermitted()     # values without fields: one of each
 
+_NOP_NOP_TS = b"\x01\x01\x08\x0a"        # NOP, NOP, Timestamps: what most segments carry
+_NNTS = struct.Struct("!4sII")
+
+
 def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
     """Parse the option bytes of a TCP header. Illegal lengths raise ``WireError`` (MUST-7)."""
-    out: list[TcpOption] = []
     i, n = 0, len(raw)
+    if n == 12:
+        lead, val, ecr = _NNTS.unpack_from(raw, 0)
+        if lead == _NOP_NOP_TS:
+            return (_NOP, _NOP, Timestamps(val, ecr))
+    out: list[TcpOption] = []
     while i < n:
         kind = raw[i]
         if kind == 0:
@@ -167,6 +175,10 @@ def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
 
 def emit_options(options: tuple[TcpOption, ...] | list[TcpOption]) -> bytes:
     """Encode options in the order given, then pad with zeros to a multiple of 4 bytes."""
+    if len(options) == 3:
+        a, b, c = options
+        if a.__class__ is Nop and b.__class__ is Nop and c.__class__ is Timestamps:
+            return _NNTS.pack(_NOP_NOP_TS, c.val, c.ecr)
     parts: list[bytes] = []
     for o in options:
         if isinstance(o, Eol):
@@ -219,7 +231,7 @@ class TcpSegment:
     def option(self, kind: type) -> TcpOption | None:
         """The first option of the given class, or None."""
         for o in self.options:
-            if isinstance(o, kind):
+            if o.__class__ is kind:         # the option classes are final: no subclasses
                 return o
         return None
 
@@ -239,7 +251,13 @@ class TcpSegment:
 
     @property
     def timestamps(self) -> Timestamps | None:
-        return self.option(Timestamps)  # type: ignore[return-value]
+        opts = self.options                 # (self.option(Timestamps) inlined: asked per segment)
+        if opts and opts[-1].__class__ is Timestamps:
+            return opts[-1]                 # NOP, NOP, TS: where every segment but a SYN has it
+        for o in opts:
+            if o.__class__ is Timestamps:
+                return o
+        return None
 
     @property
     def sack_blocks(self) -> tuple[tuple[int, int], ...]:

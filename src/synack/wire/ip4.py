@@ -115,6 +115,24 @@ def parse_ipv4(data: bytes | bytearray | memoryview, *, verify: bool = True) -> 
     dropped; a buffer shorter than Total Length is an error. With ``verify`` the header
     checksum must be correct.
     """
+    src, dst, proto, tos, hlen, total, ident, ttl, flags_off = ipv4_fields(data, verify=verify)
+    options = b""
+    if hlen > HEADER_LEN:
+        options = bytes(data[HEADER_LEN:hlen])
+    # The reserved flag bit "must be zero" is a rule for senders; receivers ignore it.
+    return IPv4Packet(
+        src, dst, proto, bytes(data[hlen:total]),
+        ttl, tos, ident,
+        bool(flags_off & _FLAG_DF), bool(flags_off & _FLAG_MF),
+        (flags_off & _OFFSET_MASK) * 8, options,
+    )
+
+
+def ipv4_fields(data: bytes | bytearray | memoryview, *, verify: bool = True) -> tuple:
+    """The checks of ``parse_ipv4`` without building the value, for the stack's receive path:
+    ``(src, dst, proto, tos, header length, total length, identification, ttl, flags and
+    fragment offset field)``; the payload is ``data[header length:total length]``. Raises
+    ``WireError`` as ``parse_ipv4`` does."""
     n = len(data)
     if n < HEADER_LEN:
         raise WireError(f"IPv4 header truncated: {n} bytes")
@@ -137,17 +155,9 @@ def parse_ipv4(data: bytes | bytearray | memoryview, *, verify: bool = True) -> 
         # RFC 791 §3.2: "If the header checksum fails, the internet datagram is discarded
         # at once by the entity which detects the error."
         raise WireError("bad IPv4 header checksum")
-    options = b""
     if hlen > HEADER_LEN:
-        options = bytes(data[HEADER_LEN:hlen])
-        parse_ipv4_options(options)
-    # The reserved flag bit "must be zero" is a rule for senders; receivers ignore it.
-    return IPv4Packet(
-        _address(src), _address(dst), proto, bytes(data[hlen:total]),
-        ttl, tos, ident,
-        bool(flags_off & _FLAG_DF), bool(flags_off & _FLAG_MF),
-        (flags_off & _OFFSET_MASK) * 8, options,
-    )
+        parse_ipv4_options(data[HEADER_LEN:hlen])
+    return _address(src), _address(dst), proto, tos, hlen, total, ident, ttl, flags_off
 
 
 def emit_ipv4(pkt: IPv4Packet) -> bytes:

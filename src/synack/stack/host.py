@@ -101,6 +101,7 @@ class Stack:
                  log: LogSink = None) -> None:
         self.interfaces = [ip_interface(a) for a in addresses]
         self.addresses = [i.ip for i in self.interfaces]
+        self._packed4 = frozenset(a.packed for a in self.addresses if a.version == 4)
         self._broadcasts = frozenset(i.network.broadcast_address for i in self.interfaces
                                      if i.version == 4 and i.network.prefixlen < 31)
         self.secret = secret
@@ -251,10 +252,10 @@ class Stack:
         """``receive_packet`` for IPv4 with the same checks and order, without building an
         ``IPv4Packet`` for every TCP segment (``ipv4_fields``)."""
         try:
-            src, dst, proto, tos, hlen, total, _, _, flags_off = ipv4_fields(packet)
+            src, dst, proto, tos, hlen, total, _, _, flags_off, src4, dst4 = ipv4_fields(packet)
         except WireError as e:
             return self._drop(now, f"bad IP packet: {e.reason}", len(packet))
-        if dst not in self.addresses:
+        if dst4 not in self._packed4:
             return self._drop(now, "not for us", len(packet))
         if not _unicast(src) or src in self._broadcasts:
             # RFC 9293 §3.9.2.1 / RFC 1122 §4.2.3.10 and §3.2.1.3 (MUST-63), as below
@@ -266,8 +267,7 @@ class Stack:
                 return self._icmp_in(parse_ipv4(packet), now)
             return self._drop(now, f"protocol {proto} not handled", len(packet))
         try:
-            seg = parse_tcp(memoryview(packet)[hlen:total], src.packed, dst.packed,
-                            verify=packet.__class__ is not ChecksumValid)
+            seg = parse_tcp(memoryview(packet)[hlen:total], src4, dst4, verify=packet.__class__ is not ChecksumValid)
         except WireError as e:
             self.stats["tcp_bad"] += 1
             if "checksum" in e.reason:

@@ -95,6 +95,26 @@ def parse_ipv4_options(raw: bytes | bytearray | memoryview) -> tuple[tuple[int, 
     return tuple(out)
 
 
+class _HashedIPv4Address(IPv4Address):
+    """An ``IPv4Address`` that computes its hash once. The stack hashes the addresses of every
+    packet (its 4-tuple table is keyed by them) and ``IPv4Address.__hash__`` works the value out
+    anew each time, in Python. Equal to, hashing like and printing as a plain ``IPv4Address``."""
+    __slots__ = ("_hash",)
+
+    def __init__(self, address: object) -> None:
+        super().__init__(address)
+        self._hash = IPv4Address.__hash__(self)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"IPv4Address('{self}')"
+
+    def __reduce__(self):
+        return IPv4Address, (self._ip,)
+
+
 _ADDRESSES: dict[bytes, IPv4Address] = {}
 
 
@@ -104,7 +124,7 @@ def _address(packed: bytes) -> IPv4Address:
     if a is None:
         if len(_ADDRESSES) >= 4096:
             _ADDRESSES.clear()
-        a = _ADDRESSES[packed] = IPv4Address(packed)
+        a = _ADDRESSES[packed] = _HashedIPv4Address(packed)
     return a
 
 
@@ -115,7 +135,7 @@ def parse_ipv4(data: bytes | bytearray | memoryview, *, verify: bool = True) -> 
     dropped; a buffer shorter than Total Length is an error. With ``verify`` the header
     checksum must be correct.
     """
-    src, dst, proto, tos, hlen, total, ident, ttl, flags_off = ipv4_fields(data, verify=verify)
+    src, dst, proto, tos, hlen, total, ident, ttl, flags_off, _, _ = ipv4_fields(data, verify=verify)
     options = b""
     if hlen > HEADER_LEN:
         options = bytes(data[HEADER_LEN:hlen])
@@ -131,8 +151,8 @@ def parse_ipv4(data: bytes | bytearray | memoryview, *, verify: bool = True) -> 
 def ipv4_fields(data: bytes | bytearray | memoryview, *, verify: bool = True) -> tuple:
     """The checks of ``parse_ipv4`` without building the value, for the stack's receive path:
     ``(src, dst, proto, tos, header length, total length, identification, ttl, flags and
-    fragment offset field)``; the payload is ``data[header length:total length]``. Raises
-    ``WireError`` as ``parse_ipv4`` does."""
+    fragment offset field, src as 4 bytes, dst as 4 bytes)``; the payload is
+    ``data[header length:total length]``. Raises ``WireError`` as ``parse_ipv4`` does."""
     n = len(data)
     if n < HEADER_LEN:
         raise WireError(f"IPv4 header truncated: {n} bytes")
@@ -157,7 +177,7 @@ def ipv4_fields(data: bytes | bytearray | memoryview, *, verify: bool = True) ->
         raise WireError("bad IPv4 header checksum")
     if hlen > HEADER_LEN:
         parse_ipv4_options(data[HEADER_LEN:hlen])
-    return _address(src), _address(dst), proto, tos, hlen, total, ident, ttl, flags_off
+    return _address(src), _address(dst), proto, tos, hlen, total, ident, ttl, flags_off, src, dst
 
 
 def emit_ipv4(pkt: IPv4Packet) -> bytes:

@@ -65,6 +65,7 @@ class Acceptable:
 
 
 _BROADCAST = IPv4Address("255.255.255.255")
+_SYN, _RST, _ACK = 0x02, 0x04, 0x10      # Flags bits as plain ints (``&`` on Flags is a Python call)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -284,15 +285,16 @@ class Stack:
     def _tcp_in(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, now: float, ecn: int = 0) -> None:
         key = (laddr, seg.dport, raddr, seg.sport)
         conn = self.conns.get(key)
-        if conn is not None and conn.state is State.TIME_WAIT and seg.flags & Flags.SYN \
-                and not seg.flags & (Flags.ACK | Flags.RST) and self._timewait_accepts(conn, seg):
+        f = int(seg.flags)                # a plain int: each ``&`` on Flags is a Python call
+        if conn is not None and conn.state is State.TIME_WAIT and f & _SYN \
+                and not f & (_ACK | _RST) and self._timewait_accepts(conn, seg):
             # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
             self._forget(conn)
             conn = None
         if conn is not None:
             owner = self._owner.get(id(conn))
             if owner is not None and len(owner.accept_queue) >= owner.backlog \
-                    and seg.flags & Flags.ACK and not seg.flags & (Flags.SYN | Flags.RST):
+                    and f & _ACK and not f & (_SYN | _RST):
                 # No room in the accept queue for the connection this ACK would complete: drop
                 # the ACK and stay half-open; the SYN-ACK retransmission draws it again later
                 # (RFC 4987 §2.2; Linux tcp_check_req -> listen_overflow).
@@ -310,7 +312,7 @@ class Stack:
             return self._listener_in(lst, key, seg, now)
         # No TCB: RFC 9293 §3.10.7.1 — a RST answers anything but a RST.
         self.stats["no_tcb"] += 1
-        if seg.flags & Flags.RST:
+        if f & _RST:
             return self._drop(now, "RST for no connection", len(seg.payload))
         if self.sconfig.rst_for_closed_ports:
             self._send_tcp(laddr, raddr, rst_for(seg))
@@ -409,17 +411,17 @@ class Stack:
         return seq_gt(seg.seq, conn.rcv_nxt)
 
     def _listener_in(self, lst: Listener, key: Key, seg: TcpSegment, now: float) -> None:
-        f = seg.flags
+        f = int(seg.flags)
         laddr, lport, raddr, rport = key
-        if f & Flags.RST:
+        if f & _RST:
             return self._drop(now, "listen: RST ignored", 0)
-        if f & Flags.ACK:
-            if self.sconfig.syncookies != "off" and not f & Flags.SYN and self._cookie_ack(lst, key, seg, now):
+        if f & _ACK:
+            if self.sconfig.syncookies != "off" and not f & _SYN and self._cookie_ack(lst, key, seg, now):
                 return
             self._send_tcp(laddr, raddr, rst_for(seg))               # §3.10.7.2 second check
             self.stats["rst_out"] += 1
             return
-        if not f & Flags.SYN:
+        if not f & _SYN:
             return self._drop(now, "listen: no SYN", 0)
         if len(lst.accept_queue) >= lst.backlog:
             self.stats["listen_overflow"] += 1
@@ -591,7 +593,7 @@ class Stack:
                     # a TSO segment (more than one MSS) is for a link that cuts and checksums it
                     out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl,
                                                 partial_checksum=len(seg.payload) > mss, tos=conn.ip_tos(seg)))
-                    if seg.flags & Flags.RST:
+                    if int(seg.flags) & _RST:
                         self.stats["rst_out"] += 1
                 self.stats["tcp_out"] += len(segs)
             if conn.has_events:

@@ -275,12 +275,10 @@ class AsyncStack:
         Handlers are looked up when they run: one may register another (an accept)."""
         stack = self.stack
         while True:
-            batch: dict[int, tuple[Any, Any]] = {}
-            while (item := stack.next_event()) is not None:
-                batch[id(item[0])] = item          # a key keeps its first position
+            batch = stack.last_events()            # each object once, with its last event
             if not batch:
                 return
-            for obj, ev in batch.values():
+            for obj, ev in batch:
                 h = self._handlers.get(id(obj))
                 if h is None:
                     continue

@@ -682,6 +682,22 @@ class Stack:
             del self._with_events[k]
         return None
 
+    def last_events(self) -> list[tuple]:
+        """Drain every pending event, and for each listener or connection that had some return
+        one ``(object, last event)`` pair, in the order the objects first had one — what
+        ``next_event()`` in a loop gives a level-triggered consumer (the asyncio adapter), without
+        a call per event."""
+        batch: dict[int, tuple] = {}
+        for item in self._events:
+            batch[id(item[0])] = item            # a key keeps its first position
+        self._events.clear()
+        for k, conn in self._with_events.items():
+            evs = conn.drain_events()
+            if evs:
+                batch[k] = (conn, evs[-1])
+        self._with_events.clear()
+        return list(batch.values())
+
     # ================================================================ inspection
 
     def connections(self) -> list[TcpConnection]:

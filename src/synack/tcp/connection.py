@@ -309,6 +309,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     def next_event(self) -> TcpEvent | None:
         return self._events.popleft() if self._events else None
 
+    def drain_events(self) -> list[TcpEvent]:
+        """Every pending event at once, oldest first (``next_event()`` until None)."""
+        evs = list(self._events)
+        self._events.clear()
+        return evs
+
     @property
     def has_events(self) -> bool:
         return bool(self._events)

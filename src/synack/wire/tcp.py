@@ -126,6 +126,7 @@ _EOL, _NOP, _SACK_PERMITTED = Eol(), Nop(), SackPermitted()     # values without
 
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"        # NOP, NOP, Timestamps: what most segments carry
 _NNTS = struct.Struct("!4sII")
+_LINUX_SYN = struct.Struct("!2sH4sII3sB")
 
 
 def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
@@ -135,6 +136,11 @@ def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
         lead, val, ecr = _NNTS.unpack_from(raw, 0)
         if lead == _NOP_NOP_TS:
             return (_NOP, _NOP, Timestamps(val, ecr))
+    elif n == 20:
+        m, mss, st, val, ecr, nw, shift = _LINUX_SYN.unpack_from(raw, 0)
+        if m == b"\x02\x04" and st == b"\x04\x02\x08\x0a" and nw == b"\x01\x03\x03":
+            # Linux's SYN: mss, sackOK, TS, nop, wscale
+            return (Mss(mss), _SACK_PERMITTED, Timestamps(val, ecr), _NOP, WindowScale(shift))
     out: list[TcpOption] = []
     while i < n:
         kind = raw[i]
@@ -181,22 +187,23 @@ def emit_options(options: tuple[TcpOption, ...] | list[TcpOption]) -> bytes:
             return _NNTS.pack(_NOP_NOP_TS, c.val, c.ecr)
     parts: list[bytes] = []
     for o in options:
-        if isinstance(o, Eol):
-            parts.append(b"\x00")
-        elif isinstance(o, Nop):
+        cls = o.__class__                   # the option classes are final: no subclasses
+        if cls is Nop:
             parts.append(b"\x01")
-        elif isinstance(o, Mss):
+        elif cls is Timestamps:
+            parts.append(struct.pack("!BBII", 8, 10, o.val, o.ecr))
+        elif cls is Mss:
             parts.append(struct.pack("!BBH", 2, 4, o.value))
-        elif isinstance(o, WindowScale):
-            parts.append(struct.pack("!BBB", 3, 3, o.shift))
-        elif isinstance(o, SackPermitted):
+        elif cls is SackPermitted:
             parts.append(b"\x04\x02")
-        elif isinstance(o, Sack):
+        elif cls is WindowScale:
+            parts.append(struct.pack("!BBB", 3, 3, o.shift))
+        elif cls is Eol:
+            parts.append(b"\x00")
+        elif cls is Sack:
             parts.append(struct.pack("!BB", 5, 2 + 8 * len(o.blocks)))
             parts.extend(struct.pack("!II", a, b) for a, b in o.blocks)
-        elif isinstance(o, Timestamps):
-            parts.append(struct.pack("!BBII", 8, 10, o.val, o.ecr))
-        elif isinstance(o, UnknownOption):
+        elif cls is UnknownOption:
             parts.append(struct.pack("!BB", o.kind, 2 + len(o.data)) + o.data)
         else:
             raise TypeError(f"not a TCP option: {o!r}")

@@ -277,8 +277,8 @@ class OutputMixin:
         """Every segment owed at ``now`` (due timers are handled first)."""
         self._now = max(self._now, now)
         t = self.timers           # _due() less its "send" check (a dry run of the sending below)
-        for k in t.__slots__:
-            if (d := getattr(t, k)) is not None and d <= now:
+        for d in t.deadlines(t):
+            if d is not None and d <= now:
                 self.handle_timer(now)
                 break
         out: list[TcpSegment] = []

@@ -31,7 +31,7 @@ from pathlib import Path
 from synack.api.aio import AsyncStack
 from synack.http.server import HttpServer, ServerConfig
 from synack.http.static import StaticFiles
-from synack.http.workers import HttpWorkers
+from synack.http.workers import HttpWorkers, tune_gc
 from synack.link.netns import kernel_peer
 from synack.link.tun import TunLink
 from synack.stack.host import Stack
@@ -93,6 +93,7 @@ def main() -> int:
             astack = AsyncStack.start_thread(stack, peer.link, "synack-bench")
             server = HttpServer(StaticFiles(tmp), ServerConfig(idle_timeout=30.0))
             astack.run(server.listen_synack(astack, None, 80, backlog=1024), timeout=5)
+            tune_gc()                   # as each worker does (synack.http.workers.tune_gc)
             peer.popen([sys.executable, "-m", "synack.http", "--bind", KERNEL, "--port", "8080", str(tmp)],
                        stdout=subprocess_devnull(), stderr=subprocess_devnull())
             peer.popen([sys.executable, "-m", "http.server", "--bind", KERNEL, "8081", "--directory", str(tmp)],

@@ -209,6 +209,11 @@ def connection_rows(stack, service_of: Callable[[Any], str | None] = lambda c: N
             "wscale": [i.snd_wscale, i.rcv_wscale] if i.wscale_ok else None, "ts": i.timestamps_ok,
             "sack": i.sack_ok, "cc": i.cc, "timers": {k: round(v, 3) for k, v in i.timers.items()},
         })
+    for (laddr, lport, raddr, rport), tw in list(stack.time_wait.items()):
+        # a compact TIME-WAIT record (synack.stack.timewait): no TCB, only its deadline
+        rows.append({"state": tw.state.value, "recv_q": 0, "send_q": 0, "local": _ep(laddr, lport),
+                     "peer": _ep(raddr, rport), "service": None, "time_wait": True,
+                     "timers": {"time_wait": round(tw.expiry, 3)}})
     return rows
 
 
@@ -300,6 +305,9 @@ def format_ss(reply: dict, *, listening: bool = False, all_: bool = False, info:
             continue
         if r["state"] == "LISTEN":
             lines.append(f"\t syn_queue:{r['syn_queue']}/{r['syn_backlog']}")
+            continue
+        if r.get("time_wait"):
+            lines.append("\t timer:(" + ",".join(f"{k},{v}" for k, v in sorted(r["timers"].items())) + ")")
             continue
         d = [r["cc"]]
         if r.get("wscale"):

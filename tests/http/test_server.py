@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import time
 
@@ -221,6 +222,26 @@ async def test_slow_client_times_out_while_others_are_served(kind, root):
         assert await idle.closed_by_server(timeout=5.0)
         assert 0.7 < loop.time() - t0 < 3.0
         await idle.close()
+
+
+@run_async
+async def test_a_client_that_stops_reading_meets_the_write_timeout(kind, root):
+    chunk, n = b"x" * 65536, 1024                        # 64 MiB: far more than any buffer holds
+
+    async def big(req):
+        return Response(200, [("content-type", "application/octet-stream")], (chunk for _ in range(n)),
+                        length=n * len(chunk))
+    async with serving(kind, big, ServerConfig(write_timeout=0.5)) as h:
+        c = await h.client()
+        await c.send(get("/"))
+        await asyncio.sleep(2.0)                         # read nothing: the server's drain() waits
+        got = 0
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await asyncio.wait_for(c.reader.read(1 << 20), 5):
+                got += len(data)
+        assert got < n * len(chunk)                      # the server gave up and aborted
+        assert h.server.stats["connections"] == 1
+        await c.close()
 
 
 @run_async

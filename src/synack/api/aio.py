@@ -278,12 +278,10 @@ class AsyncStack:
         Handlers are looked up when they run: one may register another (an accept)."""
         stack = self.stack
         while True:
-            batch: dict[int, tuple[Any, Any]] = {}
-            while (item := stack.next_event()) is not None:
-                batch[id(item[0])] = item          # a key keeps its first position
+            batch = stack.last_events()            # each object once, with its last event
             if not batch:
                 return
-            for obj, ev in batch.values():
+            for obj, ev in batch:
                 h = self._handlers.get(id(obj))
                 if h is None:
                     continue
@@ -320,7 +318,7 @@ class AsyncStack:
             if p == port and (a is None or addr is None or a == addr):
                 return True
         if not reuse:
-            for key, conn in self.stack.conns.items():
+            for key in list(self.stack.conns) + list(self.stack.time_wait):
                 if key[1] == port and (addr is None or str(key[0]) == addr):
                     return True
         return False

@@ -489,6 +489,11 @@ class HttpServer:
         writer.write(data)
         if eof:
             writer.write_eof()
+        if writer.transport.get_write_buffer_size() == 0 and not writer.transport.is_closing():
+            # Everything went to the transport's socket (or synack's send buffer): drain() has
+            # nothing to wait for, so no timer for write_timeout (one fewer per response).
+            await writer.drain()
+            return
         try:
             async with asyncio.timeout(self.config.write_timeout):
                 await writer.drain()

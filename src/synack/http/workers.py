@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import json
 import os
 import select
@@ -206,6 +207,7 @@ async def _serve(w: HttpWorkers, index: int, queue: TunQueue, wfd: int) -> dict:
     try:
         for port, server in servers:
             await server.listen_synack(astack, w.host, port, backlog=w.backlog)
+        tune_gc()
         os.write(wfd, b"R\n")
         await stop.wait()
         await asyncio.gather(*(server.shutdown(w.grace) for _, server in servers))
@@ -222,6 +224,19 @@ async def _serve(w: HttpWorkers, index: int, queue: TunQueue, wfd: int) -> dict:
 
 
 # ---------------------------------------------------------------------- helpers
+
+GC_GEN0_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """For a process that now serves: move what setup made into the permanent generation
+    (``gc.freeze``: the collector no longer walks it) and collect the youngest generation every
+    10,000 net allocations instead of 700. Nearly everything a request allocates is freed by
+    reference counting; at 700 the collector ran every few connections for little."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
 
 def _read_line(fd: int, deadline: float) -> str:
     """One line from a worker's pipe ("" at EOF or when ``deadline`` passes)."""
@@ -258,4 +273,4 @@ def _reap(pid: int, deadline: float) -> bool:
         time.sleep(0.01)
 
 
-__all__ = ["HttpWorkers", "WorkerError"]
+__all__ = ["HttpWorkers", "WorkerError", "tune_gc"]

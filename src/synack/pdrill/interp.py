@@ -601,6 +601,12 @@ class Interpreter:
             if id(c) not in seen:
                 rows.append(SockRow(v, ep(c.id.local_addr, c.id.local_port),
                                     ep(c.id.remote_addr, c.id.remote_port), SOCKSTAT_STATE[c.state], None))
+        for tw in self.stack.time_wait.values():       # TIME-WAIT records (synack.stack.timewait)
+            tcb = tw.live_tcb()
+            if tcb is None or id(tcb) not in seen:
+                c = tw.id
+                rows.append(SockRow(v, ep(c.local_addr, c.local_port), ep(c.remote_addr, c.remote_port),
+                                    SOCKSTAT_STATE[tw.state], None))
         return rows
 
     def tcp_info(self, s: Sock | None) -> dict[str, int]:

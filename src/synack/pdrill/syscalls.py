@@ -250,7 +250,7 @@ class SocketLayer:
             if not (s.reuseport and o.reuseport):
                 return True
         if not s.reuseaddr:
-            for key in self.ip.stack.conns:
+            for key in list(self.ip.stack.conns) + list(self.ip.stack.time_wait):
                 if key[1] == port:
                     return True
         return False
@@ -260,7 +260,8 @@ class SocketLayer:
             self._next_port += 1
             p = self._next_port
             if not any(o.bound and o.bound[1] == p for o in self.socks.values()) \
-                    and not any(k[1] == p for k in self.ip.stack.conns):
+                    and not any(k[1] == p for k in self.ip.stack.conns) \
+                    and not any(k[1] == p for k in self.ip.stack.time_wait):
                 return p
 
     def sys_listen(self, args, line):

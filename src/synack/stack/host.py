@@ -19,6 +19,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 
 from synack.stack.cookies import SynCookies
 from synack.stack.ports import PortAllocator
+from synack.stack.timewait import TimeWait
 from synack.tcp.config import TcpConfig
 from synack.tcp.connection import TcpConnection, rst_for
 from synack.tcp.events import ConnId, LogSink, SegmentOut
@@ -27,7 +28,7 @@ from synack.tcp.output import syn_option_layout
 from synack.tcp.states import State
 from synack.wire import icmp as icmpw
 from synack.wire.errors import WireError
-from synack.wire.ip4 import IPv4Packet, emit_ipv4
+from synack.wire.ip4 import IPv4Packet, emit_ipv4, ipv4_fields, parse_ipv4
 from synack.wire.ip6 import IPv6Packet, emit_ipv6
 from synack.wire.packet import ChecksumValid, build_tcp_packet, parse_packet
 from synack.wire.seq import seq_gt
@@ -64,6 +65,7 @@ class Acceptable:
 
 
 _BROADCAST = IPv4Address("255.255.255.255")
+_SYN, _RST, _ACK = 0x02, 0x04, 0x10      # Flags bits as plain ints (``&`` on Flags is a Python call)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -100,6 +102,7 @@ class Stack:
                  log: LogSink = None) -> None:
         self.interfaces = [ip_interface(a) for a in addresses]
         self.addresses = [i.ip for i in self.interfaces]
+        self._packed4 = frozenset(a.packed for a in self.addresses if a.version == 4)
         self._broadcasts = frozenset(i.network.broadcast_address for i in self.interfaces
                                      if i.version == 4 and i.network.prefixlen < 31)
         self.secret = secret
@@ -115,6 +118,9 @@ class Stack:
         # held under it (RFC 9293 §3.7.1 MUST-16/67: MMS_S comes from the interface's MTU).
         self.link_mtu: int | None = None
         self.conns: dict[Key, TcpConnection] = {}
+        # Connections in TIME-WAIT, as compact records (timewait.py): not in ``conns``.
+        self.time_wait: dict[Key, TimeWait] = {}
+        self._tw_heap: list[tuple[float, int, TimeWait]] = []   # (deadline, seq, record); stale skipped
         self.listeners: dict[tuple[IPAddress | None, int], Listener] = {}
         self._owner: dict[int, Listener] = {}          # id(conn) -> listener, while half-open
         self._out: list[bytes] = []
@@ -173,9 +179,10 @@ class Stack:
         if lport == 0:
             lport = self.ports.choose(laddr.packed, raddr.packed, rport,
                                       lambda p: (laddr, p, raddr, rport) in self.conns
+                                      or (laddr, p, raddr, rport) in self.time_wait
                                       or (None, p) in self.listeners or (laddr, p) in self.listeners)
         key = (laddr, lport, raddr, rport)
-        if key in self.conns:
+        if key in self.conns or key in self.time_wait:
             raise OSError(errno.EADDRINUSE, "address in use")
         conn = self._new_conn(key, now, config)
         conn.connect(now)
@@ -192,6 +199,8 @@ class Stack:
 
     def touch(self, conn: TcpConnection) -> None:
         """Tell the stack a user call changed ``conn`` (it may have something to send)."""
+        if conn.state is State.TIME_WAIT and id(conn) not in self._keys:
+            return          # its TIME-WAIT record answers for it; a call there (close again) sends nothing
         self._touched[id(conn)] = conn
 
     def _new_conn(self, key: Key, now: float, config: TcpConfig | None) -> TcpConnection:
@@ -215,6 +224,8 @@ class Stack:
     def receive_packet(self, packet: bytes, now: float) -> None:
         self._now = max(self._now, now)
         self.stats["ip_in"] += 1
+        if packet and packet[0] >> 4 == 4:
+            return self._ipv4_in(packet, now)
         try:
             pkt = parse_packet(packet)
         except WireError as e:
@@ -249,6 +260,34 @@ class Stack:
         else:
             self._drop(now, f"protocol {proto} not handled", len(packet))
 
+    def _ipv4_in(self, packet: bytes, now: float) -> None:
+        """``receive_packet`` for IPv4 with the same checks and order, without building an
+        ``IPv4Packet`` for every TCP segment (``ipv4_fields``)."""
+        try:
+            src, dst, proto, tos, hlen, total, _, _, flags_off, src4, dst4 = ipv4_fields(packet)
+        except WireError as e:
+            return self._drop(now, f"bad IP packet: {e.reason}", len(packet))
+        if dst4 not in self._packed4:
+            return self._drop(now, "not for us", len(packet))
+        if not _unicast(src) or src in self._broadcasts:
+            # RFC 9293 §3.9.2.1 / RFC 1122 §4.2.3.10 and §3.2.1.3 (MUST-63), as below
+            return self._drop(now, "source not unicast", len(packet))
+        if flags_off & 0x3FFF:                      # MF or a fragment offset: a fragment
+            return self._drop(now, "IP fragment (not reassembled)", len(packet))
+        if proto != 6:
+            if proto == 1:
+                return self._icmp_in(parse_ipv4(packet), now)
+            return self._drop(now, f"protocol {proto} not handled", len(packet))
+        try:
+            seg = parse_tcp(memoryview(packet)[hlen:total], src4, dst4, verify=packet.__class__ is not ChecksumValid)
+        except WireError as e:
+            self.stats["tcp_bad"] += 1
+            if "checksum" in e.reason:
+                self.stats["tcp_bad_checksum"] += 1
+            return self._drop(now, f"bad TCP segment: {e.reason}", len(packet))
+        self.stats["tcp_in"] += 1
+        self._tcp_in(dst, src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
+
     def _drop(self, now: float, reason: str, length: int) -> None:
         self.stats["drop: " + reason.split(":")[0]] += 1
         if self.log:
@@ -257,15 +296,16 @@ class Stack:
     def _tcp_in(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, now: float, ecn: int = 0) -> None:
         key = (laddr, seg.dport, raddr, seg.sport)
         conn = self.conns.get(key)
-        if conn is not None and conn.state is State.TIME_WAIT and seg.flags & Flags.SYN \
-                and not seg.flags & (Flags.ACK | Flags.RST) and self._timewait_accepts(conn, seg):
+        f = int(seg.flags)                # a plain int: each ``&`` on Flags is a Python call
+        if conn is not None and conn.state is State.TIME_WAIT and f & _SYN \
+                and not f & (_ACK | _RST) and self._timewait_accepts(conn, seg):
             # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
             self._forget(conn)
             conn = None
         if conn is not None:
             owner = self._owner.get(id(conn))
             if owner is not None and len(owner.accept_queue) >= owner.backlog \
-                    and seg.flags & Flags.ACK and not seg.flags & (Flags.SYN | Flags.RST):
+                    and f & _ACK and not f & (_SYN | _RST):
                 # No room in the accept queue for the connection this ACK would complete: drop
                 # the ACK and stay half-open; the SYN-ACK retransmission draws it again later
                 # (RFC 4987 §2.2; Linux tcp_check_req -> listen_overflow).
@@ -274,18 +314,106 @@ class Stack:
             conn.receive_segment(seg, now, ecn=ecn)
             self._after(conn, now)
             return
+        if self.time_wait:
+            tw = self.time_wait.get(key)
+            if tw is not None and self._time_wait_in(tw, seg, now, ecn):
+                return
         lst = self.listeners.get((laddr, seg.dport)) or self.listeners.get((None, seg.dport))
         if lst is not None:
             return self._listener_in(lst, key, seg, now)
         # No TCB: RFC 9293 §3.10.7.1 — a RST answers anything but a RST.
         self.stats["no_tcb"] += 1
-        if seg.flags & Flags.RST:
+        if f & _RST:
             return self._drop(now, "RST for no connection", len(seg.payload))
         if self.sconfig.rst_for_closed_ports:
             self._send_tcp(laddr, raddr, rst_for(seg))
             self.stats["rst_out"] += 1
 
-    def _timewait_accepts(self, conn: TcpConnection, seg: TcpSegment) -> bool:
+    def _time_wait_in(self, tw: TimeWait, seg: TcpSegment, now: float, ecn: int) -> bool:
+        """A segment for a connection in TIME-WAIT. False: the record is gone (a new SYN may open
+        a new incarnation, RFC 6191; or the user aborted the TCB) and the segment goes on as if
+        there were none."""
+        tcb = tw.live_tcb()
+        if tcb is not None and tcb.state is not State.TIME_WAIT:
+            self._tw_remove(tw)                   # ABORT in TIME-WAIT deleted the TCB (§3.10.5)
+            return False
+        if seg.flags & Flags.SYN and not seg.flags & (Flags.ACK | Flags.RST) and self._timewait_accepts(tw, seg):
+            # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
+            self._tw_remove(tw)
+            return False
+        if tcb is not None:                       # someone still holds the TCB: it answers, as before
+            tcb.receive_segment(seg, now, ecn=ecn)
+            self._tw_collect(tw, tcb, now)
+            return True
+        segs, stays = tw.receive_segment(seg, now, self.log)
+        laddr, raddr = tw.key[0], tw.key[2]
+        for s in segs:
+            self._send_tcp(laddr, raddr, s, tw.tos)
+            if s.flags & Flags.RST:
+                self.stats["rst_out"] += 1
+        if stays:
+            self._tw_schedule(tw)
+        else:
+            self._tw_remove(tw)
+        return True
+
+    def _enter_time_wait(self, conn: TcpConnection, key: Key) -> None:
+        """``conn`` reached TIME-WAIT: a compact record takes its place (timewait.py), and the
+        stack keeps no strong reference to the TCB."""
+        tw = TimeWait(key, conn)
+        self._forget(conn)
+        self.time_wait[key] = tw
+        self._tw_schedule(tw)
+        self.stats["time_wait"] += 1
+
+    def _tw_collect(self, tw: TimeWait, tcb: TcpConnection, now: float) -> None:
+        """After a held TCB in TIME-WAIT took input or a timer: its output, events, deadline."""
+        laddr, raddr = tw.key[0], tw.key[2]
+        for s in tcb.segments_to_send(now):
+            self._send_tcp(laddr, raddr, s, tcb.ip_tos(s))
+            if s.flags & Flags.RST:
+                self.stats["rst_out"] += 1
+        if tcb.has_events:
+            self._with_events[id(tcb)] = tcb
+        if tcb.state is State.TIME_WAIT:
+            tw.refresh(tcb)
+            self._tw_schedule(tw)
+        else:
+            self._tw_remove(tw)
+
+    def _tw_schedule(self, tw: TimeWait) -> None:
+        heapq.heappush(self._tw_heap, (tw.expiry, next(self._seq), tw))
+
+    def _tw_remove(self, tw: TimeWait) -> None:
+        if self.time_wait.get(tw.key) is tw:
+            del self.time_wait[tw.key]
+
+    def _tw_due(self, now: float) -> None:
+        heap = self._tw_heap
+        while heap and heap[0][0] <= now:
+            t, _, tw = heapq.heappop(heap)
+            if tw.expiry != t or self.time_wait.get(tw.key) is not tw:
+                continue                          # stale: restarted, or gone already
+            tcb = tw.live_tcb()
+            if tcb is not None and tcb.state is State.TIME_WAIT:
+                tcb.handle_timer(now)             # the held TCB reaches CLOSED itself
+                self._tw_collect(tw, tcb, now)
+            elif tcb is not None:
+                self._tw_remove(tw)               # ABORT in TIME-WAIT deleted it already (§3.10.5)
+            else:
+                tw.expire(now, self.log)          # §3.10.8: TIME-WAIT -> CLOSED, the record goes
+                self._tw_remove(tw)
+
+    def _tw_next(self) -> float | None:
+        heap = self._tw_heap
+        while heap:
+            t, _, tw = heap[0]
+            if tw.expiry == t and self.time_wait.get(tw.key) is tw:
+                return t
+            heapq.heappop(heap)
+        return None
+
+    def _timewait_accepts(self, conn: TcpConnection | TimeWait, seg: TcpSegment) -> bool:
         """RFC 6191 §2: timestamps, when both used them, must be newer; otherwise the new ISN
         must lie beyond the old connection's final sequence number (RFC 1122 §4.2.2.13)."""
         ts = seg.timestamps
@@ -294,17 +422,17 @@ class Stack:
         return seq_gt(seg.seq, conn.rcv_nxt)
 
     def _listener_in(self, lst: Listener, key: Key, seg: TcpSegment, now: float) -> None:
-        f = seg.flags
+        f = int(seg.flags)
         laddr, lport, raddr, rport = key
-        if f & Flags.RST:
+        if f & _RST:
             return self._drop(now, "listen: RST ignored", 0)
-        if f & Flags.ACK:
-            if self.sconfig.syncookies != "off" and not f & Flags.SYN and self._cookie_ack(lst, key, seg, now):
+        if f & _ACK:
+            if self.sconfig.syncookies != "off" and not f & _SYN and self._cookie_ack(lst, key, seg, now):
                 return
             self._send_tcp(laddr, raddr, rst_for(seg))               # §3.10.7.2 second check
             self.stats["rst_out"] += 1
             return
-        if not f & Flags.SYN:
+        if not f & _SYN:
             return self._drop(now, "listen: no SYN", 0)
         if len(lst.accept_queue) >= lst.backlog:
             self.stats["listen_overflow"] += 1
@@ -423,6 +551,9 @@ class Stack:
             return self._drop(now, f"ICMP error quoting no TCP: {e.reason}", 0)
         conn = self.conns.get((q.src, q.sport, q.dst, q.dport))
         if conn is None:
+            if (q.src, q.sport, q.dst, q.dport) in self.time_wait:
+                self.stats["icmp_ignored"] += 1       # nothing of ours is in flight (RFC 5927 §4.1)
+                return None
             return self._drop(now, "ICMP error for no connection", 0)
         if isinstance(msg, icmpw.PacketTooBig):
             kind, code, mtu = "packet_too_big", 0, msg.mtu
@@ -442,8 +573,8 @@ class Stack:
 
     # ================================================================ packets out, timers
 
-    def _send_tcp(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment) -> None:
-        self._out.append(build_tcp_packet(laddr, raddr, seg, ttl=self.sconfig.ttl))
+    def _send_tcp(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, tos: int = 0) -> None:
+        self._out.append(build_tcp_packet(laddr, raddr, seg, ttl=self.sconfig.ttl, tos=tos))
         self.stats["tcp_out"] += 1
 
     def _after(self, conn: TcpConnection, now: float) -> None:
@@ -463,23 +594,32 @@ class Stack:
         out, self._out = self._out, []
         touched, self._touched = self._touched, {}
         for conn in touched.values():
+            key = self._keys.get(id(conn))
+            if key is None and conn.state is State.TIME_WAIT:
+                continue                          # its TIME-WAIT record stands in for it
             segs = conn.segments_to_send(now)
-            key = self._keys.get(id(conn)) if segs else None
-            if key is not None:
+            if segs and key is not None:
                 mss = conn.mss if conn.config.tso_max else 1 << 30
                 for seg in segs:
                     # a TSO segment (more than one MSS) is for a link that cuts and checksums it
                     out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl,
                                                 partial_checksum=len(seg.payload) > mss, tos=conn.ip_tos(seg)))
-                    if seg.flags & Flags.RST:
+                    if int(seg.flags) & _RST:
                         self.stats["rst_out"] += 1
                 self.stats["tcp_out"] += len(segs)
             if conn.has_events:
                 self._with_events[id(conn)] = conn
             if conn.state is State.CLOSED:
                 self._forget(conn)
+            elif key is None:
+                pass                              # forgotten: nothing of it reaches the wire
+            elif conn.state is State.TIME_WAIT and id(conn) not in self._owner:
+                self._enter_time_wait(conn, key)
             else:
                 self._schedule(conn)
+        if self._out:                             # what TIME-WAIT TCBs touched above answered
+            out += self._out
+            self._out = []
         return out
 
     def _schedule(self, conn: TcpConnection) -> None:
@@ -495,6 +635,8 @@ class Stack:
         return self._sched.get(id(conn)) == t and id(conn) in self._keys
 
     def _run_due(self, now: float) -> None:
+        if self._tw_heap and self._tw_heap[0][0] <= now:
+            self._tw_due(now)
         heap = self._heap
         while heap and heap[0][0] <= now:
             t, _, conn = heapq.heappop(heap)
@@ -514,6 +656,11 @@ class Stack:
     def next_timer(self) -> float | None:
         if self._out or self._touched:
             return self._now
+        tw = self._tw_next() if self._tw_heap else None
+        t = self._conn_next()
+        return tw if t is None or (tw is not None and tw < t) else t
+
+    def _conn_next(self) -> float | None:
         heap = self._heap
         while heap:
             t, _, conn = heap[0]
@@ -545,6 +692,22 @@ class Stack:
                 return conn, e
             del self._with_events[k]
         return None
+
+    def last_events(self) -> list[tuple]:
+        """Drain every pending event, and for each listener or connection that had some return
+        one ``(object, last event)`` pair, in the order the objects first had one — what
+        ``next_event()`` in a loop gives a level-triggered consumer (the asyncio adapter), without
+        a call per event."""
+        batch: dict[int, tuple] = {}
+        for item in self._events:
+            batch[id(item[0])] = item            # a key keeps its first position
+        self._events.clear()
+        for k, conn in self._with_events.items():
+            evs = conn.drain_events()
+            if evs:
+                batch[k] = (conn, evs[-1])
+        self._with_events.clear()
+        return list(batch.values())
 
     # ================================================================ inspection
 

@@ -14,6 +14,7 @@ edge with the helpers of ``synack.wire.seq``. That keeps every comparison below 
 from __future__ import annotations
 
 from collections import deque
+from operator import attrgetter
 from dataclasses import asdict, dataclass
 
 from synack.tcp import congestion
@@ -57,6 +58,10 @@ class Timers:
     fin_wait_2: float | None = None  # an orphaned FIN-WAIT-2 gives up (TcpConfig.fin_wait_2_timeout)
 
 
+# ``t.deadlines(t)``: every field of ``t`` as a tuple, in one C call (segments_to_send asks per pass)
+Timers.deadlines = staticmethod(attrgetter(*Timers.__slots__))
+
+
 class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     """A TCB. Create it with the 4-tuple and the initial send sequence number (from
     ``IsnGenerator``), then ``connect(now)`` (active open) or ``listen(now)`` (passive open)."""
@@ -77,6 +82,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         'max_snd_wnd', 'passive', 'peer_mss', 'pmtu_mss', 'rack', 'rcv_wscale', 'rcvbuf',
         'retries', 'rtt', 'sack_ok', 'sb', 'snd_wnd', 'snd_wscale', 'sndbuf', 'soft_error',
         'state', 'state_history', 'timers', 'tlp', 'total_retrans', 'ts_ok', 'ts_recent', 'ws_ok',
+        '__weakref__',     # a compact TIME-WAIT record (synack.stack.timewait) refers to its TCB weakly
     )
 
     def __init__(self, conn: ConnId, iss: int, config: TcpConfig | None = None, *,
@@ -308,6 +314,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     def next_event(self) -> TcpEvent | None:
         return self._events.popleft() if self._events else None
 
+    def drain_events(self) -> list[TcpEvent]:
+        """Every pending event at once, oldest first (``next_event()`` until None)."""
+        evs = list(self._events)
+        self._events.clear()
+        return evs
+
     @property
     def has_events(self) -> bool:
         return bool(self._events)
@@ -374,6 +386,21 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     def pipe(self) -> int:
         """RFC 6675 pipe with SACK; FlightSize without."""
         return self.sb.pipe if self.sack_ok and self._una >= 0 else self.flight_size
+
+    def time_wait_snapshot(self) -> tuple:
+        """What a compact TIME-WAIT record (``synack.stack.timewait.TimeWait``) keeps to answer
+        for this connection once the TCB is gone, in the order of ``TimeWait.FIELDS``: SND.NXT and
+        RCV.NXT of the ACK it would send (<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, RFC 9293
+        §3.10.7.4), the receive window and window field, the timestamp state (RFC 7323 §5.3), the
+        challenge ACK count (RFC 5961 §7), the 2 MSL deadline and the settings these rules read."""
+        if self.state is not S.TIME_WAIT:
+            raise LocalError(f"no TIME-WAIT snapshot in {self.state.name}")
+        cfg = self.config
+        window = self._advertise_window()
+        return (self._seq(self._nxt_for_rst()), self.rcv_nxt, self.rcv_wnd, window, self.max_snd_wnd,
+                self.ts_ok, self.ts_recent, self._ts_recent_age, self._ts_offset, self._last_ack_sent,
+                self._chal_second, self._chal_count, self.timers.time_wait, cfg.msl, cfg.rfc5961,
+                cfg.challenge_ack_limit, cfg.tolerate_missing_ts, cfg.tos & ~3)
 
     def info(self) -> TcpInfo:
         """[STATUS] A snapshot like Linux TCP_INFO (RFC 9293 §3.10.6)."""

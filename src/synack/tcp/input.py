@@ -106,15 +106,15 @@ class InputMixin:
             self._queue.append((rst_for(seg), False))
 
     def _in_listen(self, seg: TcpSegment, now: float) -> None:
-        f = seg.flags
-        if f & RST:
+        f = int(seg.flags)
+        if f & _RST:
             return self._drop(seg, "listen: RST ignored", now)          # first check
-        if f & ACK:
+        if f & _ACK:
             self._queue.append((TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0), False))   # second check
             return self._drop(seg, "listen: ACK answered with RST", now)
-        if not f & SYN:
+        if not f & _SYN:
             return self._drop(seg, "listen: no SYN", now)               # fourth: "drop it"
-        if f & FIN and self.config.drop_synfin:
+        if f & _FIN and self.config.drop_synfin:
             return self._drop(seg, "listen: SYN+FIN dropped (drop_synfin)", now)
         # third check, SYN: RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
         # Data on the SYN is not kept (the peer retransmits it): RFC 9293 §3.10.7.2 lets us queue it,

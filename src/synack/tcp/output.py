@@ -73,7 +73,7 @@ class OutputMixin:
         """RFC 7323 §5.3 R1: a timestamp older than TS.Recent (valid, §5.5) on a non-RST
         segment: not acceptable. Timestamps compare modulo 2**32 like sequence numbers (§5.2)."""
         ts = seg.timestamps
-        return (ts is not None and not seg.flags & RST and seq_lt(ts.val, self.ts_recent)
+        return (ts is not None and not int(seg.flags) & _RST and seq_lt(ts.val, self.ts_recent)
                 and not self._ts_recent_stale(now))
 
     def _ts_now(self, now: float) -> int:
@@ -277,8 +277,8 @@ class OutputMixin:
         """Every segment owed at ``now`` (due timers are handled first)."""
         self._now = max(self._now, now)
         t = self.timers           # _due() less its "send" check (a dry run of the sending below)
-        for k in t.__slots__:
-            if (d := getattr(t, k)) is not None and d <= now:
+        for d in t.deadlines(t):
+            if d is not None and d <= now:
                 self.handle_timer(now)
                 break
         out: list[TcpSegment] = []
@@ -387,7 +387,7 @@ class OutputMixin:
 
     def _book_ack(self, seg: TcpSegment, now: float) -> None:
         """Every segment carrying an ACK settles what was owed (delayed ACK, window update)."""
-        if seg.flags & ACK:
+        if int(seg.flags) & _ACK:
             if self._quickacks and (self._ack_now or self._unacked_bytes or self.timers.delayed_ack is not None):
                 self._quickacks -= 1             # one quick ACK used (Linux tcp_dec_quickack_mode)
             self._ack_now = False

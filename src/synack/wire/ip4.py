@@ -95,6 +95,26 @@ def parse_ipv4_options(raw: bytes | bytearray | memoryview) -> tuple[tuple[int, 
     return tuple(out)
 
 
+class _HashedIPv4Address(IPv4Address):
+    """An ``IPv4Address`` that computes its hash once. The stack hashes the addresses of every
+    packet (its 4-tuple table is keyed by them) and ``IPv4Address.__hash__`` works the value out
+    anew each time, in Python. Equal to, hashing like and printing as a plain ``IPv4Address``."""
+    __slots__ = ("_hash",)
+
+    def __init__(self, address: object) -> None:
+        super().__init__(address)
+        self._hash = IPv4Address.__hash__(self)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"IPv4Address('{self}')"
+
+    def __reduce__(self):
+        return IPv4Address, (self._ip,)
+
+
 _ADDRESSES: dict[bytes, IPv4Address] = {}
 
 
@@ -104,7 +124,7 @@ def _address(packed: bytes) -> IPv4Address:
     if a is None:
         if len(_ADDRESSES) >= 4096:
             _ADDRESSES.clear()
-        a = _ADDRESSES[packed] = IPv4Address(packed)
+        a = _ADDRESSES[packed] = _HashedIPv4Address(packed)
     return a
 
 
@@ -115,6 +135,24 @@ def parse_ipv4(data: bytes | bytearray | memoryview, *, verify: bool = True) -> 
     dropped; a buffer shorter than Total Length is an error. With ``verify`` the header
     checksum must be correct.
     """
+    src, dst, proto, tos, hlen, total, ident, ttl, flags_off, _, _ = ipv4_fields(data, verify=verify)
+    options = b""
+    if hlen > HEADER_LEN:
+        options = bytes(data[HEADER_LEN:hlen])
+    # The reserved flag bit "must be zero" is a rule for senders; receivers ignore it.
+    return IPv4Packet(
+        src, dst, proto, bytes(data[hlen:total]),
+        ttl, tos, ident,
+        bool(flags_off & _FLAG_DF), bool(flags_off & _FLAG_MF),
+        (flags_off & _OFFSET_MASK) * 8, options,
+    )
+
+
+def ipv4_fields(data: bytes | bytearray | memoryview, *, verify: bool = True) -> tuple:
+    """The checks of ``parse_ipv4`` without building the value, for the stack's receive path:
+    ``(src, dst, proto, tos, header length, total length, identification, ttl, flags and
+    fragment offset field, src as 4 bytes, dst as 4 bytes)``; the payload is
+    ``data[header length:total length]``. Raises ``WireError`` as ``parse_ipv4`` does."""
     n = len(data)
     if n < HEADER_LEN:
         raise WireError(f"IPv4 header truncated: {n} bytes")
@@ -137,17 +175,9 @@ def parse_ipv4(data: bytes | bytearray | memoryview, *, verify: bool = True) -> 
         # RFC 791 §3.2: "If the header checksum fails, the internet datagram is discarded
         # at once by the entity which detects the error."
         raise WireError("bad IPv4 header checksum")
-    options = b""
     if hlen > HEADER_LEN:
-        options = bytes(data[HEADER_LEN:hlen])
-        parse_ipv4_options(options)
-    # The reserved flag bit "must be zero" is a rule for senders; receivers ignore it.
-    return IPv4Packet(
-        _address(src), _address(dst), proto, bytes(data[hlen:total]),
-        ttl, tos, ident,
-        bool(flags_off & _FLAG_DF), bool(flags_off & _FLAG_MF),
-        (flags_off & _OFFSET_MASK) * 8, options,
-    )
+        parse_ipv4_options(data[HEADER_LEN:hlen])
+    return _address(src), _address(dst), proto, tos, hlen, total, ident, ttl, flags_off, src, dst
 
 
 def emit_ipv4(pkt: IPv4Packet) -> bytes:

@@ -124,10 +124,24 @@ class UnknownOption:
 TcpOption = Union[Eol, Nop, Mss, WindowScale, SackPermitted, Sack, Timestamps, UnknownOption]
 _EOL, _NOP, _SACK_PERMITTED = Eol(), Nop(), SackPermitted()     # values without fields: one of each
 
+_NOP_NOP_TS = b"\x01\x01\x08\x0a"        # NOP, NOP, Timestamps: what most segments carry
+_NNTS = struct.Struct("!4sII")
+_LINUX_SYN = struct.Struct("!2sH4sII3sB")
+
+
 def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
     """Parse the option bytes of a TCP header. Illegal lengths raise ``WireError`` (MUST-7)."""
-    out: list[TcpOption] = []
     i, n = 0, len(raw)
+    if n == 12:
+        lead, val, ecr = _NNTS.unpack_from(raw, 0)
+        if lead == _NOP_NOP_TS:
+            return (_NOP, _NOP, Timestamps(val, ecr))
+    elif n == 20:
+        m, mss, st, val, ecr, nw, shift = _LINUX_SYN.unpack_from(raw, 0)
+        if m == b"\x02\x04" and st == b"\x04\x02\x08\x0a" and nw == b"\x01\x03\x03":
+            # Linux's SYN: mss, sackOK, TS, nop, wscale
+            return (Mss(mss), _SACK_PERMITTED, Timestamps(val, ecr), _NOP, WindowScale(shift))
+    out: list[TcpOption] = []
     while i < n:
         kind = raw[i]
         if kind == 0:
@@ -167,24 +181,29 @@ def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
 
 def emit_options(options: tuple[TcpOption, ...] | list[TcpOption]) -> bytes:
     """Encode options in the order given, then pad with zeros to a multiple of 4 bytes."""
+    if len(options) == 3:
+        a, b, c = options
+        if a.__class__ is Nop and b.__class__ is Nop and c.__class__ is Timestamps:
+            return _NNTS.pack(_NOP_NOP_TS, c.val, c.ecr)
     parts: list[bytes] = []
     for o in options:
-        if isinstance(o, Eol):
-            parts.append(b"\x00")
-        elif isinstance(o, Nop):
+        cls = o.__class__                   # the option classes are final: no subclasses
+        if cls is Nop:
             parts.append(b"\x01")
-        elif isinstance(o, Mss):
+        elif cls is Timestamps:
+            parts.append(struct.pack("!BBII", 8, 10, o.val, o.ecr))
+        elif cls is Mss:
             parts.append(struct.pack("!BBH", 2, 4, o.value))
-        elif isinstance(o, WindowScale):
-            parts.append(struct.pack("!BBB", 3, 3, o.shift))
-        elif isinstance(o, SackPermitted):
+        elif cls is SackPermitted:
             parts.append(b"\x04\x02")
-        elif isinstance(o, Sack):
+        elif cls is WindowScale:
+            parts.append(struct.pack("!BBB", 3, 3, o.shift))
+        elif cls is Eol:
+            parts.append(b"\x00")
+        elif cls is Sack:
             parts.append(struct.pack("!BB", 5, 2 + 8 * len(o.blocks)))
             parts.extend(struct.pack("!II", a, b) for a, b in o.blocks)
-        elif isinstance(o, Timestamps):
-            parts.append(struct.pack("!BBII", 8, 10, o.val, o.ecr))
-        elif isinstance(o, UnknownOption):
+        elif cls is UnknownOption:
             parts.append(struct.pack("!BB", o.kind, 2 + len(o.data)) + o.data)
         else:
             raise TypeError(f"not a TCP option: {o!r}")
@@ -219,7 +238,7 @@ class TcpSegment:
     def option(self, kind: type) -> TcpOption | None:
         """The first option of the given class, or None."""
         for o in self.options:
-            if isinstance(o, kind):
+            if o.__class__ is kind:         # the option classes are final: no subclasses
                 return o
         return None
 
@@ -239,7 +258,13 @@ class TcpSegment:
 
     @property
     def timestamps(self) -> Timestamps | None:
-        return self.option(Timestamps)  # type: ignore[return-value]
+        opts = self.options                 # (self.option(Timestamps) inlined: asked per segment)
+        if opts and opts[-1].__class__ is Timestamps:
+            return opts[-1]                 # NOP, NOP, TS: where every segment but a SYN has it
+        for o in opts:
+            if o.__class__ is Timestamps:
+                return o
+        return None
 
     @property
     def sack_blocks(self) -> tuple[tuple[int, int], ...]:

@@ -404,6 +404,8 @@ def _run(args: argparse.Namespace, prog: str) -> int:
                 http_ready = http.start(runner)
             except OSError as e:
                 raise UsageError(f"--http: {e.strerror or e}") from None
+            from synack.http.workers import tune_gc
+            tune_gc()                      # as each --workers process does once it serves
         runner.add_hook(host)
         started = time.monotonic()
 

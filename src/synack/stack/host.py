@@ -242,15 +242,9 @@ class Stack:
             return self._drop(now, "IP fragment (not reassembled)", len(packet))
         proto = pkt.proto if isinstance(pkt, IPv4Packet) else pkt.next_header
         if proto == 6:
-            try:
-                seg = parse_tcp(pkt.payload, pkt.src.packed, pkt.dst.packed,
-                                verify=packet.__class__ is not ChecksumValid)
-            except WireError as e:
-                self.stats["tcp_bad"] += 1
-                if "checksum" in e.reason:
-                    self.stats["tcp_bad_checksum"] += 1
-                return self._drop(now, f"bad TCP segment: {e.reason}", len(packet))
-            self.stats["tcp_in"] += 1
+            seg = self._parse_tcp(packet, pkt.payload, pkt.src.packed, pkt.dst.packed, now)
+            if seg is None:
+                return
             tos = pkt.tos if isinstance(pkt, IPv4Packet) else pkt.traffic_class
             self._tcp_in(pkt.dst, pkt.src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
         elif proto == 1 and isinstance(pkt, IPv4Packet):
@@ -278,15 +272,23 @@ class Stack:
             if proto == 1:
                 return self._icmp_in(parse_ipv4(packet), now)
             return self._drop(now, f"protocol {proto} not handled", len(packet))
+        seg = self._parse_tcp(packet, memoryview(packet)[hlen:total], src4, dst4, now)
+        if seg is not None:
+            self._tcp_in(dst, src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
+
+    def _parse_tcp(self, packet: bytes, payload, src: bytes, dst: bytes, now: float) -> TcpSegment | None:
+        """The TCP segment in ``payload`` (checksum verified unless the link did it), or None when
+        it is malformed: dropped and counted, never an exception (RFC 9293 MUST-7)."""
         try:
-            seg = parse_tcp(memoryview(packet)[hlen:total], src4, dst4, verify=packet.__class__ is not ChecksumValid)
+            seg = parse_tcp(payload, src, dst, verify=packet.__class__ is not ChecksumValid)
         except WireError as e:
             self.stats["tcp_bad"] += 1
             if "checksum" in e.reason:
                 self.stats["tcp_bad_checksum"] += 1
-            return self._drop(now, f"bad TCP segment: {e.reason}", len(packet))
+            self._drop(now, f"bad TCP segment: {e.reason}", len(packet))
+            return None
         self.stats["tcp_in"] += 1
-        self._tcp_in(dst, src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
+        return seg
 
     def _drop(self, now: float, reason: str, length: int) -> None:
         self.stats["drop: " + reason.split(":")[0]] += 1

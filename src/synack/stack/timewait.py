@@ -30,6 +30,7 @@ from __future__ import annotations
 import weakref
 
 from synack.tcp.connection import TcpConnection
+from synack.tcp.input import acceptable
 from synack.tcp.events import ConnId, Dropped, LogSink, SegmentIn, SegmentOut, StateChanged, TimerFired
 from synack.tcp.output import PAWS_IDLE
 from synack.tcp.states import Cause, State
@@ -97,12 +98,7 @@ class TimeWait:
         end = d + seg_len
         wnd = self.rcv_wnd
         text = bool(seg.payload)
-        if seg_len == 0:
-            ok = (d == 0) if wnd == 0 else (0 <= d < wnd)
-        elif wnd == 0:
-            ok = False
-        else:
-            ok = (0 <= d < wnd) or (0 < end <= wnd)
+        ok = acceptable(d, seg_len, wnd)
         if wnd == 0 and d == 0 and seg_len > 0 and not f & _SYN:
             # zero window: "special allowance should be made to accept valid ACKs, URGs, and RSTs"
             self._ack(now, log, out)

@@ -246,12 +246,7 @@ class InputMixin:
         seg_len = len(seg.payload) + (fi & _SYN and 1) + (fi & _FIN)     # SEG.LEN
         d = seq_sub(seg.seq, rcv_nxt)            # where the segment starts, relative to RCV.NXT
         end = d + seg_len                        # one past its last octet
-        if seg_len == 0:
-            ok = (d == 0) if wnd == 0 else (0 <= d < wnd)
-        elif wnd == 0:
-            ok = False
-        else:
-            ok = (0 <= d < wnd) or (0 < end <= wnd)
+        ok = acceptable(d, seg_len, wnd)
         if wnd == 0 and d == 0 and seg_len > 0 and not fi & _SYN:
             # zero window: "special allowance should be made to accept valid ACKs, URGs, and RSTs"
             self._ack_now = True
@@ -689,6 +684,16 @@ class InputMixin:
         if self._chal_count < self.config.challenge_ack_limit:
             self._chal_count += 1
             self._ack_now = True
+
+
+def acceptable(d: int, seg_len: int, wnd: int) -> bool:
+    """RFC 9293 §3.10.7.4 first check, the four cases: a segment starting ``d`` past RCV.NXT,
+    SEG.LEN ``seg_len``, against a receive window of ``wnd``."""
+    if seg_len == 0:
+        return (d == 0) if wnd == 0 else (0 <= d < wnd)
+    if wnd == 0:
+        return False
+    return (0 <= d < wnd) or (0 < d + seg_len <= wnd)
 
 
 def _urgent_after_cut(urgent: int, flags: Flags, cut: int) -> tuple[int, Flags]:

@@ -113,11 +113,20 @@ assert tcpi_snd_mss == 1000, "mss"
 
 
 def test_python_names_persist_between_blocks():
+    # cwnd0 from the first block is still there in the second. One segment of a 10-segment
+    # window is application-limited, so the ACK does not grow cwnd (RFC 9438 §5.8); filling
+    # the window does.
+    fill = "".join(f"+0    > {'P.' if i == 9 else '.'} {1461 + 1460 * i}:{2921 + 1460 * i}(1460) ack 1\n"
+                   for i in range(10))
     o = run(HANDSHAKE + """\
 +0    %{ cwnd0 = tcpi_snd_cwnd }%
 +0    write(4, ..., 1460) = 1460
 +0    > P. 1:1461(1460) ack 1
 +.1   < . 1:1(0) ack 1461 win 65535
++0    %{ assert tcpi_snd_cwnd == cwnd0, (tcpi_snd_cwnd, cwnd0) }%
++0    write(4, ..., 14600) = 14600
+""" + fill + """\
++.1   < . 1:1(0) ack 16061 win 65535
 +0    %{ assert tcpi_snd_cwnd > cwnd0, (tcpi_snd_cwnd, cwnd0) }%
 """)
     assert o.result == "pass", o.message

@@ -68,7 +68,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
 
     # Every attribute, here and in the mixins: no per-connection __dict__ (memory per TCB).
     __slots__ = (
-        '_ack_now', '_ce_in', '_chal_count', '_chal_second', '_dsack', '_dsack_seg', '_dupacks',
+        '_ack_now', '_ce_in', '_chal_count', '_chal_second', '_cwnd_full', '_cwnd_used', '_cwnd_used_end', '_dsack', '_dsack_seg', '_dupacks',
         '_ecn_cwr', '_ecn_echo', '_ecn_high', '_ecn_plain_syn', '_ect_new', '_ect_out', '_events',
         '_fin_off', '_fin_rcvd', '_first_rexmit_time', '_gbn_end', '_ghost', '_ghost_until', '_high_rxt', '_idle_pass', '_in_recovery',
         '_inflate', '_ka_probes', '_last_ack_sent', '_last_data_rcv', '_last_data_snd',
@@ -163,6 +163,9 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._inflate = 0
         self._lt_sent = 0              # RFC 3042 bytes sent on the current duplicate ACKs
         self._partial_acked = False    # a partial ACK came in this NewReno recovery (RFC 6582)
+        self._cwnd_used = 0            # the most in flight in the window of data ending at ...
+        self._cwnd_used_end = 0        # ... this offset, and whether it filled cwnd
+        self._cwnd_full = True         # (_note_cwnd_use, _cwnd_limited)
         # Go-back-N after a timeout without SACK (see _note_go_back_n): the end of the resent
         # range, and the resent segments a cumulative ACK overtook that are still in the network
         self._gbn_end = -1

@@ -397,6 +397,7 @@ class InputMixin:
         if self._undo is not None:
             self._undo_if_spurious(ts, now)
         if self.state.synchronized or self.state is S.SYN_RECEIVED:
+            self.cc.cwnd_limited = self._cwnd_limited()
             self._cc_on_ack(ack_off, acked, now, rtt)
         self._dupacks = 0
         # RFC 6298 §5.2/5.3: all acked -> stop the timer, else restart it
@@ -409,6 +410,16 @@ class InputMixin:
         if self._was_full and self.sndbuf.free > 0:
             self._was_full = False
             self._events.append(Writable(now, self.id))
+
+    def _cwnd_limited(self) -> bool:
+        """Did the flight fill cwnd lately? RFC 9438 §5.8: "CUBIC does not increase its congestion
+        window if a flow is application-limited", held back by the sending application or by the
+        receive window (RFC 7661 §4.3 asks the same of any controller). As Linux's
+        tcp_is_cwnd_limited: the current window of data filled cwnd (``_note_cwnd_use``), or, in
+        slow start, cwnd is less than twice the most in flight (so it may double once)."""
+        if self._cwnd_full:
+            return True
+        return self.cc.in_slow_start and self.cc.cwnd < 2 * self._cwnd_used
 
     def _cc_on_ack(self, ack_off: int, acked: int, now: float, rtt: float | None) -> None:
         if self.sack_ok and self._una >= 0:
@@ -499,6 +510,7 @@ class InputMixin:
                 # DeliveredData (RFC 6937 §3), which slow start grows on. Otherwise a window
                 # with holes far apart would be repaired at one hole, two segments of growth,
                 # per round trip: every other segment the sender resends is one of these.
+                self.cc.cwnd_limited = True
                 self.cc.on_ack(now, self.mss, self.flight_size + self._ghost, self.rtt.srtt)
                 if self.log:
                     self._trace_cwnd(now, "ack")

@@ -264,6 +264,19 @@ class OutputMixin:
                 return None
         return (n, fin)
 
+    def _note_cwnd_use(self) -> None:
+        """After an output pass: how much of cwnd the flight uses, for ``_cwnd_limited`` (as
+        Linux's tcp_cwnd_validate). Per window of data: whether the flight came within a segment
+        of cwnd (what stopped the sending), and the most that was in flight. A new window starts
+        when SND.UNA passes the previous one's end, or at once on a stronger signal."""
+        p = self.pipe
+        limited = p + self.mss > self.cwnd
+        if (self._una >= self._cwnd_used_end or limited
+                or (not self._cwnd_full and p > self._cwnd_used)):
+            self._cwnd_full = limited
+            self._cwnd_used = p
+            self._cwnd_used_end = self._nxt
+
     def _tso_ok(self, nxt: int, mss: int) -> bool:
         """May new data at ``nxt`` leave as a TSO segment? Only new data outside loss recovery
         (retransmissions stay MSS-sized), and only when an MSS piece plus headers is exactly the
@@ -316,6 +329,7 @@ class OutputMixin:
             self._idle_pass = False
             if sent_new:
                 self._arm_tlp(now)                                   # RFC 8985 §7.2
+            self._note_cwnd_use()
             self._check_persist(now)
         if self._ack_now and (st.synchronized or st is S.SYN_RECEIVED):
             # A pure ACK carries the highest sequence number sent, not a rewound SND.NXT: a peer

@@ -8,7 +8,9 @@ ssthresh now" (docs/congestion.md). The call protocol, in connection terms:
 ``on_ack(now, acked, flight_size, rtt)``
     An ACK advanced SND.UNA by ``acked`` bytes while *not* in fast recovery. ``flight_size`` is
     the bytes outstanding before this ACK (RFC 5681 §2 FlightSize), ``rtt`` the current SRTT in
-    seconds if known (CUBIC needs it, RFC 9438 §4.2; Reno ignores it).
+    seconds if known (CUBIC needs it, RFC 9438 §4.2; Reno ignores it). Before it the connection
+    sets ``cwnd_limited``: when False the flight did not fill cwnd (the application or the
+    peer's window held the sender back) and cwnd must not grow (RFC 9438 §5.8).
 ``on_congestion_event(now, flight_size)``
     Three duplicate ACKs (or SACK loss detection): entering fast recovery. Sets ssthresh and
     ``cwnd = ssthresh``. The RFC 5681 §3.2 step 3/4 inflation (+3*SMSS, then +SMSS per further
@@ -90,6 +92,10 @@ class CongestionControl(ABC):
         self._rto_repeated = False     # the RTO-retransmitted segment timed out again
         self._ca_acked = 0             # bytes acked in congestion avoidance (RFC 5681 §3.1)
         self.hystart = HyStart() if hystart else None
+        # Set by the connection before each on_ack: did the flight fill cwnd lately? When it did
+        # not (the application or the peer's window held the sender back), cwnd does not grow
+        # (RFC 9438 §5.8; RFC 7661 §4.3; Linux tcp_is_cwnd_limited).
+        self.cwnd_limited = True
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -157,6 +163,8 @@ class CongestionControl(ABC):
             return
         self._pristine = False
         self._rto_repeated = False        # a new ACK ends the run of timeouts (RFC 5681 §3.1)
+        if not self.cwnd_limited:
+            return                        # RFC 9438 §5.8: "does not increase its congestion window"
         if self.in_slow_start:
             # RFC 5681 §3.1 eq. (2): cwnd += min(N, SMSS), with L = abc_limit * SMSS (RFC 3465).
             # Slow start stops at ssthresh; congestion avoidance takes over from the next ACK.

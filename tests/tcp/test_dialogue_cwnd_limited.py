@@ -37,15 +37,20 @@ def test_an_application_limited_flight_does_not_grow_cwnd(cc):
     assert d.conn.cc.cwnd == IW                   # slow start would have made it 13 segments
 
 
+def flight_acked(d: Dialogue, n: int) -> None:
+    """``n`` segments leave at once; 50 ms later each is ACKed on its own."""
+    d.conn.send(b"f" * (n * SEG))
+    for i in range(n):
+        d.expect("." if i < n - 1 else "P.", seq=seg(i), length=SEG)
+    d.advance(0.05)
+    for i in range(n):
+        d.peer(".", seq=R, ack=seg(i + 1))
+
+
 @pytest.mark.parametrize("cc", ["newreno", "cubic"])
 def test_a_full_flight_grows_cwnd(cc):
     d = established(cc)
-    d.conn.send(b"f" * (10 * SEG))
-    for i in range(10):
-        d.expect("." if i < 9 else "P.", seq=seg(i), length=SEG)
-    d.advance(0.05)
-    for i in range(10):
-        d.peer(".", seq=R, ack=seg(i + 1))
+    flight_acked(d, 10)
     assert d.conn.cc.cwnd == 2 * IW               # slow start: one SMSS per ACK, doubled
 
 
@@ -67,10 +72,5 @@ def test_a_flight_the_peer_window_holds_back_does_not_grow_cwnd():
 def test_slow_start_may_double_what_was_in_flight():
     """Six segments in flight of a 10-segment window: cwnd may grow to 12 (twice 6) and no more."""
     d = established("newreno")
-    d.conn.send(b"s" * (6 * SEG))
-    for i in range(6):
-        d.expect("." if i < 5 else "P.", seq=seg(i), length=SEG)
-    d.advance(0.05)
-    for i in range(6):
-        d.peer(".", seq=R, ack=seg(i + 1))
+    flight_acked(d, 6)
     assert d.conn.cc.cwnd == 12 * SEG             # 10 + 2, then 12 < 2 x 6 no longer holds

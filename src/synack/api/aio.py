@@ -74,8 +74,8 @@ class AsyncStack:
         self.stack = stack
         self.link = link
         self.loop = loop
-        if link_mtu(link) is not None:
-            stack.link_mtu = link_mtu(link)      # MSS from the link's MTU (RFC 9293 MUST-16/67)
+        if (mtu := link_mtu(link)) is not None:
+            stack.link_mtu = mtu                 # MSS from the link's MTU (RFC 9293 MUST-16/67)
         self._fd = link.fileno()
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: float | None = None

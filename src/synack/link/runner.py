@@ -38,8 +38,8 @@ class StackRunner:
         self.stack = stack
         self.link = link
         self.clock = clock
-        if link_mtu(link) is not None and hasattr(stack, "link_mtu"):
-            stack.link_mtu = link_mtu(link)      # MSS from the link's MTU (RFC 9293 MUST-16/67)
+        if (mtu := link_mtu(link)) is not None and hasattr(stack, "link_mtu"):
+            stack.link_mtu = mtu                 # MSS from the link's MTU (RFC 9293 MUST-16/67)
         self.hooks: list[Callable[[float], Any]] = []
         self.steps = 0
         self._calls: deque[tuple[Callable, tuple]] = deque()

@@ -299,8 +299,7 @@ class Stack:
         key = (laddr, seg.dport, raddr, seg.sport)
         conn = self.conns.get(key)
         f = int(seg.flags)                # a plain int: each ``&`` on Flags is a Python call
-        if conn is not None and conn.state is State.TIME_WAIT and f & _SYN \
-                and not f & (_ACK | _RST) and self._timewait_accepts(conn, seg):
+        if conn is not None and conn.state is State.TIME_WAIT and self._timewait_accepts(conn, seg):
             # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
             self._forget(conn)
             conn = None
@@ -329,7 +328,6 @@ class Stack:
             return self._drop(now, "RST for no connection", len(seg.payload))
         if self.sconfig.rst_for_closed_ports:
             self._send_tcp(laddr, raddr, rst_for(seg))
-            self.stats["rst_out"] += 1
 
     def _time_wait_in(self, tw: TimeWait, seg: TcpSegment, now: float, ecn: int) -> bool:
         """A segment for a connection in TIME-WAIT. False: the record is gone (a new SYN may open
@@ -339,7 +337,7 @@ class Stack:
         if tcb is not None and tcb.state is not State.TIME_WAIT:
             self._tw_remove(tw)                   # ABORT in TIME-WAIT deleted the TCB (§3.10.5)
             return False
-        if seg.flags & Flags.SYN and not seg.flags & (Flags.ACK | Flags.RST) and self._timewait_accepts(tw, seg):
+        if self._timewait_accepts(tw, seg):
             # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
             self._tw_remove(tw)
             return False
@@ -351,8 +349,6 @@ class Stack:
         laddr, raddr = tw.key[0], tw.key[2]
         for s in segs:
             self._send_tcp(laddr, raddr, s, tw.tos)
-            if s.flags & Flags.RST:
-                self.stats["rst_out"] += 1
         if stays:
             self._tw_schedule(tw)
         else:
@@ -373,8 +369,6 @@ class Stack:
         laddr, raddr = tw.key[0], tw.key[2]
         for s in tcb.segments_to_send(now):
             self._send_tcp(laddr, raddr, s, tcb.ip_tos(s))
-            if s.flags & Flags.RST:
-                self.stats["rst_out"] += 1
         if tcb.has_events:
             self._with_events[id(tcb)] = tcb
         if tcb.state is State.TIME_WAIT:
@@ -416,8 +410,11 @@ class Stack:
         return None
 
     def _timewait_accepts(self, conn: TcpConnection | TimeWait, seg: TcpSegment) -> bool:
-        """RFC 6191 §2: timestamps, when both used them, must be newer; otherwise the new ISN
-        must lie beyond the old connection's final sequence number (RFC 1122 §4.2.2.13)."""
+        """Does ``seg`` open a new incarnation of a connection in TIME-WAIT? Only a SYN without
+        ACK or RST, and (RFC 6191 §2) with newer timestamps when both used them, otherwise with
+        an ISN beyond the old connection's final sequence number (RFC 1122 §4.2.2.13)."""
+        if int(seg.flags) & (_SYN | _ACK | _RST) != _SYN:
+            return False
         ts = seg.timestamps
         if conn.ts_ok and ts is not None:
             return seq_gt(ts.val, conn.ts_recent)
@@ -432,7 +429,6 @@ class Stack:
             if self.sconfig.syncookies != "off" and not f & _SYN and self._cookie_ack(lst, key, seg, now):
                 return
             self._send_tcp(laddr, raddr, rst_for(seg))               # §3.10.7.2 second check
-            self.stats["rst_out"] += 1
             return
         if not f & _SYN:
             return self._drop(now, "listen: no SYN", 0)
@@ -578,6 +574,8 @@ class Stack:
     def _send_tcp(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, tos: int = 0) -> None:
         self._out.append(build_tcp_packet(laddr, raddr, seg, ttl=self.sconfig.ttl, tos=tos))
         self.stats["tcp_out"] += 1
+        if int(seg.flags) & _RST:
+            self.stats["rst_out"] += 1
 
     def _after(self, conn: TcpConnection, now: float) -> None:
         """After input to a connection: move it between queues, collect it for output."""

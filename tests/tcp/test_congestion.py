@@ -146,6 +146,23 @@ def test_reno_fast_retransmit_and_recovery():
 
 
 @pytest.mark.parametrize("cls, factor", [(Reno, 0.5), (Cubic, 0.7)])
+def test_reduction_starts_from_the_smaller_of_flight_and_cwnd(cls, factor):
+    # A loss found just after a recovery: cwnd is the episode's ssthresh (20), but FlightSize
+    # still counts the segments that recovery lost and nobody has detected yet (40). From
+    # FlightSize the "reduction" would raise ssthresh to 28 (CUBIC); from cwnd it is 14.
+    # RFC 5681 §3.2 step 2: "no more than" eq. (4); RFC 9438 §4.6: cwnd, given §5.8.
+    cc = cls(MSS)
+    cc.cwnd = 20 * MSS
+    cc.on_congestion_event(1.0, 40 * MSS)
+    assert cc.ssthresh == cc.cwnd == int(20 * MSS * factor)
+    # an application-limited flight below cwnd: FlightSize, as the RFCs write it
+    cc = cls(MSS)
+    cc.cwnd = 20 * MSS
+    cc.on_congestion_event(1.0, 10 * MSS)
+    assert cc.ssthresh == cc.cwnd == int(10 * MSS * factor)
+
+
+@pytest.mark.parametrize("cls, factor", [(Reno, 0.5), (Cubic, 0.7)])
 def test_rto_loss_window_and_ssthresh(cls, factor):
     cc = cls(MSS)
     cc.cwnd = 40 * MSS

@@ -134,11 +134,13 @@ def test_fast_retransmit_on_third_sack_dupack_with_limited_transmit():
     d.expect_nothing()
     entered = [r for r in log if isinstance(r, RecoveryEntered)]
     assert [(r.kind, r.trigger, r.flight) for r in entered] == [("sack", "dupacks", 12000)]
-    assert d.conn.info().snd_ssthresh == 8400                  # CUBIC: 0.7 * FlightSize
+    # CUBIC: 0.7 * FlightSize without the two Limited Transmit segments (RFC 6675 §5 (4.2),
+    # RFC 3042 §2), which is 0.7 * cwnd: the reduction starts from min(FlightSize, cwnd)
+    assert d.conn.info().snd_ssthresh == 7000
     # the rest arrives; one cumulative ACK ends recovery: cwnd = ssthresh (RFC 6675 §5 (A))
     d.peer(".", seq=R + 1, ack=A + 12000)
     assert [type(r).__name__ for r in log if isinstance(r, RecoveryExited)] == ["RecoveryExited"]
-    assert d.conn.info().snd_cwnd == 8400
+    assert d.conn.info().snd_cwnd == 7000
     d.expect_nothing(until=d.now + 100)
 
 

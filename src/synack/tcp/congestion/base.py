@@ -201,7 +201,15 @@ class CongestionControl(ABC):
         """
         self._pristine = False
         self._rto_repeated = False        # a new loss episode: the next RTO recomputes ssthresh
-        self.ssthresh = self._loss_ssthresh(flight_size)
+        # The reduction starts from the smaller of FlightSize and cwnd. FlightSize (SND.NXT -
+        # SND.UNA) still counts segments already lost but not yet detected: a loss found just
+        # after a recovery whose window (0.7 x the overshoot) was still above what the path
+        # holds comes with a FlightSize inflated by the segments that recovery lost, and
+        # FlightSize * beta could raise ssthresh above the last one, again and again. Both
+        # RFCs allow the smaller base: RFC 5681 §3.2 step 2 sets ssthresh to "no more than"
+        # eq. (4); RFC 9438 §4.6 lets CUBIC use cwnd when cwnd cannot grow while the flight
+        # does not fill it (RFC 9438 §5.8, `cwnd_limited` here), as Linux does.
+        self.ssthresh = self._loss_ssthresh(min(flight_size, self.cwnd))
         self.cwnd = self.ssthresh
         self._ca_acked = 0
         self._in_recovery = True

@@ -25,7 +25,6 @@ or /work/shared/rfc/rfc9293.txt) the list is also checked against its Appendix B
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 from collections import Counter
@@ -33,20 +32,17 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from requirements_refs import CODE_RE, ROOT, STATUSES, TEST_RE, resolve_code, resolve_test
 
-ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "rfc9293-requirements.md"
 
 # RFC 9293 Appendix B, Table 8: every requirement ID it names (some on several lines).
 APPENDIX_B = ({f"MUST-{n}" for n in range(1, 70)} | {f"SHLD-{n}" for n in range(1, 32)}
               | {f"MAY-{n}" for n in range(1, 19)} | {"REC-1"})
 MUSTS = sorted((i for i in APPENDIX_B if i.startswith("MUST-")), key=lambda i: int(i[5:]))
-STATUSES = ("implemented", "partial", "missing", "n.a.")
 CLASSES = ("MUST", "SHLD", "REC", "MAY")
 
 ID_RE = re.compile(r"^(MUST|SHLD|MAY|REC)-(\d+)$")
-CODE_RE = re.compile(r"`(src/synack/[\w/.-]+\.py):([A-Za-z_][\w.]*)`")
-TEST_RE = re.compile(r"`(tests/[\w/.-]+\.py)::([A-Za-z_]\w*)`")
 
 
 def _rfc_path() -> Path | None:
@@ -135,45 +131,6 @@ def test_implemented_rows_name_code_and_a_test():
     assert bad == [], "implemented rows need `src/...py:function` and `tests/...py::test_name`"
 
 
-@lru_cache(maxsize=None)
-def _module(path: str) -> ast.Module:
-    return ast.parse((ROOT / path).read_text(encoding="utf-8"), filename=path)
-
-
-def _defined_names(body: list[ast.stmt]) -> dict[str, ast.AST]:
-    """Names a module or class body defines: functions, classes and assigned attributes."""
-    names: dict[str, ast.AST] = {}
-    for node in body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names[node.name] = node
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names[node.target.id] = node
-        elif isinstance(node, ast.Assign):
-            for t in node.targets:
-                if isinstance(t, ast.Name):
-                    names[t.id] = node
-    return names
-
-
-def _resolve(path: str, dotted: str) -> str | None:
-    """None if ``dotted`` (``func``, ``Class``, ``Class.method``, ``Class.field``) is defined in
-    ``path``; otherwise what is wrong."""
-    if not (ROOT / path).is_file():
-        return f"{path} does not exist"
-    body: list[ast.stmt] = _module(path).body
-    parts = dotted.split(".")
-    for i, part in enumerate(parts):
-        node = _defined_names(body).get(part)
-        if node is None:
-            where = ".".join(parts[:i]) or path
-            return f"{part!r} is not defined in {where} ({path})"
-        if i < len(parts) - 1:
-            if not isinstance(node, ast.ClassDef):
-                return f"{'.'.join(parts[:i + 1])} in {path} is not a class"
-            body = node.body
-    return None
-
-
 def _all_code_refs() -> list[tuple[Row, str, str]]:
     return [(r, f, name) for r in rows() for f, name in r.code_refs]
 
@@ -184,19 +141,12 @@ def _all_test_refs() -> list[tuple[Row, str, str]]:
 
 def test_code_references_resolve():
     problems = [f"{r}: `{f}:{name}`: {why}" for r, f, name in _all_code_refs()
-                if (why := _resolve(f, name)) is not None]
+                if (why := resolve_code(f, name)) is not None]
     assert problems == []
 
 
 def test_test_references_resolve():
-    problems = []
-    for r, f, name in _all_test_refs():
-        p = ROOT / f
-        if not p.is_file():
-            problems.append(f"{r}: {f} does not exist")
-        elif not re.search(rf"^(?:async\s+)?def\s+{re.escape(name)}\s*\(", p.read_text(encoding="utf-8"),
-                           re.M):
-            problems.append(f"{r}: {f} has no test {name}")
+    problems = [f"{r}: {why}" for r, f, name in _all_test_refs() if (why := resolve_test(f, name)) is not None]
     assert problems == []
 
 

@@ -95,6 +95,17 @@ def test_wscale_option_on_a_non_syn_segment_is_ignored():
     assert (info.snd_wscale, info.rcv_wscale, info.snd_wnd) == (2, 3, 400)
 
 
+def test_configured_shift_above_14_is_offered_as_14():
+    """§2.3: "the shift count MUST be limited to 14": a configured wscale of 20 is offered, and
+    applied to our window field, as 14."""
+    d = Dialogue(iss=ISS, config=TcpConfig(wscale=20, rcv_buf=1 << 30))
+    d.conn.connect(d.now)
+    assert d.expect("S", seq=ISS).wscale == 14
+    d.peer("S.", seq=IRS, ack=A, options=(Mss(1000), Nop(), WindowScale(0)))
+    d.expect(".", seq=A, ack=R, window=((1 << 30) >> 14) - 1)   # 65535 << 14 covers 1 GiB - 2**14
+    assert d.conn.info().rcv_wscale == 14
+
+
 @pytest.mark.xfail(strict=True, reason="RFC 7323 §2.3 SHOULD log a received shift.cnt above 14: "
                    "synack uses 14 (MUST) but records nothing; the log has no event for it")
 def test_received_shift_above_14_is_logged():

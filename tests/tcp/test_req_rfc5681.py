@@ -79,6 +79,23 @@ def test_lost_syns_and_the_initial_window(lost, segments):
     assert flight(d) == list(range(segments))
 
 
+@pytest.mark.parametrize("sack", [False, True], ids=["no-sack", "sack"])
+def test_the_ack_of_our_syn_ack_does_not_grow_cwnd(sack):
+    """§3.1: "the SYN/ACK and the acknowledgment of the SYN/ACK MUST NOT increase the size of
+    the congestion window" (RFC 6928 §2 likewise): after a passive open cwnd is IW exactly, and
+    one segment exactly after two SYN,ACK retransmissions."""
+    opts = (Mss(MSS), Nop(), Nop(), SackPermitted()) if sack else NO_OPTS
+    d = Dialogue.accepted(iss=ISS, irs=IRS, config=RENO, peer_options=opts)
+    assert d.conn.cc.cwnd == 10 * MSS
+    d.conn.send(b"x" * 20000)
+    assert flight(d) == list(range(10))
+    d = Dialogue.syn_received(iss=ISS, irs=IRS, config=RENO, peer_options=opts)
+    d.expect("S.", seq=ISS, ack=R, at=1.0)
+    d.expect("S.", seq=ISS, ack=R, at=3.0)
+    d.peer(".", seq=R, ack=A)
+    assert d.state is S.ESTABLISHED and d.conn.cc.cwnd == MSS
+
+
 # ---------------------------------------------------------------- §3.2 and RFC 3042
 
 def test_fast_retransmit_and_fast_recovery_step_by_step():

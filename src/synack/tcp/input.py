@@ -362,7 +362,9 @@ class InputMixin:
         if ack_off > self._max:
             # the peer took a zero-window probe octet (§3.8.6.1): it was sent after all
             self._max = ack_off
-        acked = ack_off - self._una
+        # octets of data for the congestion controller: the ACK of our SYN (or SYN,ACK) MUST NOT
+        # grow cwnd (RFC 5681 §3.1, RFC 6928 §2)
+        acked = ack_off - max(self._una, 0)
         if self._ghost and now >= self._ghost_until:
             self._ghost = 0
         if self._gbn_end > self._una:

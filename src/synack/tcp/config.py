@@ -134,7 +134,7 @@ class TcpConfig:
     def offered_wscale(self) -> int:
         """The shift we offer: smallest s <= 14 with 65535 << s >= rcv_buf (RFC 7323 §2.3)."""
         if self.wscale is not None:
-            return self.wscale
+            return min(self.wscale, 14)     # RFC 7323 §2.3: "MUST be limited to 14"
         s = 0
         while s < 14 and (65535 << s) < self.rcv_buf:
             s += 1

@@ -362,7 +362,9 @@ class InputMixin:
         if ack_off > self._max:
             # the peer took a zero-window probe octet (§3.8.6.1): it was sent after all
             self._max = ack_off
-        acked = ack_off - self._una
+        # octets of data for the congestion controller: the ACK of our SYN (or SYN,ACK) MUST NOT
+        # grow cwnd (RFC 5681 §3.1, RFC 6928 §2)
+        acked = ack_off - max(self._una, 0)
         if self._ghost and now >= self._ghost_until:
             self._ghost = 0
         if self._gbn_end > self._una:
@@ -436,9 +438,10 @@ class InputMixin:
                     self.log(RecoveryExited(now, self.id, "newreno", self.cc.cwnd, self.cc.ssthresh))
                 self._trace_cwnd(now, "recovery exit")
             else:
-                # partial ACK (RFC 6582 §3.2 step 5): retransmit the first unacked segment,
-                # deflate by the amount acked, add back one SMSS
-                self._inflate = max(self._inflate - acked + self.mss, 0)
+                # partial ACK (RFC 6582 §3.2 step 3): retransmit the first unacked segment,
+                # deflate by the amount acked, add back one SMSS "If the partial ACK
+                # acknowledges at least one SMSS of new data"
+                self._inflate = max(self._inflate - acked + (self.mss if acked >= self.mss else 0), 0)
                 self._retransmit_head(now)
                 if not self._partial_acked or self.config.partial_ack_rto == "each":
                     # RFC 6582 §3.2 step 5: "For the first partial ACK that arrives during fast

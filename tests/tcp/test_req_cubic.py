@@ -287,3 +287,44 @@ def test_application_limited_acks_in_congestion_avoidance_grow_nothing():
     for i in range(1, 50):
         cc.on_ack(i * 0.1, MSS, 10 * MSS, RTT)
     assert (cc.cwnd, cc.w_est) == (cwnd, w_est)
+
+
+def test_application_limited_time_is_not_growth_time():
+    """§4.2: "The elapsed time t in Figure 1 MUST NOT include periods during which cwnd has not
+    been updated due to application-limited behavior" (§5.8): an application-limited stretch
+    of ACKs (the flight never ran empty, so no restart after idle) leaves the trajectory that
+    follows it as it would have been without the stretch."""
+    def run(limited_for):
+        cc = after_loss(100, fast_convergence=False)
+        now = 0.0
+        for _ in range(10):                                # 1 s of cwnd-limited growth
+            now += RTT / 10
+            cc.on_ack(now, MSS, cc.cwnd, RTT)
+        cc.cwnd_limited = False
+        end = now + limited_for
+        while now + 0.05 <= end:                           # one ACK per 50 ms, a small flight
+            now += 0.05
+            cc.on_ack(now, MSS, 2 * MSS, RTT)
+        cc.cwnd_limited = True
+        start, out = now, []
+        while now < start + 3.0:                           # then bulk again, 3 s
+            now += RTT / max(cc.cwnd // MSS, 1)
+            cc.on_ack(now, MSS, cc.cwnd, RTT)
+            out.append(cc.cwnd)
+        return out[-1]
+
+    assert run(10.0) == pytest.approx(run(0.0), rel=0.01)
+
+
+def test_idle_and_application_limited_time_are_not_excluded_twice():
+    """The restart after idle (§5.8, ``on_idle``) and the application-limited ACKs before it
+    take out the same stretch once: t stays the time cwnd was being grown."""
+    cc = after_loss(100)
+    cc.on_ack(0.0, MSS, cc.cwnd, RTT)
+    cc.on_ack(0.5, MSS, cc.cwnd, RTT)                      # 0.5 s of growth
+    cc.cwnd_limited = False
+    cc.on_ack(0.6, MSS, MSS, RTT)                          # the last of a small flight
+    cc.on_idle(0.9, 0.35, 1.0)                             # last data sent at 0.55
+    cc.cwnd_limited = True
+    cc.on_ack(1.0, MSS, cc.cwnd, RTT)
+    assert 1.0 - cc.t_epoch == pytest.approx(0.6)          # 0.5 s, and 0.9 .. 1.0

@@ -180,6 +180,54 @@ def ecn_cubic() -> Dialogue:
     return d
 
 
+def test_ece_reduces_cwnd_down_to_one_mss():
+    """§4.6: "CUBIC MUST continue to reduce cwnd in response to congestion events due to
+    ECN-Echo ACKs until it reaches a value of 1 MSS"; Figure 5 on ECE: cwnd =
+    max(flight_size * β_cubic, 1 MSS) while ssthresh keeps its floor of 2 MSS."""
+    d = ecn_cubic()
+    cc = d.conn.cc
+    d.conn.send(b"a" * (2 * MSS))
+    d.expect(".", seq=A, length=MSS, ecn=ECT0)
+    d.expect("P.", seq=A + MSS, length=MSS, ecn=ECT0)
+    d.advance(0.05)
+    d.peer("E.", seq=R, ack=A + MSS)                       # 2 segments in flight
+    assert cc.ssthresh == 2 * MSS and cc.cwnd == 1400      # 0.7 * 2 MSS, not the 2 MSS floor
+    d.peer(".", seq=R, ack=A + 2 * MSS)
+    assert cc.cwnd == 2 * MSS                              # slow start back to ssthresh
+    d.conn.send(b"b" * MSS)
+    d.expect("PW.", seq=A + 2 * MSS, length=MSS, ecn=ECT0)
+    d.advance(0.05)
+    d.peer("E.", seq=R, ack=A + 3 * MSS)                   # one segment in flight: 0.7 MSS
+    assert cc.cwnd == MSS and cc.ssthresh == 2 * MSS
+
+
+@pytest.mark.xfail(strict=True, reason="§4.6 / RFC 3168 §6.1.2: at cwnd = 1 MSS a further ECE "
+                   "must hold the next segment until the retransmission timer expires; synack "
+                   "resets the timer only while data is in flight and sends at once otherwise")
+def test_ece_at_one_mss_slows_below_one_segment_per_rtt():
+    """§4.6: "a sender with a cwnd of 1 MSS MUST reduce its sending rate even further", by
+    the retransmission timer of RFC 3168 ("able to send a new packet only when the retransmit
+    timer expires")."""
+    d = ecn_cubic()
+    d.conn.send(b"a" * (2 * MSS))
+    d.expect(".", seq=A, length=MSS)
+    d.expect("P.", seq=A + MSS, length=MSS)
+    d.advance(0.05)
+    d.peer("E.", seq=R, ack=A + MSS)
+    d.peer(".", seq=R, ack=A + 2 * MSS)
+    d.conn.send(b"b" * MSS)
+    d.expect("PW.", seq=A + 2 * MSS, length=MSS)
+    d.advance(0.05)
+    d.peer("E.", seq=R, ack=A + 3 * MSS)
+    assert d.conn.cc.cwnd == MSS
+    d.conn.send(b"c" * MSS)
+    d.expect("PW.", seq=A + 3 * MSS, length=MSS)
+    d.advance(0.05)
+    d.peer("E.", seq=R, ack=A + 4 * MSS)                   # ECE again, at cwnd = 1 MSS
+    d.conn.send(b"d" * MSS)
+    d.expect_nothing(until=d.now + 0.5)                    # not before the RTO (1 s here)
+
+
 # ---------------------------------------------------------------- §4.8: timeout
 
 def test_after_a_timeout_w_est_starts_at_the_window_where_congestion_avoidance_begins():

@@ -148,6 +148,14 @@ class Cubic(CongestionControl):
         super().on_congestion_event(now, flight_size)
         self._new_stage()
 
+    def on_ecn_echo(self, now: float, flight_size: int) -> None:
+        """§4.6 Figure 5 on ECE: "cwnd = max(ssthresh, 1)  reduction on ECE, cwnd is at least 1
+        MSS", taken before ssthresh gets its floor of 2 MSS: "CUBIC MUST continue to reduce cwnd
+        in response to congestion events due to ECN-Echo ACKs until it reaches a value of 1 MSS".
+        (A loss keeps cwnd at 2 MSS or more.)"""
+        super().on_ecn_echo(now, flight_size)
+        self.cwnd = max(int(flight_size * BETA_CUBIC), self.mss)
+
     def on_rto(self, now: float, flight_size: int) -> None:
         """§4.8: cwnd as Reno (the 1-segment loss window), ssthresh with β_cubic; the next
         congestion avoidance stage starts with K = 0 and W_max = cwnd at its start."""

@@ -231,11 +231,13 @@ def test_ece_at_one_mss_slows_below_one_segment_per_rtt():
 # ---------------------------------------------------------------- §4.8: timeout
 
 def test_after_a_timeout_w_est_starts_at_the_window_where_congestion_avoidance_begins():
-    """§4.8: "for the Reno-friendly region, W_est SHOULD be set to the congestion window size
+    """§4.8 (and cwnd_prior is the window the timeout found): "for the Reno-friendly region, W_est SHOULD be set to the congestion window size
     at the beginning of the current congestion avoidance"."""
     cc = after_loss(100)
     cc.on_ack(0.0, MSS, cc.cwnd, RTT)
+    cwnd = (cc.cwnd + cc._frac) / MSS
     cc.on_rto(1.0, 70 * MSS)                               # ssthresh 49
+    assert cc.cwnd_prior == cwnd                           # §4.1.2: cwnd when ssthresh was set
     now = 1.0
     while cc.in_slow_start:
         now += 0.01

@@ -116,8 +116,7 @@ class EcnMixin:
         if not (self.ecn_ok and seg.flags & ECE) or ack_off <= self._ecn_high or self._in_recovery:
             return
         before = self.cc.cwnd
-        self.cc.on_congestion_event(now, flight)     # ssthresh as for a loss (RFC 5681 §3.1 eq. 4)
-        self.cc.on_recovery_exit(now)                # ... and cwnd = ssthresh: no recovery follows
+        self.cc.on_ecn_echo(now, flight)             # as for a loss, no recovery (CUBIC: RFC 9438 §4.6)
         if self.cc.cwnd > before:
             # "The sending TCP SHOULD NOT increase the congestion window in response to the
             # receipt of an ECN-Echo ACK packet" (the controller's floor is 2 SMSS)

@@ -18,6 +18,8 @@ ssthresh now" (docs/congestion.md). The call protocol, in connection terms:
     own variable) and ``on_recovery_exit`` deflates back to ssthresh.
 ``on_recovery_exit(now)``
     The ACK that ends fast recovery arrived: ``cwnd = ssthresh`` (RFC 5681 §3.2 step 6).
+``on_ecn_echo(now, flight_size)``
+    An ECN-Echo ACK (RFC 3168 §6.1.2): the reduction of a loss, with no recovery to follow.
 ``on_rto(now, flight_size)``
     The retransmission timer expired (RFC 5681 §3.1 eq. 4 and the loss window).
 ``on_idle(now, idle, rto)``
@@ -220,6 +222,12 @@ class CongestionControl(ABC):
         if self._in_recovery:
             self.cwnd = self.ssthresh
             self._in_recovery = False
+
+    def on_ecn_echo(self, now: float, flight_size: int) -> None:
+        """An ECN-Echo ACK: "treated just as a congestion loss" (RFC 3168 §6.1.2), ssthresh and
+        cwnd as for a fast retransmit, but no recovery follows."""
+        self.on_congestion_event(now, flight_size)
+        self.on_recovery_exit(now)
 
     def on_rto(self, now: float, flight_size: int) -> None:
         """Retransmission timeout.

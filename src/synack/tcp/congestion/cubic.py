@@ -55,8 +55,20 @@ class Cubic(CongestionControl):
         self._srtt: float | None = None
         self._frac = 0.0                     # bytes of growth not yet added to the int cwnd
         self._after_rto = False              # next CA stage uses K = 0 (§4.8)
+        self._t_seen = 0.0                   # growth time is accounted up to here (§4.2, §5.8)
 
     # --- congestion avoidance ------------------------------------------------------------------
+
+    def on_ack(self, now: float, acked: int, flight_size: int, rtt: float | None) -> None:
+        if acked > 0 and self.t_epoch is not None:
+            if not self.cwnd_limited:
+                # §4.2: "The elapsed time t in Figure 1 MUST NOT include periods during which
+                # cwnd has not been updated due to application-limited behavior" (§5.8). This
+                # ACK grows nothing (the base class), so the time since the last one is moved
+                # out of t; an idle gap is on_idle's.
+                self.t_epoch += max(0.0, now - self._t_seen)
+            self._t_seen = now
+        super().on_ack(now, acked, flight_size, rtt)
 
     def _congestion_avoidance(self, now: float, acked: int, flight_size: int,
                               rtt: float | None) -> None:
@@ -95,6 +107,7 @@ class Cubic(CongestionControl):
     def _start_epoch(self, now: float, cwnd: float) -> None:
         """Begin a congestion avoidance stage at ``now`` with cwnd (segments)."""
         self.t_epoch = now
+        self._t_seen = now
         self.cwnd_epoch = cwnd
         self.w_est = cwnd                    # §4.3: "W_est is set equal to cwnd_epoch"
         if self.w_max is None or self._after_rto or self.w_max <= cwnd:
@@ -135,6 +148,14 @@ class Cubic(CongestionControl):
         super().on_congestion_event(now, flight_size)
         self._new_stage()
 
+    def on_ecn_echo(self, now: float, flight_size: int) -> None:
+        """§4.6 Figure 5 on ECE: "cwnd = max(ssthresh, 1)  reduction on ECE, cwnd is at least 1
+        MSS", taken before ssthresh gets its floor of 2 MSS: "CUBIC MUST continue to reduce cwnd
+        in response to congestion events due to ECN-Echo ACKs until it reaches a value of 1 MSS".
+        (A loss keeps cwnd at 2 MSS or more.)"""
+        super().on_ecn_echo(now, flight_size)
+        self.cwnd = max(int(flight_size * BETA_CUBIC), self.mss)
+
     def on_rto(self, now: float, flight_size: int) -> None:
         """§4.8: cwnd as Reno (the 1-segment loss window), ssthresh with β_cubic; the next
         congestion avoidance stage starts with K = 0 and W_max = cwnd at its start."""
@@ -153,7 +174,10 @@ class Cubic(CongestionControl):
         cwnd, growth back to ssthresh is slow start and a fresh stage follows.
         """
         if self.t_epoch is not None and idle > 0:
-            self.t_epoch += idle
+            # only the time since the last ACK: application-limited ACKs before it took out
+            # their own share (on_ack), which must not go twice
+            self.t_epoch += min(idle, max(0.0, now - self._t_seen))
+            self._t_seen = now
         before = self.cwnd
         super().on_idle(now, idle, rto)
         if self.cwnd < before:

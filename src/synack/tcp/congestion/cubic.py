@@ -153,8 +153,9 @@ class Cubic(CongestionControl):
         MSS", taken before ssthresh gets its floor of 2 MSS: "CUBIC MUST continue to reduce cwnd
         in response to congestion events due to ECN-Echo ACKs until it reaches a value of 1 MSS".
         (A loss keeps cwnd at 2 MSS or more.)"""
+        base = min(flight_size, self.cwnd)        # as for a loss (CongestionControl.on_congestion_event)
         super().on_ecn_echo(now, flight_size)
-        self.cwnd = max(int(flight_size * BETA_CUBIC), self.mss)
+        self.cwnd = max(int(base * BETA_CUBIC), self.mss)
 
     def on_rto(self, now: float, flight_size: int) -> None:
         """§4.8: cwnd as Reno (the 1-segment loss window), ssthresh with β_cubic; the next

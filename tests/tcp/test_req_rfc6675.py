@@ -121,6 +121,29 @@ def test_islost_on_the_first_duplicate_starts_recovery():
     assert [r.trigger for r in kinds(log, RecoveryEntered)] == ["dupacks"]
 
 
+def test_limited_transmit_segments_are_not_in_the_flightsize_that_sets_ssthresh():
+    """§5 (4.2): "ssthresh = cwnd = (FlightSize / 2)" and "[RFC5681] requires that any segments
+    sent as part of the Limited Transmit mechanism not be counted in FlightSize" (RFC 5681 §3.2
+    step 2: "additional data sent in limited transmit MUST NOT be included in this
+    calculation"). Eight segments in flight (the application had no more; cwnd is ten); two
+    more leave on the first DupAck (step 3: cwnd - pipe allows them): ssthresh is half of eight
+    segments, not of ten. RFC 6937's RecoverFS is snd.nxt - snd.una, ten."""
+    log = []
+    d = established(log=log.append)
+    send_segments(d, 8)
+    d.now += 0.1
+    d.peer(".", seq=R, ack=A, options=segs((1, 2)))
+    d.conn.send(b"y" * 2000)
+    d.expect(".", seq=A + 8000, length=1000)                      # Limited Transmit
+    d.expect("P.", seq=A + 9000, length=1000)
+    d.peer(".", seq=R, ack=A, options=segs((1, 3)))
+    d.peer(".", seq=R, ack=A, options=segs((1, 4)))
+    d.expect(".", seq=A, length=1000)
+    entered = kinds(log, RecoveryEntered)
+    assert [(r.flight, r.ssthresh) for r in entered] == [(8000, 4000)]
+    assert d.conn.cc.ssthresh == 4000 and d.conn._recover_fs == 10000
+
+
 # ---------------------------------------------------------------- §4 NextSeg(), §5 (C)
 
 def test_nextseg_resends_each_lost_segment_once_then_new_data():

@@ -188,6 +188,34 @@ def test_rack_update_ignores_ambiguous_retransmissions():
     assert (rack.end_seq, rack.rtt) == (100, pytest.approx(0.2))
 
 
+def test_rack_rtt_comes_from_each_ack_even_when_rack_segment_stays():
+    """§6.2 Step 2 RACK_update(): for each segment newly acknowledged, in ascending order of
+    xmit_ts, that passes the checks, "RACK.rtt = rtt"; only RACK.xmit_ts / RACK.end_seq wait for
+    RACK_sent_after(). P0, P1, P2 leave at t0, t0 + 20 ms, t0 + 50 ms (handshake RTT 400 ms, so
+    reo_wnd = 100 ms at first). P2 is SACKed after 100 ms: RACK.rtt = 0.1. P0's ACK comes 10 ms
+    later (reordered): RACK.rtt = 0.16, its RTT; min_RTT = 0.16 and reordering was seen, so
+    reo_wnd = 40 ms, and P1 is lost at t0 + 0.02 + 0.16 + 0.04 = t0 + 0.22, not at once as
+    RACK.rtt = 0.1 would have it."""
+    log: list = []
+    d = established(log=log, rtt=0.4)
+    t0 = d.now
+    for i, t in enumerate((0.0, 0.02, 0.05)):
+        d.now = t0 + t
+        d.conn.send(b"p" * 1000)
+        d.expect("P.", seq=A + 1000 * i, length=1000)
+    d.now = t0 + 0.15
+    d.peer(".", seq=R, ack=A, options=sack((A + 2000, A + 3000)))
+    assert d.conn.rack.rtt == pytest.approx(0.1)
+    d.expect_nothing()
+    d.now = t0 + 0.16
+    d.peer(".", seq=R, ack=A + 1000, options=sack((A + 2000, A + 3000)))
+    assert d.conn.rack.rtt == pytest.approx(0.16) and d.conn.rack.reordering_seen
+    assert d.conn.rack.end_seq == 3000                                 # RACK.segment: still P2
+    d.expect_nothing()
+    d.expect(".", seq=A + 1000, length=1000, at=t0 + 0.22)
+    assert [r.detector for r in kinds(log, SegmentLost)] == ["rack-timer"]
+
+
 def test_rack_segment_ties_break_on_sequence():
     """§6.2 RACK_sent_after(): the later transmission, and at equal times the higher end."""
     assert sent_after(2.0, 100, 1.0, 900) and not sent_after(1.0, 900, 2.0, 100)

@@ -324,6 +324,31 @@ def test_no_second_probe_while_one_is_outstanding():
     d.expect("P.", seq=A + 3000, length=1000, at=pto + d.conn.rtt.rto)   # the RTO's, at last
 
 
+def test_no_probe_before_an_rtt_sample():
+    """§7.3 condition 2: "the sender has obtained an RTT measurement since the last loss probe
+    transmission or the start of the connection"; without it the sender "MUST skip sending a
+    loss probe and MUST proceed to re-arm the RTO timer". The SYN was retransmitted, so the
+    handshake gave no RTT sample (Karn), and there are no timestamps: the PTO (1 s without
+    SRTT, §7.2) fires but sends nothing; the RTO, re-armed there, resends the first segment."""
+    log: list = []
+    d = Dialogue(iss=ISS, config=TcpConfig(nagle=False), log=log.append)
+    d.irs = IRS
+    d.conn.connect(d.now)
+    d.expect("S", seq=ISS)
+    d.expect("S", seq=ISS, at=1.0)
+    d.now = 1.1
+    d.peer("S.", seq=IRS, ack=A, options=SACK_OK)
+    d.expect(".", seq=A, ack=R)
+    assert d.conn.rtt.srtt is None
+    send_segments(d, 3)
+    assert d.conn.timers.tlp == pytest.approx(2.1)
+    d.expect_nothing(until=2.1 + 0.001)
+    assert kinds(log, LossProbe) == []
+    rto_at = d.conn.timers.rto
+    assert rto_at == pytest.approx(2.1 + d.conn.rtt.rto)
+    d.expect(".", seq=A, length=1000, at=rto_at)
+
+
 # ---------------------------------------------------------------- §7.4.2 the probe's ACK
 
 def test_tlp_duplicate_ack_without_sack_means_no_loss():

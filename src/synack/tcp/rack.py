@@ -166,7 +166,9 @@ class Tlp:
     def __init__(self) -> None:
         self.end_seq: int | None = None       # TLP.end_seq (offset), None: no probe outstanding
         self.is_retrans = False               # TLP.is_retrans
-        self.rtt_sampled = True               # an RTT sample since the last probe (§7.3, 2.)
+        # an RTT sample since the last probe "or the start of the connection" (§7.3, 2.): none
+        # yet (a handshake that gave one sets it, InputMixin._new_ack)
+        self.rtt_sampled = False
 
     def reset(self) -> None:
         """TLP_init() (§7.1): at connection start, fast recovery, RTO recovery."""

@@ -167,6 +167,35 @@ def test_dsack_in_a_dialogue_widens_the_window_only_once_per_round():
     assert d.conn.rack.reo_wnd_mult == 3
 
 
+def test_after_reordering_three_dupacks_do_not_start_recovery_before_the_window():
+    """§6.2 Step 4: "if some reordering has been observed, then RACK does not trigger fast
+    recovery based on DupThresh". P0's ACK arrives after P1's SACK: reordering seen. Later three
+    segments are SACKed above a hole (three DupAcks): the hole is not lost until min_RTT / 4
+    has passed since RACK.segment's delivery would have allowed it; the reordering timer finds
+    it then."""
+    log: list = []
+    d = established(log=log)
+    t0 = d.now
+    send_segments(d, 3)
+    d.now = t0 + 0.1
+    d.peer(".", seq=R, ack=A, options=sack((A + 1000, A + 2000)))
+    d.now = t0 + 0.11
+    d.peer(".", seq=R, ack=A + 3000)                                   # P0 late: reordering
+    assert d.conn.rack.reordering_seen and kinds(log, RecoveryEntered) == []
+    t1 = d.now
+    send_segments(d, 5, first=3)
+    d.now = t1 + 0.1
+    for k in range(5, 8):
+        d.peer(".", seq=R, ack=A + 3000, options=sack((A + 4000, A + 1000 * k)))
+    assert d.conn._dupacks == 3
+    d.expect_nothing()
+    assert kinds(log, RecoveryEntered) == []
+    rack = d.conn.rack
+    assert rack.reo_wnd > 0
+    d.expect(".", seq=A + 3000, length=1000, at=t1 + rack.rtt + rack.reo_wnd)
+    assert [r.trigger for r in kinds(log, RecoveryEntered)] == ["rack-timer"]
+
+
 # ---------------------------------------------------------------- §6.2 Steps 2 and 3
 
 def test_rack_update_ignores_ambiguous_retransmissions():

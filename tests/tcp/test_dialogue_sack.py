@@ -133,9 +133,9 @@ def test_fast_retransmit_on_third_sack_dupack_with_limited_transmit():
     d.expect(".", seq=A, length=1000)                          # fast retransmit
     d.expect_nothing()
     entered = [r for r in log if isinstance(r, RecoveryEntered)]
-    assert [(r.kind, r.trigger, r.flight) for r in entered] == [("sack", "dupacks", 12000)]
-    # CUBIC: 0.7 * FlightSize without the two Limited Transmit segments (RFC 6675 §5 (4.2),
-    # RFC 3042 §2), which is 0.7 * cwnd: the reduction starts from min(FlightSize, cwnd)
+    # FlightSize without the two Limited Transmit segments (RFC 5681 §3.2 step 2, RFC 6675 §5
+    # (4.2), RFC 3042 §2); CUBIC: 0.7 * min(FlightSize, cwnd), both 10000 here
+    assert [(r.kind, r.trigger, r.flight) for r in entered] == [("sack", "dupacks", 10000)]
     assert d.conn.info().snd_ssthresh == 7000
     # the rest arrives; one cumulative ACK ends recovery: cwnd = ssthresh (RFC 6675 §5 (A))
     d.peer(".", seq=R + 1, ack=A + 12000)

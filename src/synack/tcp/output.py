@@ -369,8 +369,10 @@ class OutputMixin:
                 self.sb.on_transmit(off, self._nxt, now)             # RFC 8985 §6.1
             if self._in_recovery:
                 self._prr_out += self._nxt - off
-        elif not self._in_recovery and 0 < self._dupacks < self.config.dupthresh:
-            self._lt_sent += self._nxt - off                         # RFC 3042 segments
+        if not self._in_recovery and 0 < self._dupacks < self.config.dupthresh:
+            # RFC 3042 segments (with SACK: RFC 6675 §5 step 3), kept out of the FlightSize
+            # that sets ssthresh (RFC 5681 §3.2 step 2, RFC 6675 §5 (4.2))
+            self._lt_sent += self._nxt - off
         self._max = max(self._max, self._nxt)
         self._last_data_snd = now
         if self.timers.rto is None:

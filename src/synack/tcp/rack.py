@@ -82,18 +82,24 @@ class Rack:
         """``delivered``: the records this ACK newly acknowledged, cumulatively or selectively.
         ``tsecr``: the ACK's TSecr (None without timestamps); ``tsval_at(t)``: our TSval at t."""
         min_rtt = self.min_rtt.value
+        latest: Rec | None = None
         for r in delivered:
-            rtt = now - r.xmit_ts
             if r.retrans:
                 # Step 2: a retransmitted segment is only a valid sample if the ACK is for the
                 # last retransmission (TSecr) and it was retransmitted at least min_rtt ago.
                 if tsecr is not None and 0 < (tsval_at(r.xmit_ts) - tsecr) & MASK < 2**31:
                     continue
-                if min_rtt is not None and rtt < min_rtt:
+                if min_rtt is not None and now - r.xmit_ts < min_rtt:
                     continue
-            if sent_after(r.xmit_ts, r.end, self.xmit_ts, self.end_seq):
-                self.rtt = rtt
-                self.xmit_ts, self.end_seq = r.xmit_ts, r.end
+            if latest is None or sent_after(r.xmit_ts, r.end, latest.xmit_ts, latest.end):
+                latest = r
+        if latest is not None:
+            # RACK_update() walks the valid segments in xmit_ts order setting RACK.rtt from each:
+            # it ends as the latest one's, even when RACK.segment stays (a reordered ACK of
+            # earlier segments; RFC 8985 §6.2 Step 2)
+            self.rtt = now - latest.xmit_ts
+            if sent_after(latest.xmit_ts, latest.end, self.xmit_ts, self.end_seq):
+                self.xmit_ts, self.end_seq = latest.xmit_ts, latest.end
                 self.ack_ts = now
         # Step 3: "a never-retransmitted segment that's below RACK.fack" delivered: reordering.
         for r in sorted(delivered, key=lambda r: r.end):
@@ -160,7 +166,9 @@ class Tlp:
     def __init__(self) -> None:
         self.end_seq: int | None = None       # TLP.end_seq (offset), None: no probe outstanding
         self.is_retrans = False               # TLP.is_retrans
-        self.rtt_sampled = True               # an RTT sample since the last probe (§7.3, 2.)
+        # an RTT sample since the last probe "or the start of the connection" (§7.3, 2.): none
+        # yet (a handshake that gave one sets it, InputMixin._new_ack)
+        self.rtt_sampled = False
 
     def reset(self) -> None:
         """TLP_init() (§7.1): at connection start, fast recovery, RTO recovery."""

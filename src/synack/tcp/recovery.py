@@ -163,7 +163,10 @@ class RecoveryMixin:
         flight = self._max - self._una                       # FlightSize
         self._in_recovery = True
         self._recover = self._max                            # (4.1) RecoveryPoint = HighData
-        self.cc.on_congestion_event(now, flight)             # (4.2) ssthresh (CongCtrlAlg())
+        # (4.2) ssthresh (CongCtrlAlg()) from FlightSize less the Limited Transmit segments of
+        # step 3: RFC 6675 §5 (4.2), RFC 5681 §3.2 step 2 ("MUST NOT be included")
+        cc_flight = max(flight - self._lt_sent, 0)
+        self.cc.on_congestion_event(now, cc_flight)
         self._ecn_reduced()                                  # RFC 3168 §6.1.2: CWR follows
         self._prr_delivered = 0
         self._prr_out = 0
@@ -178,7 +181,7 @@ class RecoveryMixin:
         self.tlp.reset()                                     # RFC 8985 §7.1
         self.timers.tlp = None
         if self.log:
-            self.log(RecoveryEntered(now, self.id, "sack", trigger, self._seq(self._recover), flight,
+            self.log(RecoveryEntered(now, self.id, "sack", trigger, self._seq(self._recover), cc_flight,
                                      self.cc.cwnd, self.cc.ssthresh))
         self._prr_on_ack(delivered, now)
         self._trace_cwnd(now, "fast recovery")

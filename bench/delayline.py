@@ -80,6 +80,7 @@ def relay(fd_a: int, fd_b: int, delay: float, ctl: int = 0, out=sys.stdout) -> N
     ctl_buf = b""
     rd = [fd_a, fd_b, ctl]
     print("ready", file=out, flush=True)
+    woke = mono()
     while True:
         # write everything due, oldest first, each to the other device
         now = mono()
@@ -108,11 +109,11 @@ def relay(fd_a: int, fd_b: int, delay: float, ctl: int = 0, out=sys.stdout) -> N
                 now = mono()
         heads = [q[0][0] for q in qs if q]
         timeout = max(min(heads) - now, 0.0) if heads else None
-        busy = mono() - now
-        r, _, _ = select.select(rd, [], [], timeout)
-        t = mono()
+        busy = mono() - woke              # this turn: reads, writes (and the kernel's work in them)
         if busy > max_turn:
             max_turn = busy
+        r, _, _ = select.select(rd, [], [], timeout)
+        t = woke = mono()
         for fd in r:
             if fd == ctl:
                 data = os.read(ctl, 4096)

@@ -107,26 +107,28 @@ SENDER = textwrap.dedent("""
         b = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
         u = struct.unpack_from("24I", b, 8)
         return {"rtt_us": u[15], "cwnd": u[18], "mss": u[2], "total_retrans": u[23], "sack": bool(b[5] & 2)}
-    block = os.urandom(1 << 18)
+    block = memoryview(os.urandom(1 << 18))
     s = socket.socket()
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
-    s.settimeout(secs + float(sys.argv[5]))
+    s.settimeout(30)
     s.connect((host, port))
     cc = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\\0").decode()
-    t0 = time.monotonic(); end = t0 + secs; n = 0; rtts = []; cwnds = []; last = 0.0
-    while n < total and (now := time.monotonic()) < end:
-        k = min(len(block), total - n)
-        s.sendall(block[:k]); n += k
-        if now - last >= 0.02:
-            i = info(s); rtts.append(i["rtt_us"]); cwnds.append(i["cwnd"]); last = now
-    s.shutdown(socket.SHUT_WR)
-    done = True
-    s.settimeout(float(sys.argv[5]))
+    t0 = time.monotonic(); end = t0 + secs; n = 0; rtts = []; cwnds = []; last = 0.0; done = True
     try:
+        while n < total and (now := time.monotonic()) < end:
+            s.settimeout(end - now)           # a stalled connection still stops at the bound
+            try:
+                n += s.send(block[n % len(block):min(len(block), n % len(block) + total - n)])
+            except socket.timeout:
+                pass
+            if now - last >= 0.02:
+                i = info(s); rtts.append(i["rtt_us"]); cwnds.append(i["cwnd"]); last = now
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(float(sys.argv[5]))
         while s.recv(65536):      # the receiver's FIN: everything was read
             pass
     except OSError:
-        done = False              # not within the grace time (or reset): report what there is
+        done = False              # not within the grace time, or the receiver gave up: report what there is
     i = info(s)
     print(json.dumps({"sent": n, "secs": time.monotonic() - t0, "cc": cc, "retrans": i["total_retrans"],
                       "mss": i["mss"], "rtt_ms": [r / 1000 for r in rtts], "cwnd": cwnds, "done": done,
@@ -550,10 +552,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
                             st = line.stats()
                             rows[-1].update(relay=st, ring_drops_r=dev_drops(ns_r, rb_dev)["tx"] - ring0[0],
                                             ring_drops_b=dev_drops(ns_b, f"ccdb{tag}")["tx"] - ring0[1])
-                        warm = rows[-1]["mbps_warm"]
-                        print(f"  {rate} {loss:g}% {who}: {rows[-1]['mbps']:.1f} Mbit/s in {r['secs']:.1f} s"
+                        x = rows[-1]
+                        warm = x["mbps_warm"]
+                        print(f"  {rate} {loss:g}% {who}: {x['mbps']:.1f} Mbit/s in {r['secs']:.1f} s"
                               + (f", {warm:.1f} after warm-up" if warm is not None else "")
-                              + (" (cut off)" if r["cut"] else ""), file=sys.stderr, flush=True)
+                              + (" (cut off)" if r["cut"] else "")
+                              + f"; {x['retrans']} retransmitted, {x['rtos']} RTOs, {x['recoveries']} recoveries, "
+                              f"median SRTT {x['rtt_ms'] or 0:.1f} ms", file=sys.stderr, flush=True)
         finally:
             procs.kill_all()
             if link is not None:

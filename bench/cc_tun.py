@@ -27,7 +27,7 @@ configuration (send and receive buffers of 4 BDP, min_rto 0.2 s, Nagle off). The
 and B may grow their buffers to 64 MB (tcp_rmem/tcp_wmem max) and keep no per-destination
 metrics between runs (tcp_no_metrics_save). The relay's counters (packets each way, write
 errors, how far behind the due time it wrote) are printed per transfer, with a warning when it
-fell behind by more than 3 ms. ``--sack off`` turns SACK off for both senders (net.ipv4.tcp_sack
+fell behind by more than 5 ms. ``--sack off`` turns SACK off for both senders (net.ipv4.tcp_sack
 = 0 in A and B, ``TcpConfig(sack=False)``).
 
 Each transfer is bounded by ``--mb`` bytes and ``--max-secs`` seconds (the sender stops at
@@ -229,6 +229,12 @@ def set_bottleneck(ns: str, dev: str, rate: str, rtt: float = 0.0) -> None:
                 "limit", str(limit)])
 
 
+def qdisc_drops(ns: str, dev: str) -> int:
+    """Packets the root qdisc (the tbf) dropped so far: its queue overflowed."""
+    out = json.loads(sh(ns, ["tc", "-s", "-j", "qdisc", "show", "dev", dev]) or "[]")
+    return sum(q.get("drops", 0) for q in out if q.get("root"))
+
+
 def dev_drops(ns: str, dev: str) -> dict[str, int]:
     """A device's own rx and tx drop counters (a TUN device's tx drops: its ring to the reading
     process was full)."""
@@ -373,7 +379,8 @@ def row(rate: str, loss: float, who: str, r: dict, cnt: dict, path_rtt_ms: float
         "rate": rate, "loss": loss, "sender": who, "cc": r["cc"], "path_rtt_ms": path_rtt_ms, "sack": sack,
         "bytes": r["bytes"], "secs": r["secs"], "mbps": r["bytes"] * 8 / r["secs"] / 1e6 if r["secs"] else 0.0,
         "mbps_warm": r["bytes_warm"] * 8 / r["secs_warm"] / 1e6 if r["secs_warm"] else None,
-        "secs_warm": r["secs_warm"], "cut": r["cut"], "sack_ok": r["sack_ok"], "rtos": r.get("rtos"), "recoveries": r.get("recoveries"),
+        "secs_warm": r["secs_warm"], "cut": r["cut"], "sack_ok": r["sack_ok"],
+        "kernel_events": {k: r[k] for k in ("loss_probes", "undos", "spurious_rtos") if k in r}, "rtos": r.get("rtos"), "recoveries": r.get("recoveries"),
         "rtt_min_ms": min(r["rtt_ms"]) if r["rtt_ms"] else None,
         "retrans": r["retrans"], "retrans_pct": 100 * r["retrans"] / data_pkts if data_pkts else 0.0,
         "rtt_ms": median(r["rtt_ms"]), "cwnd": median(r["cwnd"]),
@@ -391,8 +398,8 @@ def pct(a: int, b: int) -> str:
 def print_table(rows: list[dict]) -> None:
     print("| bottleneck | loss % | sender | goodput Mbit/s | synack/kernel | after warm-up Mbit/s | synack/kernel "
           "| retrans (% of data pkts) | RTOs / recoveries | median (min) SRTT ms | median cwnd pkts "
-          "| data drops / pkts (%) | ACK drops / pkts (%) | synack CPU |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| data drops / pkts (%) | ACK drops / pkts (%) | tbf drops | synack CPU |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     kern = {(r["rate"], r["loss"]): r for r in rows if r["sender"] == "kernel"}
 
     def ratio(r: dict, key: str) -> str:
@@ -409,7 +416,8 @@ def print_table(rows: list[dict]) -> None:
         print(f"| {r['rate']} | {r['loss']:g} | {r['sender']} ({r['cc']}) | {r['mbps']:.1f}{cut} | {ratio(r, 'mbps')} "
               f"| {warm} | {ratio(r, 'mbps_warm')} | {r['retrans']} ({r['retrans_pct']:.2f}) | {ev} | {rtt} | {cwnd} "
               f"| {r['data_drops']} / {r['data_pkts']} ({pct(r['data_drops'], r['data_pkts'])}) "
-              f"| {r['ack_drops']} / {r['ack_pkts']} ({pct(r['ack_drops'], r['ack_pkts'])}) | {cpu} |", flush=True)
+              f"| {r['ack_drops']} / {r['ack_pkts']} ({pct(r['ack_drops'], r['ack_pkts'])}) "
+              f"| {r.get('queue_drops', '-')} | {cpu} |", flush=True)
 
 
 def print_relay_table(rows: list[dict]) -> None:
@@ -475,6 +483,22 @@ def tune(ns_a: str, ns_b: str, rtt: float, sack: bool) -> None:
             sh(ns, ["sysctl", "-qw", "net.ipv4.tcp_no_metrics_save=1"])
 
 
+def autogroup() -> str:
+    """This process's autogroup and its nice value. With sched_autogroup_enabled, every session
+    is a group of its own and the groups share the CPUs equally: the nice value of a process
+    counts only against the others of its session, so a niced job started elsewhere still takes
+    its group's full share from this benchmark."""
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            on = f.read().strip() == "1"
+        with open("/proc/self/autogroup") as f:
+            me = f.read().strip()
+    except OSError:
+        return "no autogroups"
+    return (f"autogroups on, this benchmark in {me} (a niced job in another session still gets a "
+            f"whole group's share)" if on else "autogroups off")
+
+
 def synack_config(rate: str, rtt: float, sack: bool) -> TcpConfig:
     """Without a delay, as before: ``TcpConfig(cc="cubic")``. With one, bench/cc.py's: buffers of
     4 BDP (at the rate, 1 Gbit/s without one; at least 256 KB, at most BUF_MAX), min_rto 0.2 s,
@@ -513,6 +537,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     tag = str(os.getpid() % 100000)
     print(f"cc_tun: at most {total >> 20} MiB or {args.max_secs:g} s per transfer, Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, kernel {os.uname().release}", flush=True)
+    print(f"scheduler: {autogroup()}", flush=True)
     queue = (f"a tbf queue of one BDP ({', '.join(f'{r} {queue_limit(r, rtt)} B' for r in args.rate if r != 'none')})"
              if rtt > 0 else "a tbf queue of 10 ms (at least 64 KB)")
     print(f"path: {'RTT %g ms added by a delay line (%g ms each way)' % (args.rtt, args.rtt / 2) if rtt > 0 else 'no added delay'}, "
@@ -535,7 +560,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 for loss in args.loss:
                     for who in ("synack", "kernel"):
                         sh(ns_r, ["nft", "-f", "-"], stdin=nft_script(loss))
-                        tun0 = dev_drops(ns_r, link.name)["tx"]
+                        tun0, q0 = dev_drops(ns_r, link.name)["tx"], qdisc_drops(ns_r, rb_dev)
                         if line is not None:
                             line.stats()                     # the relay's counters start over
                             ring0 = (dev_drops(ns_r, rb_dev)["tx"], dev_drops(ns_b, f"ccdb{tag}")["tx"])
@@ -547,6 +572,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         port += 1
                         rows.append(row(rate, loss, who, r, nft_counters(ns_r), rtt * 1000, sack))
                         rows[-1]["tun_ring_drops"] = dev_drops(ns_r, link.name)["tx"] - tun0
+                        rows[-1]["queue_drops"] = qdisc_drops(ns_r, rb_dev) - q0
                         procs.kill_all()
                         if line is not None:
                             st = line.stats()
@@ -558,7 +584,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                               + (f", {warm:.1f} after warm-up" if warm is not None else "")
                               + (" (cut off)" if r["cut"] else "")
                               + f"; {x['retrans']} retransmitted, {x['rtos']} RTOs, {x['recoveries']} recoveries, "
-                              f"median SRTT {x['rtt_ms'] or 0:.1f} ms", file=sys.stderr, flush=True)
+                              f"{x['queue_drops']} tbf drops, median SRTT {x['rtt_ms'] or 0:.1f} ms"
+                              + "".join(f", {k} {v}" for k, v in x["kernel_events"].items()),
+                              file=sys.stderr, flush=True)
         finally:
             procs.kill_all()
             if link is not None:

@@ -232,7 +232,7 @@ class DelayLine:
         self.close()
 
 
-def lag_note(st: dict, limit_ms: float = 3.0) -> str | None:
+def lag_note(st: dict, limit_ms: float = 5.0) -> str | None:
     """A warning when the relay fell behind by more than ``limit_ms``, else None."""
     worst = max(st[d]["max_lag_ms"] for d in ("a->b", "b->a"))
     late = sum(st[d]["late_5ms"] for d in ("a->b", "b->a"))

@@ -98,6 +98,20 @@ def test_rtt_falling_back_in_css_resumes_slow_start():
     assert s.cc.cwnd == before + acks * MSS
 
 
+def test_a_dip_later_in_the_round_css_began_in_does_not_resume_slow_start():
+    # The baseline is this round's minimum over its first N_RTT_SAMPLE samples: in slow start
+    # the RTT rises and falls within a round with the bursts the ACK clock sends, and a sample
+    # of the same round below the baseline is no news about the queue. Only a round that began
+    # in CSS ("CSS rounds") can show the rise was spurious.
+    s = Sender(Reno(MSS, hystart=True))
+    s.hround(0.050)
+    s.hround(0.050)
+    s.hround([0.060] * 8 + [0.051] + [0.060])       # CSS after 8 samples; then a dip to 51 ms
+    assert s.cc.hystart.css and s.cc.hystart.css_baseline == 0.060
+    s.hround(0.055)                                   # the next round, in CSS: below 60 ms
+    assert not s.cc.hystart.css
+
+
 def test_five_css_rounds_end_slow_start_without_loss():
     cc = Reno(MSS, hystart=True)
     s = Sender(cc)

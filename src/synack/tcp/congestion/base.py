@@ -285,8 +285,8 @@ class HyStart:
     Within a round the minimum RTT is tracked; once a round has N_RTT_SAMPLE samples and the
     previous round's minimum is known, a rise of at least RttThresh = clamp(lastRoundMinRTT / 8,
     4 ms, 16 ms) moves slow start into CSS (Conservative Slow Start) with that round's minimum
-    as the baseline. In CSS a round minimum below the baseline was a false alarm ("resume slow
-    start"); CSS_ROUNDS rounds in CSS end slow start. Without timestamps a connection takes one
+    as the baseline. In a round that began in CSS a minimum below the baseline was a false alarm
+    ("resume slow start"); CSS_ROUNDS rounds in CSS end slow start. Without timestamps a connection takes one
     RTT sample per round trip, N_RTT_SAMPLE is never reached and slow start stays standard.
     """
 
@@ -324,7 +324,13 @@ class HyStart:
                              min(self.last_min / HYSTART_MIN_RTT_DIVISOR, HYSTART_MAX_RTT_THRESH))
                 if self.cur_min >= self.last_min + thresh:
                     self.css, self.css_baseline, self.css_rounds = True, self.cur_min, 0
-        elif self.cur_min < self.css_baseline:
-            # "the delay increase was likely spurious: resume slow start"
+        elif self.css_rounds > 0 and self.cur_min < self.css_baseline:
+            # "For CSS rounds where at least N_RTT_SAMPLE RTT samples have been obtained, check
+            # to see if the current round's minRTT drops below baseline": the delay increase
+            # was likely spurious, resume slow start. Only in a round that began in CSS: in the
+            # round CSS was entered, the baseline IS this round's minimum over its first
+            # N_RTT_SAMPLE samples, and a later sample of the same round below it says nothing
+            # about the queue (in slow start the RTT rises and falls within a round with the
+            # bursts the ACK clock sends, so that test would leave CSS on the next dip).
             self.css, self.css_baseline = False, math.inf
         return None

@@ -7,7 +7,8 @@ import pytest
 from synack.tcp.config import TcpConfig
 from synack.tcp.events import LossProbe, RecoveryEntered, SegmentLost, TimerFired
 from synack.testing import Dialogue
-from synack.wire.tcp import Mss, Nop, Sack, SackPermitted
+from synack.testing import sack_option as sack
+from synack.wire.tcp import Mss, Nop, SackPermitted
 
 ISS, IRS = 2**32 - 3, 2**32 - 5
 A, R = ISS + 1, IRS + 1
@@ -16,21 +17,10 @@ SACK_OK = (Mss(1000), Nop(), Nop(), SackPermitted())
 RTT = 0.1
 
 
-def sack(*blocks):
-    return (Nop(), Nop(), Sack(tuple((a & M, b & M) for a, b in blocks)))
-
-
 def established(config=None, log=None):
     """Handshake with a 100 ms RTT: SRTT = RACK.min_RTT = 0.1 s."""
-    d = Dialogue(iss=ISS, config=config if config is not None else TcpConfig(nagle=False), log=log)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.now += RTT
-    d.peer("S.", seq=IRS, ack=A, options=SACK_OK)
-    d.expect(".", seq=A, ack=R)
-    d.events()
-    return d
+    return Dialogue.established(iss=ISS, irs=IRS, config=config if config is not None else TcpConfig(nagle=False),
+                                peer_options=SACK_OK, rtt=RTT, log=log)
 
 
 def send_segments(d, n, start=A):

@@ -4,19 +4,14 @@ scoreboard and recovery, RFC 3042 Limited Transmit, RFC 6937 PRR), NewReno witho
 
 from synack.tcp.config import TcpConfig
 from synack.tcp.events import RecoveryEntered, RecoveryExited, ScoreboardChanged, SegmentLost
-from synack.tcp.states import State
 from synack.testing import Dialogue
-from synack.wire.tcp import Mss, Nop, Sack, SackPermitted, Timestamps
+from synack.testing import sack_option as sack
+from synack.wire.tcp import Mss, Nop, SackPermitted, Timestamps
 
 ISS, IRS = 2**32 - 3, 2**32 - 5
 A, R = ISS + 1, IRS + 1
 M = 0xFFFFFFFF
 SACK_OK = (Mss(1000), Nop(), Nop(), SackPermitted())
-
-
-def sack(*blocks):
-    """The SACK option as the peer (or we) write it, blocks relative to ``base``."""
-    return (Nop(), Nop(), Sack(tuple(((a) & M, (b) & M) for a, b in blocks)))
 
 
 def rblocks(*pairs):
@@ -26,16 +21,8 @@ def rblocks(*pairs):
 
 def established(config=None, *, rtt=0.1, peer_options=SACK_OK, log=None):
     """Active open with an RTT of ``rtt`` seconds measured on the handshake."""
-    d = Dialogue(iss=ISS, config=config if config is not None else TcpConfig(nagle=False), log=log)
-    d.irs = IRS & M
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.now += rtt
-    d.peer("S.", seq=IRS, ack=A, options=peer_options)
-    d.expect(".", seq=A, ack=R)
-    assert d.state is State.ESTABLISHED
-    d.events()
-    return d
+    return Dialogue.established(iss=ISS, irs=IRS, config=config if config is not None else TcpConfig(nagle=False),
+                                peer_options=peer_options, rtt=rtt, log=log)
 
 
 def send_segments(d, n, size=1000, start=A):

@@ -10,17 +10,13 @@ from synack.tcp.config import TcpConfig
 from synack.tcp.events import ScoreboardChanged
 from synack.tcp.states import State
 from synack.testing import Dialogue
-from synack.wire.tcp import Mss, Nop, Sack, SackPermitted, Timestamps
+from synack.testing import sack_option as sack
+from synack.wire.tcp import Mss, Nop, SackPermitted, Timestamps
 
 ISS, IRS = 2**32 - 3, 2**32 - 5
 A, R = ISS + 1, IRS + 1
 M = 0xFFFFFFFF
 SACK_OK = (Mss(1000), Nop(), Nop(), SackPermitted())
-
-
-def sack(*blocks):
-    """A SACK option with absolute blocks."""
-    return (Nop(), Nop(), Sack(tuple((a & M, b & M) for a, b in blocks)))
 
 
 def rblocks(*pairs):
@@ -35,16 +31,8 @@ def rel(blocks):
 
 
 def established(config=None, *, peer_options=SACK_OK, log=None, rtt=0.1):
-    d = Dialogue(iss=ISS, config=config if config is not None else TcpConfig(nagle=False), log=log)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.now += rtt
-    d.peer("S.", seq=IRS, ack=A, options=peer_options)
-    d.expect(".", seq=A, ack=R)
-    assert d.state is State.ESTABLISHED
-    d.events()
-    return d
+    return Dialogue.established(iss=ISS, irs=IRS, config=config if config is not None else TcpConfig(nagle=False),
+                                peer_options=peer_options, rtt=rtt, log=log)
 
 
 # ---------------------------------------------------------------- §2 SACK-permitted

@@ -5,9 +5,9 @@ below 2**32 so that the sequence numbers wrap."""
 
 from synack.tcp.config import TcpConfig
 from synack.tcp.events import ScoreboardChanged
-from synack.tcp.states import State
 from synack.testing import Dialogue
-from synack.wire.tcp import Mss, Nop, Sack, SackPermitted, Timestamps
+from synack.testing import sack_option as sack
+from synack.wire.tcp import Mss, Nop, SackPermitted, Timestamps
 
 ISS, IRS = 2**32 - 3, 2**32 - 5
 A, R = ISS + 1, IRS + 1
@@ -15,26 +15,13 @@ M = 0xFFFFFFFF
 SACK_OK = (Mss(1000), Nop(), Nop(), SackPermitted())
 
 
-def sack(*blocks):
-    return (Nop(), Nop(), Sack(tuple((a & M, b & M) for a, b in blocks)))
-
-
 def rblocks(*pairs):
     return sack(*[(R + a, R + b) for a, b in pairs])
 
 
 def established(config=None, *, peer_options=SACK_OK, log=None):
-    d = Dialogue(iss=ISS, config=config if config is not None else TcpConfig(nagle=False, ack_delay=None),
-                 log=log)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.now += 0.1
-    d.peer("S.", seq=IRS, ack=A, options=peer_options)
-    d.expect(".", seq=A, ack=R)
-    assert d.state is State.ESTABLISHED
-    d.events()
-    return d
+    cfg = config if config is not None else TcpConfig(nagle=False, ack_delay=None)
+    return Dialogue.established(iss=ISS, irs=IRS, config=cfg, peer_options=peer_options, rtt=0.1, log=log)
 
 
 def data(d, start, end, ack_to, blocks=()):

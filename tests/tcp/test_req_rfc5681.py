@@ -21,16 +21,8 @@ RENO = TcpConfig(nagle=False, cc="newreno")
 
 
 def established(config=RENO, *, peer_options=NO_OPTS, window=65535, rtt=0.0):
-    d = Dialogue(iss=ISS, config=config)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.now += rtt
-    d.peer("S.", seq=IRS, ack=A, window=window, options=peer_options)
-    d.expect(".", seq=A, ack=R)
-    assert d.state is S.ESTABLISHED
-    d.events()
-    return d
+    return Dialogue.established(iss=ISS, irs=IRS, config=config,
+                                peer_options=peer_options, window=window, rtt=rtt)
 
 
 def flight(d):

@@ -20,16 +20,8 @@ NO_TS = (Mss(1000),)
 
 def established(config=None, *, rtt=0.0, log=None, peer_options=NO_TS):
     """Active open; the SYN,ACK comes ``rtt`` seconds after the SYN."""
-    d = Dialogue(iss=ISS, config=config if config is not None else TcpConfig(nagle=False), log=log)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.now += rtt
-    d.peer("S.", seq=IRS, ack=A, options=peer_options)
-    d.expect(".", seq=A, ack=R)
-    assert d.state is S.ESTABLISHED
-    d.events()
-    return d
+    return Dialogue.established(iss=ISS, irs=IRS, config=config if config is not None else TcpConfig(nagle=False),
+                                peer_options=peer_options, rtt=rtt, log=log)
 
 
 def samples(log):

@@ -18,15 +18,7 @@ MSS = 1000
 
 def established(**changes):
     cfg = TcpConfig(nagle=False, cc="newreno", **changes)
-    d = Dialogue(iss=ISS, config=cfg)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.peer("S.", seq=IRS, ack=A, options=(Mss(MSS),))
-    d.expect(".", seq=A, ack=R)
-    assert d.state is S.ESTABLISHED
-    d.events()
-    return d
+    return Dialogue.established(iss=ISS, irs=IRS, config=cfg, peer_options=(Mss(MSS),))
 
 
 def flight(d):

@@ -7,18 +7,14 @@ import pytest
 
 from synack.tcp.config import TcpConfig
 from synack.tcp.events import RecoveryEntered, RecoveryExited, SegmentLost
-from synack.tcp.states import State
 from synack.testing import Dialogue
-from synack.wire.tcp import Mss, Nop, Sack, SackPermitted
+from synack.testing import sack_option as sack
+from synack.wire.tcp import Mss, Nop, SackPermitted
 
 ISS, IRS = 2**32 - 3, 2**32 - 5
 A, R = ISS + 1, IRS + 1
 M = 0xFFFFFFFF
 SACK_OK = (Mss(1000), Nop(), Nop(), SackPermitted())
-
-
-def sack(*blocks):
-    return (Nop(), Nop(), Sack(tuple((a & M, b & M) for a, b in blocks)))
 
 
 def segs(*pairs):
@@ -28,16 +24,7 @@ def segs(*pairs):
 
 def established(config=None, *, log=None):
     cfg = config if config is not None else TcpConfig(nagle=False, rack=False, cc="newreno")
-    d = Dialogue(iss=ISS, config=cfg, log=log)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.now += 0.1
-    d.peer("S.", seq=IRS, ack=A, options=SACK_OK)
-    d.expect(".", seq=A, ack=R)
-    assert d.state is State.ESTABLISHED
-    d.events()
-    return d
+    return Dialogue.established(iss=ISS, irs=IRS, config=cfg, peer_options=SACK_OK, rtt=0.1, log=log)
 
 
 def send_segments(d, n, size=1000, first=0):

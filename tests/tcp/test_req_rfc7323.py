@@ -25,14 +25,8 @@ def ts(val, ecr=0):
 
 def established(config=None, log=None, peer_options=TS_OK):
     """Active open at t=0 with timestamps (unless ``peer_options`` says otherwise)."""
-    d = Dialogue(iss=ISS, config=config if config is not None else TcpConfig(), log=log)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.peer("S.", seq=IRS, ack=A, options=peer_options)
-    d.expect(".", seq=A, ack=R)
-    d.events()
-    return d
+    return Dialogue.established(iss=ISS, irs=IRS, config=config if config is not None else TcpConfig(),
+                                peer_options=peer_options, log=log)
 
 
 def echoed(seg):

@@ -10,9 +10,9 @@ from synack.tcp.config import TcpConfig
 from synack.tcp.events import LossProbe, RecoveryEntered, RecoveryExited, RtoBackoff, SegmentLost
 from synack.tcp.rack import Rack, sent_after
 from synack.tcp.sack import Scoreboard
-from synack.tcp.states import State
 from synack.testing import Dialogue
-from synack.wire.tcp import Mss, Nop, Sack, SackPermitted, Timestamps
+from synack.testing import sack_option as sack
+from synack.wire.tcp import Mss, Nop, SackPermitted, Timestamps
 
 ISS, IRS = 2**32 - 3, 2**32 - 5
 A, R = ISS + 1, IRS + 1
@@ -21,22 +21,10 @@ SACK_OK = (Mss(1000), Nop(), Nop(), SackPermitted())
 TS_OK = (Mss(1012), SackPermitted(), Timestamps(1, 0))     # 1000 octets beside the TS option
 
 
-def sack(*blocks):
-    return (Nop(), Nop(), Sack(tuple((a & M, b & M) for a, b in blocks)))
-
-
 def established(config=None, *, log=None, rtt=0.1, peer_options=SACK_OK):
-    d = Dialogue(iss=ISS, config=config if config is not None else TcpConfig(nagle=False),
-                 log=log.append if log is not None else None)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.now += rtt
-    d.peer("S.", seq=IRS, ack=A, options=peer_options)
-    d.expect(".", seq=A, ack=R)
-    assert d.state is State.ESTABLISHED
-    d.events()
-    return d
+    cfg = config if config is not None else TcpConfig(nagle=False)
+    return Dialogue.established(iss=ISS, irs=IRS, config=cfg, peer_options=peer_options, rtt=rtt,
+                                log=log.append if log is not None else None)
 
 
 def send_segments(d, n, first=0):

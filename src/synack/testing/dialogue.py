@@ -17,7 +17,7 @@ from synack.tcp.connection import TcpConnection
 from synack.tcp.events import ConnId
 from synack.tcp.states import State
 from synack.wire.seq import MASK
-from synack.wire.tcp import Flags, TcpSegment
+from synack.wire.tcp import Flags, Nop, Sack, TcpSegment
 
 _LETTERS = {"S": Flags.SYN, ".": Flags.ACK, "A": Flags.ACK, "F": Flags.FIN, "R": Flags.RST,
             "P": Flags.PSH, "U": Flags.URG, "E": Flags.ECE, "W": Flags.CWR}
@@ -33,6 +33,12 @@ def parse_flags(s: str) -> Flags:
             raise ValueError(f"unknown flag letter {ch!r} in {s!r}")
         f |= _LETTERS[ch]
     return f
+
+
+def sack_option(*blocks: tuple[int, int]) -> tuple:
+    """The options of a segment carrying a SACK option (RFC 2018 §3) with these blocks, given as
+    (left edge, right edge) sequence numbers that may run past 2^32: NOP, NOP, SACK."""
+    return (Nop(), Nop(), Sack(tuple((a & MASK, b & MASK) for a, b in blocks)))
 
 
 class DialogueMismatch(AssertionError):
@@ -55,12 +61,14 @@ class Dialogue:
     # ---- building states ----
     @classmethod
     def established(cls, *, iss: int = 2**32 - 3, irs: int = 2**32 - 5, config: TcpConfig | None = None,
-                    peer_options: tuple = (), window: int = 65535, **kw) -> "Dialogue":
-        """Active open completed: SYN out, SYN-ACK in, ACK out; events drained."""
+                    peer_options: tuple = (), window: int = 65535, rtt: float = 0.0, **kw) -> "Dialogue":
+        """Active open completed: SYN out, SYN-ACK in ``rtt`` seconds later (the handshake's RTT
+        sample), ACK out; events drained."""
         d = cls(iss=iss, config=config, **kw)
         d.irs = irs & MASK
         d.conn.connect(d.now)
         d.expect("S", seq=d.iss)
+        d.now += rtt
         d.peer("S.", seq=d.irs, ack=d.iss + 1, window=window, options=peer_options)
         d.expect(".", seq=d.iss + 1, ack=d.irs + 1)
         assert d.conn.state is State.ESTABLISHED, d.conn.state

@@ -61,3 +61,17 @@ def resolve_test(path: str, name: str) -> str | None:
     if not re.search(rf"^(?:async\s+)?def\s+{re.escape(name)}\s*\(", p.read_text(encoding="utf-8"), re.M):
         return f"{path} has no test {name}"
     return None
+
+
+def stated_summary(text: str) -> dict[str, tuple[int, ...]] | None:
+    """The document's summary table (``| Class | implemented | partial | missing | n.a. | total |``)
+    as {class: counts}, or None if it has none."""
+    m = re.search(r"^\| Class \| implemented \| partial \| missing \| n\.a\. \| total \|\n\|[-|]+\|\n"
+                  r"((?:\|.*\|\n)+)", text, re.M)
+    if m is None:
+        return None
+    stated = {}
+    for line in m.group(1).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        stated[cells[0]] = tuple(int(c) for c in cells[1:])
+    return stated

@@ -27,7 +27,7 @@ from collections import Counter
 from functools import lru_cache
 
 import pytest
-from requirements_refs import CODE_RE, ROOT, STATUSES, TEST_RE, resolve_code, resolve_test
+from requirements_refs import CODE_RE, ROOT, STATUSES, TEST_RE, resolve_code, resolve_test, stated_summary
 
 DOCS = sorted((ROOT / "docs").glob("rfc-requirements-*.md"))
 ID_RE = re.compile(r"^[0-9a-z]+-[0-9A-Za-z.]+-R\d+$")
@@ -105,13 +105,8 @@ def test_references_resolve(name):
 @names
 def test_summary_matches_the_rows(name):
     text = (ROOT / "docs" / name).read_text(encoding="utf-8")
-    m = re.search(r"^\| Class \| implemented \| partial \| missing \| n\.a\. \| total \|\n\|[-|]+\|\n"
-                  r"((?:\|.*\|\n)+)", text, re.M)
-    assert m, "summary table not found"
-    stated = {}
-    for line in m.group(1).splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        stated[cells[0]] = tuple(int(c) for c in cells[1:])
+    stated = stated_summary(text)
+    assert stated is not None, "summary table not found"
     actual = {}
     for cls in CLASSES + (("step",) if "step" in stated else ()):
         mine = [r for r in rows(name) if r.cls == cls]

@@ -24,16 +24,15 @@ pytestmark = [
 ]
 
 
-def test_cc_tun_smoke(tmp_path):
-    out = tmp_path / "rows.json"
-    mib = 4
-    p = subprocess.Popen([sys.executable, str(BENCH), "--mb", str(mib), "--max-secs", "5", "--loss", "0", "1",
-                          "--rate", "none", "100mbit", "--json", str(out)],
+def run_bench(args: list[str], out: Path) -> tuple[subprocess.Popen, str, list[dict]]:
+    """Run the bench with ``args`` (and ``--json out``); on a timeout SIGTERM first, so that it
+    cleans up. Returns the process, its stdout and the rows it wrote."""
+    p = subprocess.Popen([sys.executable, str(BENCH), *args, "--json", str(out)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = p.communicate(timeout=120)
     finally:
-        if p.poll() is None:                 # SIGTERM first: the bench cleans up on it
+        if p.poll() is None:
             p.terminate()
             try:
                 p.communicate(timeout=30)
@@ -41,7 +40,14 @@ def test_cc_tun_smoke(tmp_path):
                 p.kill()
                 p.communicate()
     assert p.returncode == 0, stderr[-3000:]
-    rows = json.loads(out.read_text())
+    return p, stdout, json.loads(out.read_text())
+
+
+def test_cc_tun_smoke(tmp_path):
+    out = tmp_path / "rows.json"
+    mib = 4
+    p, stdout, rows = run_bench(["--mb", str(mib), "--max-secs", "5", "--loss", "0", "1",
+                                 "--rate", "none", "100mbit"], out)
     assert [(r["rate"], r["loss"], r["sender"]) for r in rows] == [
         (rate, loss, who) for rate in ("none", "100mbit") for loss in (0, 1) for who in ("synack", "kernel")]
     for r in rows:
@@ -76,22 +82,8 @@ def test_cc_tun_delay_line(tmp_path):
     relay counted the data), SACK is off on both connections, and the warm-up goodput is there."""
     out = tmp_path / "rows.json"
     mib = 2
-    p = subprocess.Popen([sys.executable, str(BENCH), "--mb", str(mib), "--max-secs", "5", "--loss", "0",
-                          "--rate", "20mbit", "--rtt", "50", "--sack", "off", "--warmup", "0.5",
-                          "--json", str(out)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        stdout, stderr = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.communicate()
-    assert p.returncode == 0, stderr[-3000:]
-    rows = json.loads(out.read_text())
+    p, stdout, rows = run_bench(["--mb", str(mib), "--max-secs", "5", "--loss", "0", "--rate", "20mbit",
+                                 "--rtt", "50", "--sack", "off", "--warmup", "0.5"], out)
     assert [r["sender"] for r in rows] == ["synack", "kernel"], rows
     for r in rows:
         where = f"{r['sender']}: {r}"

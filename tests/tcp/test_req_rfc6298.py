@@ -168,9 +168,6 @@ def test_backoff_is_capped_at_max_rto():
         d.expect("P.", seq=A, length=1, at=t)
 
 
-@pytest.mark.xfail(strict=True, reason="RFC 6298 (5.7) MUST: after a SYN timeout the RTO is 3 s when "
-                   "data transmission begins; synack (like Linux tcp_init_metrics) keeps the RTO a "
-                   "timestamp sample on the SYN,ACK gave (RttEstimator.handshake_done)")
 def test_syn_timeout_gives_three_seconds_even_with_a_timestamp_sample():
     d = Dialogue(iss=ISS, config=TcpConfig(nagle=False))
     d.irs = IRS

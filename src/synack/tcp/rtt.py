@@ -105,11 +105,13 @@ class RttEstimator:
 
         RFC 6298 §5.7 (MUST): "If the timer expires awaiting the ACK of a SYN segment and the TCP
         implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized to 3
-        seconds when data transmission begins". Without a timeout this only clears the backoff.
+        seconds when data transmission begins", also when a timestamp on the SYN,ACK gave an RTT
+        sample (Linux keeps that sample's RTO); the next sample computes RTO again (§2.3).
+        Without a timeout this only clears the backoff.
         """
         if syn_timed_out and self._srtt is None:
             self._base = max(self._base, 3.0)
-        self._rto = self._base
+        self._rto = max(self._base, 3.0) if syn_timed_out else self._base
         self._backoffs = 0
 
     def clear(self) -> None:

@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
+
+
+def _delayline_module():
+    """bench/delayline.py loaded by path: putting bench/ on sys.path would let its http.py
+    shadow the standard library's http package for every test collected after this one."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_delayline", BENCH / "delayline.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 pytestmark = [
     pytest.mark.root,
@@ -45,7 +54,7 @@ CLIENT = textwrap.dedent("""
 
 
 def test_delay_line_tcp_transfer():
-    from delayline import DelayLine
+    DelayLine = _delayline_module().DelayLine
     from synack.link.netns import in_netns, private_netns, remove_stale
 
     remove_stale()

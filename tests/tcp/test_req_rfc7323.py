@@ -305,13 +305,17 @@ def test_queued_segments_are_not_checked_again():
     assert sum(e.nbytes for e in d.events() if isinstance(e, DataReceived)) == 400
 
 
-@pytest.mark.xfail(strict=True, reason="RFC 7323 §5.2 SHOULD: an <RST> sent because of a user abort "
-                   "on a connection with Snd.TS.OK carries a Timestamps option; synack's RSTs carry none")
 def test_abort_rst_carries_timestamps():
+    """§5.2 SHOULD: a user abort's <RST> carries TSopt (TSval now, TSecr TS.Recent); a connection
+    without timestamps sends none."""
     d = established()
     d.now = 2.0
     d.conn.abort(d.now)
-    assert d.expect("R", seq=A).timestamps is not None
+    rst = d.expect("R", seq=A)
+    assert rst.timestamps is not None and rst.timestamps.ecr == d.conn.ts_recent
+    d = established(peer_options=(Mss(1000),))
+    d.conn.abort(d.now)
+    assert d.expect("R", seq=A).timestamps is None
 
 
 @pytest.mark.xfail(strict=True, reason="RFC 7323 §5.2 RECOMMENDED: an <RST> answering a segment with "

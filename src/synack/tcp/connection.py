@@ -308,8 +308,10 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             return
         if st in (S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT):
             with_ack = self.config.rst_ack_on_abort
+            # RFC 7323 §5.2: "If an <RST> is being generated because of a user abort, and
+            # Snd.TS.OK is set, then a Timestamps option SHOULD be included in the <RST>"
             self._queue.append((self._segment(self._seq(self._nxt_for_rst()), RST | (ACK if with_ack else 0),
-                                              ack=with_ack), False))
+                                              ack=with_ack, ts_on_rst=True), False))
         self._advance(Cause.ABORT, now)
 
     # ================================================================ queries

@@ -140,8 +140,9 @@ class OutputMixin:
         return self._max if self._max > self._nxt else self._nxt
 
     def _segment(self, seq: int, flags: Flags, payload: bytes = b"", *, ack: bool = True,
-                 options: tuple = ()) -> TcpSegment:
+                 options: tuple = (), ts_on_rst: bool = False) -> TcpSegment:
         """Build an outgoing segment of this connection (window, ACK and options filled in).
+        A RST carries timestamps only with ``ts_on_rst`` (a user abort, RFC 7323 §5.2).
         (The flag bits are tested on a plain int: each ``&`` on ``Flags`` is a Python call.)"""
         f = int(flags)
         if not ack:
@@ -160,7 +161,7 @@ class OutputMixin:
                 self._rcv_wnd_max = max(self._rcv_wnd_max, window)
         else:
             window = self._advertise_window()
-        if not f & (_SYN | _RST) and self.ts_ok:
+        if self.ts_ok and (not f & (_SYN | _RST) or (ts_on_rst and not f & _SYN)):
             options = (_NOP, _NOP, Timestamps(self._ts_now(self._now), self.ts_recent)) + options
         if self.sack_ok and f & _ACK and not f & _SYN and (self.rcvbuf.ooo_bytes or self._dsack):
             base = self.irs + 1

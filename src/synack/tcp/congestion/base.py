@@ -211,7 +211,7 @@ class CongestionControl(ABC):
         # RFCs allow the smaller base: RFC 5681 §3.2 step 2 sets ssthresh to "no more than"
         # eq. (4); RFC 9438 §4.6 lets CUBIC use cwnd when cwnd cannot grow while the flight
         # does not fill it (RFC 9438 §5.8, `cwnd_limited` here), as Linux does.
-        self.ssthresh = self._loss_ssthresh(min(flight_size, self.cwnd))
+        self.ssthresh = self._loss_ssthresh(self._reduction_base(flight_size))
         self.cwnd = self.ssthresh
         self._ca_acked = 0
         self._in_recovery = True
@@ -222,6 +222,10 @@ class CongestionControl(ABC):
         if self._in_recovery:
             self.cwnd = self.ssthresh
             self._in_recovery = False
+
+    def _reduction_base(self, flight_size: int) -> int:
+        """What a congestion event reduces from: min(FlightSize, cwnd) (see on_congestion_event)."""
+        return min(flight_size, self.cwnd)
 
     def on_ecn_echo(self, now: float, flight_size: int) -> None:
         """An ECN-Echo ACK: "treated just as a congestion loss" (RFC 3168 §6.1.2), ssthresh and
@@ -286,8 +290,9 @@ class HyStart:
     previous round's minimum is known, a rise of at least RttThresh = clamp(lastRoundMinRTT / 8,
     4 ms, 16 ms) moves slow start into CSS (Conservative Slow Start) with that round's minimum
     as the baseline. In a round that began in CSS a minimum below the baseline was a false alarm
-    ("resume slow start"); CSS_ROUNDS rounds in CSS end slow start. Without timestamps a connection takes one
-    RTT sample per round trip, N_RTT_SAMPLE is never reached and slow start stays standard.
+    ("resume slow start"); CSS_ROUNDS rounds in CSS end slow start. Without timestamps a
+    connection takes one RTT sample per round trip, N_RTT_SAMPLE is never reached and slow start
+    stays standard.
     """
 
     __slots__ = ("window_end", "last_min", "cur_min", "samples", "css", "css_baseline",

@@ -153,7 +153,7 @@ class Cubic(CongestionControl):
         MSS", taken before ssthresh gets its floor of 2 MSS: "CUBIC MUST continue to reduce cwnd
         in response to congestion events due to ECN-Echo ACKs until it reaches a value of 1 MSS".
         (A loss keeps cwnd at 2 MSS or more.)"""
-        base = min(flight_size, self.cwnd)        # as for a loss (CongestionControl.on_congestion_event)
+        base = self._reduction_base(flight_size)   # as for a loss
         super().on_ecn_echo(now, flight_size)
         self.cwnd = max(int(base * BETA_CUBIC), self.mss)
 

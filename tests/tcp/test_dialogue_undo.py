@@ -25,12 +25,8 @@ def seg(i: int) -> int:
 def flight_then_fast_retransmit():
     """Ten segments leave at 0.05 s (TSval 50); three duplicate ACKs at 0.15 s: segment 0 is
     resent with TSval 150."""
-    d = Dialogue(iss=ISS, config=CFG)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.peer("S.", seq=IRS, ack=A, options=(Mss(1000), Timestamps(1, 0), Nop(), WindowScale(7)))
-    d.expect(".", seq=A, ack=R)
+    d = Dialogue.established(iss=ISS, irs=IRS, config=CFG,
+                             peer_options=(Mss(1000), Timestamps(1, 0), Nop(), WindowScale(7)))
     d.peer(".", seq=R, ack=A, options=ts(1, 0))          # the window, now scaled (RFC 7323 §2.2)
     d.advance(0.05)
     d.conn.send(b"z" * (SEG * 10))

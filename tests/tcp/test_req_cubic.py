@@ -263,12 +263,8 @@ def test_spurious_fast_retransmit_restores_every_cubic_variable():
     undo_W_est are saved before the reduction and restored once the loss proves spurious
     (here: Eifel detection without SACK, the first new ACK echoing the original's TSval)."""
     cfg = TcpConfig(sack=False, nagle=False, cc="cubic", ack_delay=None, hystart=False)
-    d = Dialogue(iss=ISS, config=cfg)
-    d.irs = IRS
-    d.conn.connect(d.now)
-    d.expect("S", seq=ISS)
-    d.peer("S.", seq=IRS, ack=A, options=(Mss(1000), Timestamps(1, 0), Nop(), WindowScale(7)))
-    d.expect(".", seq=A, ack=R)
+    d = Dialogue.established(iss=ISS, irs=IRS, config=cfg,
+                             peer_options=(Mss(1000), Timestamps(1, 0), Nop(), WindowScale(7)))
     d.peer(".", seq=R, ack=A, options=ts(1, 0))
     cc = d.conn.cc
     cc.cwnd = 20 * TSEG                                    # a loss before: W_max 20, cwnd 14

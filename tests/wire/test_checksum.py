@@ -111,3 +111,11 @@ def test_pseudo_headers_match_rfc_layout():
 def test_64k_buffer():
     data = bytes((i * 7 + 3) & 0xFF for i in range(65535))
     assert checksum(data) == ref_checksum(data)
+
+
+@FAST
+@given(st.binary(min_size=1, max_size=1500).filter(any), st.integers(0, 0xFFFF))
+def test_checksum_of_nonzero_data_is_never_ffff(data, initial):
+    # The sum of anything non-zero is never the "positive zero" 0x0000, so the checksum written is
+    # never 0xFFFF: where 0 is computed, synack writes 0x0000 (tshark flags 0xFFFF; RFC 1624 §3).
+    assert checksum(data, initial) != 0xFFFF

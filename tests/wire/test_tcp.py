@@ -142,6 +142,18 @@ def test_bad_checksum():
     assert parse_tcp(bytes(raw), SRC4, DST4, verify=False).payload == b"dat`"
 
 
+def test_checksum_field_of_ffff_where_0000_is_computed_is_accepted():
+    # Ones' complement has two zeros: a sender may put 0xFFFF where 0x0000 is computed (the Linux
+    # kernel does, about once in 65,536 segments), and it verifies, since adding 0xFFFF leaves a
+    # ones'-complement sum as it was (RFC 1624 §3). Two payload octets chosen to make it 0x0000:
+    c = struct.unpack("!H", tcp_bytes(payload=b"ab\x00\x00")[16:18])[0]
+    raw = tcp_bytes(payload=b"ab" + struct.pack("!H", c))
+    assert raw[16:18] == b"\x00\x00"
+    seg = parse_tcp(raw[:16] + b"\xff\xff" + raw[18:], SRC4, DST4)
+    assert seg.payload == b"ab" + struct.pack("!H", c)
+    assert emit_tcp(seg, SRC4, DST4) == raw         # synack itself writes 0x0000
+
+
 def test_odd_length_checksum():
     raw = tcp_bytes(payload=b"abc")
     assert len(raw) % 2 == 1

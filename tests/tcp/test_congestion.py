@@ -145,6 +145,23 @@ def test_reno_fast_retransmit_and_recovery():
     assert cc.ssthresh == 2 * MSS                         # eq. (4) floor
 
 
+@pytest.mark.parametrize("flight, ssthresh", [(7 * MSS, 3 * MSS), (8 * MSS - 1, 3 * MSS),
+                                              (8 * MSS, 4 * MSS), (5 * MSS, 2 * MSS)])
+def test_reno_halves_to_whole_segments(flight, ssthresh):
+    # eq. (4) sets "no more than" FlightSize / 2; Reno rounds it down to whole segments, as
+    # FreeBSD's newreno and Linux (which counts in packets) do: half a segment of cwnd is never
+    # sent, and with k segments in flight under a cwnd of k + 1/2, the k + 1/2 segments of ACKs
+    # each increment needs take two round trips.
+    cc = Reno(MSS)
+    cc.cwnd = 20 * MSS
+    cc.on_congestion_event(1.0, flight)
+    assert cc.ssthresh == cc.cwnd == ssthresh
+    cc = Reno(MSS)
+    cc.cwnd = 20 * MSS
+    cc.on_rto(1.0, flight)
+    assert cc.ssthresh == ssthresh and cc.cwnd == MSS
+
+
 @pytest.mark.parametrize("cls, factor", [(Reno, 0.5), (Cubic, 0.7)])
 def test_reduction_starts_from_the_smaller_of_flight_and_cwnd(cls, factor):
     # A loss found just after a recovery: cwnd is the episode's ssthresh (20), but FlightSize

@@ -261,8 +261,9 @@ def test_fast_retransmit_on_third_dupack_and_newreno():
     # full ACK: recovery is over
     d.peer(".", seq=R, ack=A + 536 * 8)
     d.expect_nothing(until=d.now + 100)
-    # a new loss episode is recognised again; cwnd = ssthresh = FlightSize / 2 = 3.5 segments
-    assert d.conn.info().snd_cwnd == 7 * 536 // 2
+    # a new loss episode is recognised again; cwnd = ssthresh = FlightSize / 2 in whole
+    # segments: 7 / 2 -> 3
+    assert d.conn.info().snd_cwnd == 3 * 536
     t = d.now
     _flight(d, 3, start=A + 536 * 8)
     for _ in range(3):

@@ -82,7 +82,7 @@ def test_duplicate_acks_of_overtaken_copies_are_no_new_loss():
         d.expect(".", seq=seg(i), length=SEG)
     d.peer(".", seq=R, ack=seg(10))
     d.expect(".", seq=seg(10), length=SEG)
-    assert d.conn.cc.ssthresh == 5 * SEG // 2          # FlightSize 5 segments / 2
+    assert d.conn.cc.ssthresh == 2 * SEG               # FlightSize 5 segments / 2, whole segments
 
 
 def test_unanswered_copies_are_forgotten_after_an_rto():

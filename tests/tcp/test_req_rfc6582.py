@@ -93,7 +93,7 @@ def test_no_second_fast_retransmit_until_the_ack_covers_more_than_recover(past):
     third = [una] if past else []
     assert dupacks(d, 3, A + una * MSS) == [[nxt], [nxt + 1], third]
     assert d.conn._in_recovery == bool(past)
-    assert d.conn.cc.ssthresh == (2500 if past else 5 * MSS)     # FlightSize 13..17 / 2
+    assert d.conn.cc.ssthresh == (2 * MSS if past else 5 * MSS)  # FlightSize 13..17 / 2, whole segments
     if not past:
         d.expect(".", seq=A + una * MSS, length=MSS, at=1.0)        # the timer repairs it
 

@@ -1,14 +1,21 @@
-"""CUBIC against the kernel's CUBIC with real packet loss: synack->kernel next to kernel->kernel.
+"""synack's congestion control against the kernel's with real packet loss: synack->kernel next to
+kernel->kernel, both CUBIC (the default) or both Reno.
 
     sudo .venv/bin/python bench/cc_tun.py [--mb 40] [--max-secs 20] [--loss 0 1] [--rate none 100mbit 50mbit 20mbit]
-                                          [--rtt MS] [--sack on|off] [--warmup SECS]
+                                          [--rtt MS] [--sack on|off] [--warmup SECS] [--cc cubic|reno]
 
 One run builds three private namespaces (192.0.2.0/24 only) and measures, for every bottleneck
 rate and loss rate asked for, two bulk transfers back to back over the same router:
 
-    synack (TUN, TcpConfig cc="cubic") --tun--+
-                                              R --veth, tbf--> B  kernel receiver (Python socket)
-    kernel sender A (cubic) ---------veth-----+
+    synack (TUN, TcpConfig cc=CC) ------tun--+
+                                             R --veth, tbf--> B  kernel receiver (Python socket)
+    kernel sender A (TCP_CONGESTION CC) veth-+
+
+``--cc cubic`` (the default) is synack's ``TcpConfig(cc="cubic")`` against the kernel's cubic;
+``--cc reno`` is synack's ``TcpConfig(cc="newreno")`` (Reno with NewReno recovery, registered as
+"reno" with the alias "newreno") against the kernel's reno, with whatever loss recovery the
+kernel has on by default (SACK, RACK, PRR, tail loss probes). The kernel sender sets the algorithm
+on its socket with TCP_CONGESTION and the run stops if the socket reports another one.
 
 R forwards; an nftables table there drops ``numgen random`` packets in each direction (data
 towards B, ACKs from B) and counts what it saw and dropped, so the printed loss is measured, not
@@ -57,6 +64,7 @@ from synack.link.netns import in_netns, private_netns, remove_stale, veth_pair  
 from synack.link.runner import StackRunner  # noqa: E402
 from synack.link.tun import TunLink  # noqa: E402
 from synack.stack.host import Stack  # noqa: E402
+from synack.tcp import congestion  # noqa: E402
 from synack.tcp.config import TcpConfig  # noqa: E402
 from delayline import DelayLine, lag_note  # noqa: E402
 from tun_throughput import Source, wait_line  # noqa: E402
@@ -98,10 +106,12 @@ SINK = textwrap.dedent("""
     print(n, t1 - t0, n - nw if nw is not None else 0, t1 - tw if nw is not None else 0, how, flush=True)
 """)
 
-# Kernel sender (in A): cubic on the socket, bounded by bytes and seconds; samples TCP_INFO.
+# Kernel sender (in A): the algorithm argv[6] on the socket, bounded by bytes and seconds;
+# samples TCP_INFO.
 SENDER = textwrap.dedent("""
     import json, os, socket, struct, sys, time
     host, port, total, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    algo = sys.argv[6].encode()
     def info(s):   # struct tcp_info: 8 bytes of u8 (options at 5, SACK = 2), then u32 rto(0) ... rtt(15)
                    # ... snd_cwnd(18) ... total_retrans(23)
         b = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
@@ -109,7 +119,7 @@ SENDER = textwrap.dedent("""
         return {"rtt_us": u[15], "cwnd": u[18], "mss": u[2], "total_retrans": u[23], "sack": bool(b[5] & 2)}
     block = memoryview(os.urandom(1 << 18))
     s = socket.socket()
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, algo)
     s.settimeout(30)
     s.connect((host, port))
     cc = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\\0").decode()
@@ -340,6 +350,8 @@ def synack_run(procs: Procs, link: TunLink, ns_b: str, port: int, total: int, se
     if runner.error or src.error:
         raise RuntimeError(f"synack sender failed: {runner.error!r} {src.error!r}")
     c = src.conn
+    if type(c.cc) is not congestion.get(config.cc):
+        raise RuntimeError(f"synack's connection uses {c.cc.name!r}, not {config.cc!r}")
     if got["bytes"] != src.sent and not got["cut"]:
         raise RuntimeError(f"receiver counted {got['bytes']} bytes, synack wrote {src.sent}")
     return {**got, "retrans": c.total_retrans, "mss": c.mss, "cc": c.cc.name,
@@ -348,16 +360,17 @@ def synack_run(procs: Procs, link: TunLink, ns_b: str, port: int, total: int, se
             "sack_ok": c.sack_ok}
 
 
-def kernel_run(procs: Procs, ns_a: str, ns_b: str, port: int, total: int, secs: float, warm: float) -> dict:
+def kernel_run(procs: Procs, ns_a: str, ns_b: str, port: int, total: int, secs: float, warm: float,
+               cc: str = "cubic") -> dict:
     p = receiver(procs, ns_b, port, warm, secs + GRACE)
     before = netstat(ns_a)
-    s = procs.popen(ns_a, [sys.executable, "-c", SENDER, KDST, str(port), str(total), str(secs), str(GRACE)])
+    s = procs.popen(ns_a, [sys.executable, "-c", SENDER, KDST, str(port), str(total), str(secs), str(GRACE), cc])
     out, err = s.communicate(timeout=secs + 2 * GRACE + 15)
     if s.returncode != 0:
         raise RuntimeError(f"kernel sender failed: {err[-1500:]}")
     r = json.loads(out)
-    if r["cc"] != "cubic":
-        raise RuntimeError(f"the kernel sender's socket uses {r['cc']!r}, not cubic")
+    if r["cc"] != cc:
+        raise RuntimeError(f"the kernel sender's socket uses {r['cc']!r}, not {cc}")
     got = received(p, GRACE + 15)
     if got["bytes"] != r["sent"] and not got["cut"]:
         raise RuntimeError(f"receiver counted {got['bytes']} bytes, kernel sender wrote {r['sent']}")
@@ -438,8 +451,9 @@ def print_relay_table(rows: list[dict]) -> None:
               f"| {f['write_errors'] + b['write_errors']} | {r['ring_drops_r']} / {r['ring_drops_b']} |", flush=True)
 
 
-def setup(ns_r: str, ns_a: str, ns_b: str, tag: str, delay_line: bool = False) -> tuple[str, str]:
-    """Veths A-R and (without ``delay_line``) R-B, addresses, routes, forwarding, CUBIC, offloads
+def setup(ns_r: str, ns_a: str, ns_b: str, tag: str, delay_line: bool = False,
+          cc: str = "cubic") -> tuple[str, str]:
+    """Veths A-R and (without ``delay_line``) R-B, addresses, routes, forwarding, ``cc``, offloads
     off. Returns R's device towards B (the bottleneck; with ``delay_line`` the caller made it) and
     the kernel sender's device (for the offload check)."""
     from pyroute2 import IPRoute
@@ -456,10 +470,10 @@ def setup(ns_r: str, ns_a: str, ns_b: str, tag: str, delay_line: bool = False) -
     sh(ns_r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
     # The namespace default: a namespace other than the host's may only pick an algorithm in the
     # host-wide tcp_allowed_congestion_control list (EPERM otherwise), which this script leaves
-    # alone. The kernel sender sets cubic on its socket (TCP_CONGESTION, allowed as root) and
+    # alone. The kernel sender sets ``cc`` on its socket (TCP_CONGESTION, allowed as root) and
     # reports what the socket really uses; the receiver only sends ACKs, its algorithm is idle.
     for ns in (ns_a, ns_b):
-        subprocess.run(in_netns(ns, ["sysctl", "-qw", "net.ipv4.tcp_congestion_control=cubic"]),
+        subprocess.run(in_netns(ns, ["sysctl", "-qw", f"net.ipv4.tcp_congestion_control={cc}"]),
                        capture_output=True, timeout=15)
     sh(ns_a, [sys.executable, "-c", OFFLOADS_OFF, a_dev])
     if delay_line:        # TUN devices without a vnet header have no offloads to turn off
@@ -499,15 +513,19 @@ def autogroup() -> str:
             f"whole group's share)" if on else "autogroups off")
 
 
-def synack_config(rate: str, rtt: float, sack: bool) -> TcpConfig:
-    """Without a delay, as before: ``TcpConfig(cc="cubic")``. With one, bench/cc.py's: buffers of
-    4 BDP (at the rate, 1 Gbit/s without one; at least 256 KB, at most BUF_MAX), min_rto 0.2 s,
-    Nagle off."""
+SYNACK_CC = {"cubic": "cubic", "reno": "newreno"}     # --cc -> synack's registry name
+
+
+def synack_config(rate: str, rtt: float, sack: bool, cc: str = "cubic") -> TcpConfig:
+    """Without a delay, as before: ``TcpConfig(cc=...)`` ("cubic", or "newreno" for ``cc``
+    "reno"). With one, bench/cc.py's: buffers of 4 BDP (at the rate, 1 Gbit/s without one; at
+    least 256 KB, at most BUF_MAX), min_rto 0.2 s, Nagle off."""
+    name = SYNACK_CC[cc]
     if rtt <= 0:
-        return TcpConfig(cc="cubic") if sack else TcpConfig(cc="cubic", sack=False)
+        return TcpConfig(cc=name) if sack else TcpConfig(cc=name, sack=False)
     bps = parse_rate(rate) if rate != "none" else 10**9
     buf = int(min(max(4 * bps * rtt / 8, 262144), BUF_MAX))
-    return TcpConfig(cc="cubic", sack=sack, rcv_buf=buf, snd_buf=buf, min_rto=0.2, nagle=False)
+    return TcpConfig(cc=name, sack=sack, rcv_buf=buf, snd_buf=buf, min_rto=0.2, nagle=False)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -521,6 +539,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     help="added round-trip time in ms, through a user-space delay line between R and B "
                          "(default 0: a veth, no delay)")
     ap.add_argument("--sack", choices=["on", "off"], default="on", help="SACK for both senders (default on)")
+    ap.add_argument("--cc", choices=sorted(SYNACK_CC), default="cubic",
+                    help="congestion control of both senders: the kernel's cubic or reno on its socket, "
+                         "synack's cubic or newreno (default cubic)")
     ap.add_argument("--warmup", type=float, default=5, metavar="SECS",
                     help="the second goodput counts from this many seconds after accept (default 5)")
     ap.add_argument("--json", help="also write the rows to this file")
@@ -541,7 +562,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     queue = (f"a tbf queue of one BDP ({', '.join(f'{r} {queue_limit(r, rtt)} B' for r in args.rate if r != 'none')})"
              if rtt > 0 else "a tbf queue of 10 ms (at least 64 KB)")
     print(f"path: {'RTT %g ms added by a delay line (%g ms each way)' % (args.rtt, args.rtt / 2) if rtt > 0 else 'no added delay'}, "
-          f"SACK {args.sack}, {queue}; goodput after warm-up counts from {args.warmup:g} s", flush=True)
+          f"SACK {args.sack}, {queue}; congestion control {args.cc} (synack: {SYNACK_CC[args.cc]}); goodput after warm-up counts from {args.warmup:g} s", flush=True)
     rows: list[dict] = []
     procs = Procs()
     remove_stale()
@@ -551,7 +572,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if rtt > 0:
                 line = DelayLine(rtt / 2, (ns_r, f"ccdr{tag}", [f"{R_B}/26"], []),
                                  (ns_b, f"ccdb{tag}", [f"{KDST}/26"], ["192.0.2.0/24"]))
-            rb_dev, _ = setup(ns_r, ns_a, ns_b, tag, delay_line=line is not None)
+            rb_dev, _ = setup(ns_r, ns_a, ns_b, tag, delay_line=line is not None, cc=args.cc)
             tune(ns_a, ns_b, rtt, sack)
             link = TunLink(f"cct{tag}", offload=False, netns=ns_r, addresses=[f"{R_TUN}/26"])
             port = PORT
@@ -566,9 +587,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                             ring0 = (dev_drops(ns_r, rb_dev)["tx"], dev_drops(ns_b, f"ccdb{tag}")["tx"])
                         if who == "synack":
                             r = synack_run(procs, link, ns_b, port, total, args.max_secs, port,
-                                           synack_config(rate, rtt, sack), args.warmup)
+                                           synack_config(rate, rtt, sack, args.cc), args.warmup)
                         else:
-                            r = kernel_run(procs, ns_a, ns_b, port, total, args.max_secs, args.warmup)
+                            r = kernel_run(procs, ns_a, ns_b, port, total, args.max_secs, args.warmup, args.cc)
                         port += 1
                         rows.append(row(rate, loss, who, r, nft_counters(ns_r), rtt * 1000, sack))
                         rows[-1]["tun_ring_drops"] = dev_drops(ns_r, link.name)["tx"] - tun0

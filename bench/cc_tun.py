@@ -3,6 +3,7 @@ kernel->kernel, both CUBIC (the default) or both Reno.
 
     sudo .venv/bin/python bench/cc_tun.py [--mb 40] [--max-secs 20] [--loss 0 1] [--rate none 100mbit 50mbit 20mbit]
                                           [--rtt MS] [--sack on|off] [--warmup SECS] [--cc cubic|reno]
+                                          [--ack-loss same|none]
 
 One run builds three private namespaces (192.0.2.0/24 only) and measures, for every bottleneck
 rate and loss rate asked for, two bulk transfers back to back over the same router:
@@ -19,8 +20,9 @@ on its socket with TCP_CONGESTION and the run stops if the socket reports anothe
 
 R forwards; an nftables table there drops ``numgen random`` packets in each direction (data
 towards B, ACKs from B) and counts what it saw and dropped, so the printed loss is measured, not
-assumed. ``--rate`` puts a tbf qdisc on R's egress to B (the bottleneck both senders share,
-one at a time); ``none`` leaves the link CPU-bound. Offloads are off on every hop a sender's
+assumed. ``--ack-loss none`` drops on the data direction only (as bench/cc.py's simulator does);
+the ACKs are still counted. ``--rate`` puts a tbf qdisc on R's egress to B (the bottleneck both
+senders share, one at a time); ``none`` leaves the link CPU-bound. Offloads are off on every hop a sender's
 data crosses (TUN without a vnet header, veth TSO/GSO/GRO off), so nft drops single MSS-sized
 packets, not 64 KB super-segments. This kernel has neither netem nor fq, so by default there is
 no added propagation delay: the RTT is the path's own (sub-millisecond) plus whatever queue the
@@ -186,14 +188,15 @@ def sh(ns: str, argv: list[str], stdin: str | None = None, timeout: float = 15) 
     return r.stdout
 
 
-def nft_script(loss_pct: float) -> str:
+def nft_script(loss_pct: float, ack_loss: bool = True) -> str:
     """A fresh table (counters at zero) in R's forward hook: count every packet of the measured
-    flow each way, drop ``loss_pct`` % of them at random (mod 10000, so fractions work)."""
+    flow each way, drop ``loss_pct`` % of them at random (mod 10000, so fractions work): in both
+    directions, or with ``ack_loss`` False only in the data direction (towards B)."""
     cut = round(loss_pct * 100)
     rules = []
     for name, match in (("data", f"ip daddr {KDST}"), ("ack", f"ip saddr {KDST}")):
         rules.append(f'{match} counter name "{name}_all"')
-        if cut > 0:
+        if cut > 0 and (name == "data" or ack_loss):
             rules.append(f'{match} numgen random mod 10000 < {cut} counter name "{name}_drop" drop')
     body = "\n".join(f"    {r}" for r in rules)
     return textwrap.dedent(f"""\
@@ -384,12 +387,14 @@ def median(xs: list[float]) -> float | None:
     return xs[len(xs) // 2] if xs else None
 
 
-def row(rate: str, loss: float, who: str, r: dict, cnt: dict, path_rtt_ms: float = 0.0, sack: bool = True) -> dict:
+def row(rate: str, loss: float, who: str, r: dict, cnt: dict, path_rtt_ms: float = 0.0, sack: bool = True,
+        ack_loss: str = "same") -> dict:
     d_all, d_drop = cnt.get("data_all", {}), cnt.get("data_drop", {})
     a_all, a_drop = cnt.get("ack_all", {}), cnt.get("ack_drop", {})
     data_pkts = d_all.get("packets", 0)
     return {
         "rate": rate, "loss": loss, "sender": who, "cc": r["cc"], "path_rtt_ms": path_rtt_ms, "sack": sack,
+        "ack_loss": ack_loss,
         "bytes": r["bytes"], "secs": r["secs"], "mbps": r["bytes"] * 8 / r["secs"] / 1e6 if r["secs"] else 0.0,
         "mbps_warm": r["bytes_warm"] * 8 / r["secs_warm"] / 1e6 if r["secs_warm"] else None,
         "secs_warm": r["secs_warm"], "cut": r["cut"], "sack_ok": r["sack_ok"],
@@ -532,7 +537,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=float, default=40, help="at most this many MiB per transfer (default 40)")
     ap.add_argument("--max-secs", type=float, default=20, help="at most this many seconds per transfer (default 20)")
-    ap.add_argument("--loss", type=float, nargs="+", default=[0, 1], help="loss %% each way (default 0 1)")
+    ap.add_argument("--loss", type=float, nargs="+", default=[0, 1],
+                    help="loss %% each way, or on data only with --ack-loss none (default 0 1)")
     ap.add_argument("--rate", nargs="+", default=["none", "100mbit", "50mbit", "20mbit"],
                     help="tbf bottleneck rates, 'none' for no qdisc (default none 100mbit 50mbit 20mbit)")
     ap.add_argument("--rtt", type=float, default=0, metavar="MS",
@@ -544,6 +550,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                          "synack's cubic or newreno (default cubic)")
     ap.add_argument("--warmup", type=float, default=5, metavar="SECS",
                     help="the second goodput counts from this many seconds after accept (default 5)")
+    ap.add_argument("--ack-loss", choices=["same", "none"], default="same",
+                    help="loss on the ACK direction (from B): 'same' as --loss, or 'none' (data direction "
+                         "only, as bench/cc.py; default same)")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -562,7 +571,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     queue = (f"a tbf queue of one BDP ({', '.join(f'{r} {queue_limit(r, rtt)} B' for r in args.rate if r != 'none')})"
              if rtt > 0 else "a tbf queue of 10 ms (at least 64 KB)")
     print(f"path: {'RTT %g ms added by a delay line (%g ms each way)' % (args.rtt, args.rtt / 2) if rtt > 0 else 'no added delay'}, "
-          f"SACK {args.sack}, {queue}; congestion control {args.cc} (synack: {SYNACK_CC[args.cc]}); goodput after warm-up counts from {args.warmup:g} s", flush=True)
+          f"SACK {args.sack}, {queue}; loss {'both ways' if args.ack_loss == 'same' else 'on data only'}; "
+          f"congestion control {args.cc} (synack: {SYNACK_CC[args.cc]}); "
+          f"goodput after warm-up counts from {args.warmup:g} s", flush=True)
     rows: list[dict] = []
     procs = Procs()
     remove_stale()
@@ -580,7 +591,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 set_bottleneck(ns_r, rb_dev, rate, rtt)
                 for loss in args.loss:
                     for who in ("synack", "kernel"):
-                        sh(ns_r, ["nft", "-f", "-"], stdin=nft_script(loss))
+                        sh(ns_r, ["nft", "-f", "-"], stdin=nft_script(loss, args.ack_loss == "same"))
                         tun0, q0 = dev_drops(ns_r, link.name)["tx"], qdisc_drops(ns_r, rb_dev)
                         if line is not None:
                             line.stats()                     # the relay's counters start over
@@ -591,7 +602,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         else:
                             r = kernel_run(procs, ns_a, ns_b, port, total, args.max_secs, args.warmup, args.cc)
                         port += 1
-                        rows.append(row(rate, loss, who, r, nft_counters(ns_r), rtt * 1000, sack))
+                        rows.append(row(rate, loss, who, r, nft_counters(ns_r), rtt * 1000, sack, args.ack_loss))
                         rows[-1]["tun_ring_drops"] = dev_drops(ns_r, link.name)["tx"] - tun0
                         rows[-1]["queue_drops"] = qdisc_drops(ns_r, rb_dev) - q0
                         procs.kill_all()

@@ -43,7 +43,11 @@ Each transfer is bounded by ``--mb`` bytes and ``--max-secs`` seconds (the sende
 whichever comes first and closes); goodput is what the kernel receiver counted over its own
 clock, from accept to EOF, and again from ``--warmup`` seconds after accept to EOF (bench/cc.py
 measures its table from 5 s of a 20 s run). A receiver still reading 30 s after the time bound
-stops and the row is marked "cut". Everything (processes by PID, TUN device, namespaces with their
+stops and the row is marked "cut". With loss and ``--rtt``, a second table sets the goodput
+after warm-up against the Mathis et al. bound 1.22 * MSS / (RTT * sqrt(p)) (bench/cc.py's), at
+the configured RTT, the connection's MSS and the p nft met on the data direction (its drops over
+the data packets it saw towards B, retransmissions included), capped by the bottleneck rate; the
+JSON rows carry the same fields (loss_met, mathis_mbps, mathis_ratio). Everything (processes by PID, TUN device, namespaces with their
 veths, nft tables and qdiscs) is removed on exit, error, Ctrl-C or SIGTERM.
 """
 
@@ -51,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -400,6 +405,7 @@ def row(rate: str, loss: float, who: str, r: dict, cnt: dict, path_rtt_ms: float
         "secs_warm": r["secs_warm"], "cut": r["cut"], "sack_ok": r["sack_ok"],
         "kernel_events": {k: r[k] for k in ("loss_probes", "undos", "spurious_rtos") if k in r}, "rtos": r.get("rtos"), "recoveries": r.get("recoveries"),
         "rtt_min_ms": min(r["rtt_ms"]) if r["rtt_ms"] else None,
+        "mss": r["mss"],
         "retrans": r["retrans"], "retrans_pct": 100 * r["retrans"] / data_pkts if data_pkts else 0.0,
         "rtt_ms": median(r["rtt_ms"]), "cwnd": median(r["cwnd"]),
         "data_pkts": data_pkts, "data_drops": d_drop.get("packets", 0),
@@ -407,6 +413,51 @@ def row(rate: str, loss: float, who: str, r: dict, cnt: dict, path_rtt_ms: float
         "ack_pkts": a_all.get("packets", 0), "ack_drops": a_drop.get("packets", 0),
         "cpu": r.get("cpu"), "tun_tx_dropped": r.get("tun_tx_dropped"),
     }
+
+
+def mathis(rtt: float, p: float, mss: int) -> float:
+    """The Mathis et al. bound in bits/s, 1.22 * MSS / (RTT * sqrt(p)) (bench/cc.py's, with the
+    connection's MSS; ``rtt`` in seconds); inf without loss."""
+    if p <= 0:
+        return math.inf
+    return 1.22 * mss * 8 / (rtt * math.sqrt(p))
+
+
+def mathis_fields(r: dict) -> dict:
+    """For a row with loss and an added RTT: the data-direction loss rate nft met (its drops over
+    the data packets it saw towards B, retransmissions included, over the whole transfer), the
+    Mathis bound at the configured RTT, that loss and the row's MSS (capped by the bottleneck
+    rate, as bench/cc.py caps it by its link), and the goodput after warm-up over the bound.
+    ``loss_met_tbf`` also counts the tbf's tail drops, as bench/cc.py's p does (not used for the
+    bound). Empty for rows without loss or without an added RTT."""
+    if not r["loss"] or not r["path_rtt_ms"] or not r["data_pkts"] or not r.get("mss"):
+        return {}
+    p = r["data_drops"] / r["data_pkts"]
+    bound = mathis(r["path_rtt_ms"] / 1000, p, r["mss"])
+    capped = r["rate"] != "none" and parse_rate(r["rate"]) < bound
+    if capped:
+        bound = parse_rate(r["rate"])
+    warm = r["mbps_warm"]
+    return {"loss_met": p, "loss_met_tbf": (r["data_drops"] + (r.get("queue_drops") or 0)) / r["data_pkts"],
+            "mathis_mbps": bound / 1e6 if bound != math.inf else None, "mathis_capped": capped,
+            "mathis_ratio": warm / (bound / 1e6) if warm is not None and 0 < bound < math.inf else None}
+
+
+def print_mathis_table(rows: list[dict]) -> None:
+    """Goodput after warm-up against the Mathis bound, for the rows that have one."""
+    rows = [r for r in rows if r.get("mathis_mbps") is not None]
+    if not rows:
+        return
+    print("| bottleneck | loss % | sender | after warm-up Mbit/s | data loss met % (nft drops / pkts) | MSS "
+          "| tbf drops | Mathis bound Mbit/s at RTT, loss met | goodput / bound |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        warm = f"{r['mbps_warm']:.2f}" if r["mbps_warm"] is not None else "-"
+        ratio = f"{r['mathis_ratio']:.2f}" if r["mathis_ratio"] is not None else "-"
+        print(f"| {r['rate']} | {r['loss']:g} | {r['sender']} ({r['cc']}) | {warm} "
+              f"| {100 * r['loss_met']:.3f} ({r['data_drops']} / {r['data_pkts']}) | {r['mss']} "
+              f"| {r.get('queue_drops', '-')} | {r['mathis_mbps']:.2f} at {r['path_rtt_ms']:g} ms"
+              f"{' (link)' if r['mathis_capped'] else ''} | {ratio} |", flush=True)
 
 
 def pct(a: int, b: int) -> str:
@@ -605,6 +656,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         rows.append(row(rate, loss, who, r, nft_counters(ns_r), rtt * 1000, sack, args.ack_loss))
                         rows[-1]["tun_ring_drops"] = dev_drops(ns_r, link.name)["tx"] - tun0
                         rows[-1]["queue_drops"] = qdisc_drops(ns_r, rb_dev) - q0
+                        rows[-1].update(mathis_fields(rows[-1]))
                         procs.kill_all()
                         if line is not None:
                             st = line.stats()
@@ -626,6 +678,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if line is not None:
                 line.close()
     print_table(rows)
+    if any(r.get("mathis_mbps") is not None for r in rows):
+        print()
+        print(f"Mathis bound 1.22 * MSS / (RTT * sqrt(p)) at the configured RTT ({args.rtt:g} ms, the delay line's; "
+              f"the path's own and the tbf queue add to it), p = the data packets nft dropped over those it saw "
+              f"towards B (retransmissions included, the whole transfer; tbf drops not in p), the connection's MSS; "
+              f"goodput after warm-up over the bound:")
+        print_mathis_table(rows)
     refused = sum(r["tun_tx_dropped"] or 0 for r in rows)
     if refused:
         print(f"(the TUN device refused {refused} of synack's writes: losses nft did not count)")

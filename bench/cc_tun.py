@@ -1,19 +1,28 @@
-"""CUBIC against the kernel's CUBIC with real packet loss: synack->kernel next to kernel->kernel.
+"""synack's congestion control against the kernel's with real packet loss: synack->kernel next to
+kernel->kernel, both CUBIC (the default) or both Reno.
 
     sudo .venv/bin/python bench/cc_tun.py [--mb 40] [--max-secs 20] [--loss 0 1] [--rate none 100mbit 50mbit 20mbit]
-                                          [--rtt MS] [--sack on|off] [--warmup SECS]
+                                          [--rtt MS] [--sack on|off] [--warmup SECS] [--cc cubic|reno]
+                                          [--ack-loss same|none]
 
 One run builds three private namespaces (192.0.2.0/24 only) and measures, for every bottleneck
 rate and loss rate asked for, two bulk transfers back to back over the same router:
 
-    synack (TUN, TcpConfig cc="cubic") --tun--+
-                                              R --veth, tbf--> B  kernel receiver (Python socket)
-    kernel sender A (cubic) ---------veth-----+
+    synack (TUN, TcpConfig cc=CC) ------tun--+
+                                             R --veth, tbf--> B  kernel receiver (Python socket)
+    kernel sender A (TCP_CONGESTION CC) veth-+
+
+``--cc cubic`` (the default) is synack's ``TcpConfig(cc="cubic")`` against the kernel's cubic;
+``--cc reno`` is synack's ``TcpConfig(cc="newreno")`` (Reno with NewReno recovery, registered as
+"reno" with the alias "newreno") against the kernel's reno, with whatever loss recovery the
+kernel has on by default (SACK, RACK, PRR, tail loss probes). The kernel sender sets the algorithm
+on its socket with TCP_CONGESTION and the run stops if the socket reports another one.
 
 R forwards; an nftables table there drops ``numgen random`` packets in each direction (data
 towards B, ACKs from B) and counts what it saw and dropped, so the printed loss is measured, not
-assumed. ``--rate`` puts a tbf qdisc on R's egress to B (the bottleneck both senders share,
-one at a time); ``none`` leaves the link CPU-bound. Offloads are off on every hop a sender's
+assumed. ``--ack-loss none`` drops on the data direction only (as bench/cc.py's simulator does);
+the ACKs are still counted. ``--rate`` puts a tbf qdisc on R's egress to B (the bottleneck both
+senders share, one at a time); ``none`` leaves the link CPU-bound. Offloads are off on every hop a sender's
 data crosses (TUN without a vnet header, veth TSO/GSO/GRO off), so nft drops single MSS-sized
 packets, not 64 KB super-segments. This kernel has neither netem nor fq, so by default there is
 no added propagation delay: the RTT is the path's own (sub-millisecond) plus whatever queue the
@@ -34,7 +43,11 @@ Each transfer is bounded by ``--mb`` bytes and ``--max-secs`` seconds (the sende
 whichever comes first and closes); goodput is what the kernel receiver counted over its own
 clock, from accept to EOF, and again from ``--warmup`` seconds after accept to EOF (bench/cc.py
 measures its table from 5 s of a 20 s run). A receiver still reading 30 s after the time bound
-stops and the row is marked "cut". Everything (processes by PID, TUN device, namespaces with their
+stops and the row is marked "cut". With loss and ``--rtt``, a second table sets the goodput
+after warm-up against the Mathis et al. bound 1.22 * MSS / (RTT * sqrt(p)) (bench/cc.py's), at
+the configured RTT, the connection's MSS and the p nft met on the data direction (its drops over
+the data packets it saw towards B, retransmissions included), capped by the bottleneck rate; the
+JSON rows carry the same fields (loss_met, mathis_mbps, mathis_ratio). Everything (processes by PID, TUN device, namespaces with their
 veths, nft tables and qdiscs) is removed on exit, error, Ctrl-C or SIGTERM.
 """
 
@@ -42,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -57,6 +71,7 @@ from synack.link.netns import in_netns, private_netns, remove_stale, veth_pair  
 from synack.link.runner import StackRunner  # noqa: E402
 from synack.link.tun import TunLink  # noqa: E402
 from synack.stack.host import Stack  # noqa: E402
+from synack.tcp import congestion  # noqa: E402
 from synack.tcp.config import TcpConfig  # noqa: E402
 from delayline import DelayLine, lag_note  # noqa: E402
 from tun_throughput import Source, wait_line  # noqa: E402
@@ -98,10 +113,12 @@ SINK = textwrap.dedent("""
     print(n, t1 - t0, n - nw if nw is not None else 0, t1 - tw if nw is not None else 0, how, flush=True)
 """)
 
-# Kernel sender (in A): cubic on the socket, bounded by bytes and seconds; samples TCP_INFO.
+# Kernel sender (in A): the algorithm argv[6] on the socket, bounded by bytes and seconds;
+# samples TCP_INFO.
 SENDER = textwrap.dedent("""
     import json, os, socket, struct, sys, time
     host, port, total, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    algo = sys.argv[6].encode()
     def info(s):   # struct tcp_info: 8 bytes of u8 (options at 5, SACK = 2), then u32 rto(0) ... rtt(15)
                    # ... snd_cwnd(18) ... total_retrans(23)
         b = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
@@ -109,7 +126,7 @@ SENDER = textwrap.dedent("""
         return {"rtt_us": u[15], "cwnd": u[18], "mss": u[2], "total_retrans": u[23], "sack": bool(b[5] & 2)}
     block = memoryview(os.urandom(1 << 18))
     s = socket.socket()
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, algo)
     s.settimeout(30)
     s.connect((host, port))
     cc = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\\0").decode()
@@ -176,14 +193,15 @@ def sh(ns: str, argv: list[str], stdin: str | None = None, timeout: float = 15) 
     return r.stdout
 
 
-def nft_script(loss_pct: float) -> str:
+def nft_script(loss_pct: float, ack_loss: bool = True) -> str:
     """A fresh table (counters at zero) in R's forward hook: count every packet of the measured
-    flow each way, drop ``loss_pct`` % of them at random (mod 10000, so fractions work)."""
+    flow each way, drop ``loss_pct`` % of them at random (mod 10000, so fractions work): in both
+    directions, or with ``ack_loss`` False only in the data direction (towards B)."""
     cut = round(loss_pct * 100)
     rules = []
     for name, match in (("data", f"ip daddr {KDST}"), ("ack", f"ip saddr {KDST}")):
         rules.append(f'{match} counter name "{name}_all"')
-        if cut > 0:
+        if cut > 0 and (name == "data" or ack_loss):
             rules.append(f'{match} numgen random mod 10000 < {cut} counter name "{name}_drop" drop')
     body = "\n".join(f"    {r}" for r in rules)
     return textwrap.dedent(f"""\
@@ -340,6 +358,8 @@ def synack_run(procs: Procs, link: TunLink, ns_b: str, port: int, total: int, se
     if runner.error or src.error:
         raise RuntimeError(f"synack sender failed: {runner.error!r} {src.error!r}")
     c = src.conn
+    if type(c.cc) is not congestion.get(config.cc):
+        raise RuntimeError(f"synack's connection uses {c.cc.name!r}, not {config.cc!r}")
     if got["bytes"] != src.sent and not got["cut"]:
         raise RuntimeError(f"receiver counted {got['bytes']} bytes, synack wrote {src.sent}")
     return {**got, "retrans": c.total_retrans, "mss": c.mss, "cc": c.cc.name,
@@ -348,16 +368,17 @@ def synack_run(procs: Procs, link: TunLink, ns_b: str, port: int, total: int, se
             "sack_ok": c.sack_ok}
 
 
-def kernel_run(procs: Procs, ns_a: str, ns_b: str, port: int, total: int, secs: float, warm: float) -> dict:
+def kernel_run(procs: Procs, ns_a: str, ns_b: str, port: int, total: int, secs: float, warm: float,
+               cc: str = "cubic") -> dict:
     p = receiver(procs, ns_b, port, warm, secs + GRACE)
     before = netstat(ns_a)
-    s = procs.popen(ns_a, [sys.executable, "-c", SENDER, KDST, str(port), str(total), str(secs), str(GRACE)])
+    s = procs.popen(ns_a, [sys.executable, "-c", SENDER, KDST, str(port), str(total), str(secs), str(GRACE), cc])
     out, err = s.communicate(timeout=secs + 2 * GRACE + 15)
     if s.returncode != 0:
         raise RuntimeError(f"kernel sender failed: {err[-1500:]}")
     r = json.loads(out)
-    if r["cc"] != "cubic":
-        raise RuntimeError(f"the kernel sender's socket uses {r['cc']!r}, not cubic")
+    if r["cc"] != cc:
+        raise RuntimeError(f"the kernel sender's socket uses {r['cc']!r}, not {cc}")
     got = received(p, GRACE + 15)
     if got["bytes"] != r["sent"] and not got["cut"]:
         raise RuntimeError(f"receiver counted {got['bytes']} bytes, kernel sender wrote {r['sent']}")
@@ -371,17 +392,20 @@ def median(xs: list[float]) -> float | None:
     return xs[len(xs) // 2] if xs else None
 
 
-def row(rate: str, loss: float, who: str, r: dict, cnt: dict, path_rtt_ms: float = 0.0, sack: bool = True) -> dict:
+def row(rate: str, loss: float, who: str, r: dict, cnt: dict, path_rtt_ms: float = 0.0, sack: bool = True,
+        ack_loss: str = "same") -> dict:
     d_all, d_drop = cnt.get("data_all", {}), cnt.get("data_drop", {})
     a_all, a_drop = cnt.get("ack_all", {}), cnt.get("ack_drop", {})
     data_pkts = d_all.get("packets", 0)
     return {
         "rate": rate, "loss": loss, "sender": who, "cc": r["cc"], "path_rtt_ms": path_rtt_ms, "sack": sack,
+        "ack_loss": ack_loss,
         "bytes": r["bytes"], "secs": r["secs"], "mbps": r["bytes"] * 8 / r["secs"] / 1e6 if r["secs"] else 0.0,
         "mbps_warm": r["bytes_warm"] * 8 / r["secs_warm"] / 1e6 if r["secs_warm"] else None,
         "secs_warm": r["secs_warm"], "cut": r["cut"], "sack_ok": r["sack_ok"],
         "kernel_events": {k: r[k] for k in ("loss_probes", "undos", "spurious_rtos") if k in r}, "rtos": r.get("rtos"), "recoveries": r.get("recoveries"),
         "rtt_min_ms": min(r["rtt_ms"]) if r["rtt_ms"] else None,
+        "mss": r["mss"],
         "retrans": r["retrans"], "retrans_pct": 100 * r["retrans"] / data_pkts if data_pkts else 0.0,
         "rtt_ms": median(r["rtt_ms"]), "cwnd": median(r["cwnd"]),
         "data_pkts": data_pkts, "data_drops": d_drop.get("packets", 0),
@@ -389,6 +413,51 @@ def row(rate: str, loss: float, who: str, r: dict, cnt: dict, path_rtt_ms: float
         "ack_pkts": a_all.get("packets", 0), "ack_drops": a_drop.get("packets", 0),
         "cpu": r.get("cpu"), "tun_tx_dropped": r.get("tun_tx_dropped"),
     }
+
+
+def mathis(rtt: float, p: float, mss: int) -> float:
+    """The Mathis et al. bound in bits/s, 1.22 * MSS / (RTT * sqrt(p)) (bench/cc.py's, with the
+    connection's MSS; ``rtt`` in seconds); inf without loss."""
+    if p <= 0:
+        return math.inf
+    return 1.22 * mss * 8 / (rtt * math.sqrt(p))
+
+
+def mathis_fields(r: dict) -> dict:
+    """For a row with loss and an added RTT: the data-direction loss rate nft met (its drops over
+    the data packets it saw towards B, retransmissions included, over the whole transfer), the
+    Mathis bound at the configured RTT, that loss and the row's MSS (capped by the bottleneck
+    rate, as bench/cc.py caps it by its link), and the goodput after warm-up over the bound.
+    ``loss_met_tbf`` also counts the tbf's tail drops, as bench/cc.py's p does (not used for the
+    bound). Empty for rows without loss or without an added RTT."""
+    if not r["loss"] or not r["path_rtt_ms"] or not r["data_pkts"] or not r.get("mss"):
+        return {}
+    p = r["data_drops"] / r["data_pkts"]
+    bound = mathis(r["path_rtt_ms"] / 1000, p, r["mss"])
+    capped = r["rate"] != "none" and parse_rate(r["rate"]) < bound
+    if capped:
+        bound = parse_rate(r["rate"])
+    warm = r["mbps_warm"]
+    return {"loss_met": p, "loss_met_tbf": (r["data_drops"] + (r.get("queue_drops") or 0)) / r["data_pkts"],
+            "mathis_mbps": bound / 1e6 if bound != math.inf else None, "mathis_capped": capped,
+            "mathis_ratio": warm / (bound / 1e6) if warm is not None and 0 < bound < math.inf else None}
+
+
+def print_mathis_table(rows: list[dict]) -> None:
+    """Goodput after warm-up against the Mathis bound, for the rows that have one."""
+    rows = [r for r in rows if r.get("mathis_mbps") is not None]
+    if not rows:
+        return
+    print("| bottleneck | loss % | sender | after warm-up Mbit/s | data loss met % (nft drops / pkts) | MSS "
+          "| tbf drops | Mathis bound Mbit/s at RTT, loss met | goodput / bound |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        warm = f"{r['mbps_warm']:.2f}" if r["mbps_warm"] is not None else "-"
+        ratio = f"{r['mathis_ratio']:.2f}" if r["mathis_ratio"] is not None else "-"
+        print(f"| {r['rate']} | {r['loss']:g} | {r['sender']} ({r['cc']}) | {warm} "
+              f"| {100 * r['loss_met']:.3f} ({r['data_drops']} / {r['data_pkts']}) | {r['mss']} "
+              f"| {r.get('queue_drops', '-')} | {r['mathis_mbps']:.2f} at {r['path_rtt_ms']:g} ms"
+              f"{' (link)' if r['mathis_capped'] else ''} | {ratio} |", flush=True)
 
 
 def pct(a: int, b: int) -> str:
@@ -438,8 +507,9 @@ def print_relay_table(rows: list[dict]) -> None:
               f"| {f['write_errors'] + b['write_errors']} | {r['ring_drops_r']} / {r['ring_drops_b']} |", flush=True)
 
 
-def setup(ns_r: str, ns_a: str, ns_b: str, tag: str, delay_line: bool = False) -> tuple[str, str]:
-    """Veths A-R and (without ``delay_line``) R-B, addresses, routes, forwarding, CUBIC, offloads
+def setup(ns_r: str, ns_a: str, ns_b: str, tag: str, delay_line: bool = False,
+          cc: str = "cubic") -> tuple[str, str]:
+    """Veths A-R and (without ``delay_line``) R-B, addresses, routes, forwarding, ``cc``, offloads
     off. Returns R's device towards B (the bottleneck; with ``delay_line`` the caller made it) and
     the kernel sender's device (for the offload check)."""
     from pyroute2 import IPRoute
@@ -456,10 +526,10 @@ def setup(ns_r: str, ns_a: str, ns_b: str, tag: str, delay_line: bool = False) -
     sh(ns_r, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
     # The namespace default: a namespace other than the host's may only pick an algorithm in the
     # host-wide tcp_allowed_congestion_control list (EPERM otherwise), which this script leaves
-    # alone. The kernel sender sets cubic on its socket (TCP_CONGESTION, allowed as root) and
+    # alone. The kernel sender sets ``cc`` on its socket (TCP_CONGESTION, allowed as root) and
     # reports what the socket really uses; the receiver only sends ACKs, its algorithm is idle.
     for ns in (ns_a, ns_b):
-        subprocess.run(in_netns(ns, ["sysctl", "-qw", "net.ipv4.tcp_congestion_control=cubic"]),
+        subprocess.run(in_netns(ns, ["sysctl", "-qw", f"net.ipv4.tcp_congestion_control={cc}"]),
                        capture_output=True, timeout=15)
     sh(ns_a, [sys.executable, "-c", OFFLOADS_OFF, a_dev])
     if delay_line:        # TUN devices without a vnet header have no offloads to turn off
@@ -499,30 +569,41 @@ def autogroup() -> str:
             f"whole group's share)" if on else "autogroups off")
 
 
-def synack_config(rate: str, rtt: float, sack: bool) -> TcpConfig:
-    """Without a delay, as before: ``TcpConfig(cc="cubic")``. With one, bench/cc.py's: buffers of
-    4 BDP (at the rate, 1 Gbit/s without one; at least 256 KB, at most BUF_MAX), min_rto 0.2 s,
-    Nagle off."""
+SYNACK_CC = {"cubic": "cubic", "reno": "newreno"}     # --cc -> synack's registry name
+
+
+def synack_config(rate: str, rtt: float, sack: bool, cc: str = "cubic") -> TcpConfig:
+    """Without a delay, as before: ``TcpConfig(cc=...)`` ("cubic", or "newreno" for ``cc``
+    "reno"). With one, bench/cc.py's: buffers of 4 BDP (at the rate, 1 Gbit/s without one; at
+    least 256 KB, at most BUF_MAX), min_rto 0.2 s, Nagle off."""
+    name = SYNACK_CC[cc]
     if rtt <= 0:
-        return TcpConfig(cc="cubic") if sack else TcpConfig(cc="cubic", sack=False)
+        return TcpConfig(cc=name) if sack else TcpConfig(cc=name, sack=False)
     bps = parse_rate(rate) if rate != "none" else 10**9
     buf = int(min(max(4 * bps * rtt / 8, 262144), BUF_MAX))
-    return TcpConfig(cc="cubic", sack=sack, rcv_buf=buf, snd_buf=buf, min_rto=0.2, nagle=False)
+    return TcpConfig(cc=name, sack=sack, rcv_buf=buf, snd_buf=buf, min_rto=0.2, nagle=False)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=float, default=40, help="at most this many MiB per transfer (default 40)")
     ap.add_argument("--max-secs", type=float, default=20, help="at most this many seconds per transfer (default 20)")
-    ap.add_argument("--loss", type=float, nargs="+", default=[0, 1], help="loss %% each way (default 0 1)")
+    ap.add_argument("--loss", type=float, nargs="+", default=[0, 1],
+                    help="loss %% each way, or on data only with --ack-loss none (default 0 1)")
     ap.add_argument("--rate", nargs="+", default=["none", "100mbit", "50mbit", "20mbit"],
                     help="tbf bottleneck rates, 'none' for no qdisc (default none 100mbit 50mbit 20mbit)")
     ap.add_argument("--rtt", type=float, default=0, metavar="MS",
                     help="added round-trip time in ms, through a user-space delay line between R and B "
                          "(default 0: a veth, no delay)")
     ap.add_argument("--sack", choices=["on", "off"], default="on", help="SACK for both senders (default on)")
+    ap.add_argument("--cc", choices=sorted(SYNACK_CC), default="cubic",
+                    help="congestion control of both senders: the kernel's cubic or reno on its socket, "
+                         "synack's cubic or newreno (default cubic)")
     ap.add_argument("--warmup", type=float, default=5, metavar="SECS",
                     help="the second goodput counts from this many seconds after accept (default 5)")
+    ap.add_argument("--ack-loss", choices=["same", "none"], default="same",
+                    help="loss on the ACK direction (from B): 'same' as --loss, or 'none' (data direction "
+                         "only, as bench/cc.py; default same)")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -541,7 +622,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     queue = (f"a tbf queue of one BDP ({', '.join(f'{r} {queue_limit(r, rtt)} B' for r in args.rate if r != 'none')})"
              if rtt > 0 else "a tbf queue of 10 ms (at least 64 KB)")
     print(f"path: {'RTT %g ms added by a delay line (%g ms each way)' % (args.rtt, args.rtt / 2) if rtt > 0 else 'no added delay'}, "
-          f"SACK {args.sack}, {queue}; goodput after warm-up counts from {args.warmup:g} s", flush=True)
+          f"SACK {args.sack}, {queue}; loss {'both ways' if args.ack_loss == 'same' else 'on data only'}; "
+          f"congestion control {args.cc} (synack: {SYNACK_CC[args.cc]}); "
+          f"goodput after warm-up counts from {args.warmup:g} s", flush=True)
     rows: list[dict] = []
     procs = Procs()
     remove_stale()
@@ -551,7 +634,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if rtt > 0:
                 line = DelayLine(rtt / 2, (ns_r, f"ccdr{tag}", [f"{R_B}/26"], []),
                                  (ns_b, f"ccdb{tag}", [f"{KDST}/26"], ["192.0.2.0/24"]))
-            rb_dev, _ = setup(ns_r, ns_a, ns_b, tag, delay_line=line is not None)
+            rb_dev, _ = setup(ns_r, ns_a, ns_b, tag, delay_line=line is not None, cc=args.cc)
             tune(ns_a, ns_b, rtt, sack)
             link = TunLink(f"cct{tag}", offload=False, netns=ns_r, addresses=[f"{R_TUN}/26"])
             port = PORT
@@ -559,20 +642,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 set_bottleneck(ns_r, rb_dev, rate, rtt)
                 for loss in args.loss:
                     for who in ("synack", "kernel"):
-                        sh(ns_r, ["nft", "-f", "-"], stdin=nft_script(loss))
+                        sh(ns_r, ["nft", "-f", "-"], stdin=nft_script(loss, args.ack_loss == "same"))
                         tun0, q0 = dev_drops(ns_r, link.name)["tx"], qdisc_drops(ns_r, rb_dev)
                         if line is not None:
                             line.stats()                     # the relay's counters start over
                             ring0 = (dev_drops(ns_r, rb_dev)["tx"], dev_drops(ns_b, f"ccdb{tag}")["tx"])
                         if who == "synack":
                             r = synack_run(procs, link, ns_b, port, total, args.max_secs, port,
-                                           synack_config(rate, rtt, sack), args.warmup)
+                                           synack_config(rate, rtt, sack, args.cc), args.warmup)
                         else:
-                            r = kernel_run(procs, ns_a, ns_b, port, total, args.max_secs, args.warmup)
+                            r = kernel_run(procs, ns_a, ns_b, port, total, args.max_secs, args.warmup, args.cc)
                         port += 1
-                        rows.append(row(rate, loss, who, r, nft_counters(ns_r), rtt * 1000, sack))
+                        rows.append(row(rate, loss, who, r, nft_counters(ns_r), rtt * 1000, sack, args.ack_loss))
                         rows[-1]["tun_ring_drops"] = dev_drops(ns_r, link.name)["tx"] - tun0
                         rows[-1]["queue_drops"] = qdisc_drops(ns_r, rb_dev) - q0
+                        rows[-1].update(mathis_fields(rows[-1]))
                         procs.kill_all()
                         if line is not None:
                             st = line.stats()
@@ -594,6 +678,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if line is not None:
                 line.close()
     print_table(rows)
+    if any(r.get("mathis_mbps") is not None for r in rows):
+        print()
+        print(f"Mathis bound 1.22 * MSS / (RTT * sqrt(p)) at the configured RTT ({args.rtt:g} ms, the delay line's; "
+              f"the path's own and the tbf queue add to it), p = the data packets nft dropped over those it saw "
+              f"towards B (retransmissions included, the whole transfer; tbf drops not in p), the connection's MSS; "
+              f"goodput after warm-up over the bound:")
+        print_mathis_table(rows)
     refused = sum(r["tun_tx_dropped"] or 0 for r in rows)
     if refused:
         print(f"(the TUN device refused {refused} of synack's writes: losses nft did not count)")

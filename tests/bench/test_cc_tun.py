@@ -1,6 +1,6 @@
 """Smoke test of bench/cc_tun.py: tiny transfers, every row present and sensible.
 
-The benchmark itself (synack->kernel next to kernel->kernel, both CUBIC, nft loss each way, tbf
+The benchmark itself (synack->kernel next to kernel->kernel, both CUBIC or both Reno, nft loss, tbf
 bottleneck) is in bench/cc_tun.py; its numbers are in docs/congestion.md. Here it runs with 4 MiB
 per transfer, 0 and 1 % loss, no bottleneck and 100 Mbit/s: eight transfers, a few seconds.
 """
@@ -98,6 +98,28 @@ def test_cc_tun_delay_line(tmp_path):
         assert r["bytes"] // 1448 <= relay["a->b"]["packets"] <= r["data_pkts"], where
         assert relay["b->a"]["packets"] > 0 and relay["a->b"]["write_errors"] == 0, where
     assert "| 20mbit | 0 | synack (cubic) |" in stdout and "relay packets R->B" in stdout, stdout
+    left = [n for n in os.listdir("/var/run/netns") if n.startswith(f"synack-{p.pid}-")] \
+        if os.path.isdir("/var/run/netns") else []
+    assert not left, left
+
+
+def test_cc_tun_reno_no_ack_loss(tmp_path):
+    """--cc reno --ack-loss none --rtt 20: both senders use Reno (the kernel's socket says "reno",
+    synack's "newreno" is its Reno), nft drops data and no ACK while counting both ways, and the
+    Mathis table and fields are there (the bound at 20 ms and the loss nft met)."""
+    out = tmp_path / "rows.json"
+    p, stdout, rows = run_bench(["--mb", "2", "--max-secs", "5", "--loss", "2", "--rate", "20mbit",
+                                 "--rtt", "20", "--warmup", "1", "--cc", "reno", "--ack-loss", "none"], out)
+    assert [r["sender"] for r in rows] == ["synack", "kernel"], rows
+    for r in rows:
+        where = f"{r['sender']}: {r}"
+        assert r["cc"] == "reno" and r["ack_loss"] == "none", where
+        assert r["ack_pkts"] > 0 and r["ack_drops"] == 0, where
+        assert 0 < r["data_drops"] < r["data_pkts"], where
+        assert r["loss_met"] == r["data_drops"] / r["data_pkts"], where
+        assert r["mss"] == 1448 and r["mathis_mbps"] > 0 and r["mathis_ratio"] > 0, where
+    assert "| 20mbit | 2 | synack (reno) |" in stdout and "| 20mbit | 2 | kernel (reno) |" in stdout, stdout
+    assert "Mathis bound Mbit/s" in stdout and "on data only" in stdout, stdout
     left = [n for n in os.listdir("/var/run/netns") if n.startswith(f"synack-{p.pid}-")] \
         if os.path.isdir("/var/run/netns") else []
     assert not left, left

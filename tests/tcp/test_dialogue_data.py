@@ -261,14 +261,17 @@ def test_fast_retransmit_on_third_dupack_and_newreno():
     # full ACK: recovery is over
     d.peer(".", seq=R, ack=A + 536 * 8)
     d.expect_nothing(until=d.now + 100)
-    # a new loss episode is recognised again; cwnd = ssthresh = FlightSize / 2 in whole
-    # segments: 7 / 2 -> 3
+    # cwnd = ssthresh = FlightSize / 2 in whole segments: 7 / 2 -> 3
     assert d.conn.info().snd_cwnd == 3 * 536
+    # a new loss episode is recognised again once an ACK covers more than recover (A + 536 * 8,
+    # RFC 6582 §3.2 step 2): duplicates of an ACK of exactly recover start nothing
     t = d.now
     _flight(d, 3, start=A + 536 * 8)
+    d.peer(".", seq=R, ack=A + 536 * 9)
+    d.expect_nothing()
     for _ in range(3):
-        d.peer(".", seq=R, ack=A + 536 * 8)
-    d.expect(".", seq=A + 536 * 8, length=536, at=t)
+        d.peer(".", seq=R, ack=A + 536 * 9)
+    d.expect(".", seq=A + 536 * 9, length=536, at=t)
 
 
 def test_dupacks_need_same_window_and_no_data():

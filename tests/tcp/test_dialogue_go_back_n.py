@@ -75,14 +75,19 @@ def test_duplicate_acks_of_overtaken_copies_are_no_new_loss():
         d.peer(".", seq=R, ack=seg(10))
         d.expect(".", seq=seg(i), length=SEG)
     d.expect_nothing()
-    # after them, duplicate ACKs do mean a loss: two send new data (Limited Transmit,
-    # RFC 3042), the third retransmits segment 10 (RFC 5681 §3.2)
+    # after them, duplicate ACKs report a loss, but of the segment right at recover (segment
+    # 10, the first after the flight the timeout resent): the first two send new data (Limited
+    # Transmit, RFC 3042); the third starts no fast retransmit, since the ACK does not cover
+    # more than recover (RFC 6582 §3.2 step 2 and §4: such duplicates are most often copies
+    # sent twice). The timer repairs it, with ssthresh from this timeout's FlightSize.
     for i in (15, 16):
         d.peer(".", seq=R, ack=seg(10))
         d.expect(".", seq=seg(i), length=SEG)
     d.peer(".", seq=R, ack=seg(10))
-    d.expect(".", seq=seg(10), length=SEG)
-    assert d.conn.cc.ssthresh == 2 * SEG               # FlightSize 5 segments / 2, whole segments
+    d.expect_nothing()
+    assert not d.conn._in_recovery and d.conn.cc.ssthresh == 5 * SEG
+    d.expect(".", seq=seg(10), length=SEG, at=d.conn.timers.rto)
+    assert d.conn.cc.cwnd == SEG and d.conn.cc.ssthresh == 3 * SEG   # FlightSize 7 / 2, whole segments
 
 
 def test_unanswered_copies_are_forgotten_after_an_rto():

@@ -68,11 +68,7 @@ def test_timeout_records_recover_and_ends_fast_recovery():
 
 
 @pytest.mark.parametrize("past", [
-    pytest.param(0, id="ack-of-recover", marks=pytest.mark.xfail(strict=True, reason=(
-        "RFC 6582 §3.2 step 2: synack enters fast retransmit when SND.UNA reaches recover "
-        "(InputMixin._maybe_dupack: _una >= _recover), one octet early; FreeBSD (SEQ_GT) and Linux "
-        "(tcp_try_undo_recovery) wait for an ACK above it. tests/tcp/test_dialogue_data.py and "
-        "test_dialogue_go_back_n.py pin the current behaviour"))),
+    pytest.param(0, id="ack-of-recover"),
     pytest.param(1, id="ack-past-recover")])
 def test_no_second_fast_retransmit_until_the_ack_covers_more_than_recover(past):
     """§3.2 step 2: on the third duplicate ACK the sender enters fast retransmit only if the

@@ -530,7 +530,13 @@ class InputMixin:
         if self._in_recovery:
             self._inflate += self.mss                     # RFC 5681 §3.2 step 4
             return
-        if self._dupacks == self.config.dupthresh and self._una >= self._recover:   # RFC 6582 §3.2 step 1 / §4
+        # RFC 6582 §3.2 step 2: fast retransmit only "if the Cumulative Acknowledgment field
+        # covers more than recover" (the highest octet sent when the last recovery or timeout
+        # began; ``_recover`` is one past it), i.e. SND.UNA > _recover. Duplicates of an ACK of
+        # exactly _recover are most likely copies that recovery or go-back-N sent again (§4):
+        # they start no second reduction, and a loss they hide is left to the timer. (FreeBSD:
+        # SEQ_GT(th_ack, snd_recover); Linux holds Reno in recovery until snd_una > high_seq.)
+        if self._dupacks == self.config.dupthresh and self._una > self._recover:
             self._in_recovery = True
             self._recover = self._max
             # RFC 5681 §3.2 step 2 / RFC 3042 §2: Limited Transmit segments are not FlightSize

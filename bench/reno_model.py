@@ -29,33 +29,31 @@ def model(p: float, *, whole: bool, recovery_round: bool, rounds: int, seed: int
     """(segments delivered per round trip, loss rate met) over ``rounds`` round trips. A fluid
     window of w segments sends floor(w) of them and one more with probability w - floor(w)."""
     rng = random.Random(seed)
+    tally = [0, 0, 0]                 # segments sent, lost, round trips
 
-    def flight(w: float) -> int:
-        return int(w) + (not whole and rng.random() < w - int(w))
-
-    w, delivered, sent, lost, t = 10.0, 0, 0, 0, 0
-    pending_loss = False
-    while t < rounds:
-        n = flight(w)
+    def round_trip(w: float) -> tuple[int, int]:
+        """One round trip of a window of w segments: (sent, lost)."""
+        n = int(w) + (not whole and rng.random() < w - int(w))
         k = sum(rng.random() < p for _ in range(n))
-        sent += n
-        lost += k
-        delivered += n - k
-        t += 1
+        tally[0] += n
+        tally[1] += k
+        tally[2] += 1
+        return n, k
+
+    w = 10.0
+    pending_loss = False
+    while tally[2] < rounds:
+        n, k = round_trip(w)
         if k or pending_loss:
             w = max(n // 2 if whole else w / 2, 2)
             pending_loss = False
             if recovery_round:
                 # the repair round: about ssthresh segments (the retransmissions among them)
-                m = flight(w)
-                k2 = sum(rng.random() < p for _ in range(m))
-                sent += m
-                lost += k2
-                delivered += m - k2
-                t += 1
-                pending_loss = k2 > 0
+                pending_loss = round_trip(w)[1] > 0
         else:
             w += 1
+    sent, lost, t = tally
+    delivered = sent - lost
     return delivered / t, lost / sent
 
 

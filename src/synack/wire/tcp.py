@@ -14,6 +14,7 @@ from typing import Union
 
 from synack.wire.checksum import checksum, ones_sum
 from synack.wire.errors import WireError
+from synack.wire.frozen import fast_init
 
 PROTO_TCP = 6
 HEADER_LEN = 20
@@ -83,12 +84,14 @@ class Nop:
     kind = 1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Mss:
     value: int
     kind = 2
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WindowScale:
     shift: int
@@ -100,12 +103,14 @@ class SackPermitted:
     kind = 4
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Sack:
     blocks: tuple[tuple[int, int], ...]   # (left edge, right edge), right edge exclusive
     kind = 5
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Timestamps:
     val: int
@@ -215,6 +220,7 @@ def emit_options(options: tuple[TcpOption, ...] | list[TcpOption]) -> bytes:
 
 # --- the segment ----------------------------------------------------------------------------
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TcpSegment:
     """One TCP segment as a value. ``ack`` is carried whether or not the ACK flag is set

@@ -24,13 +24,17 @@ class State(enum.Enum):
     LAST_ACK = "LAST-ACK"
     TIME_WAIT = "TIME-WAIT"
 
+    synchronized: bool          # ESTABLISHED and later (set on each member below)
+
     def __str__(self) -> str:
         return self.value
 
-    @property
-    def synchronized(self) -> bool:
-        """ESTABLISHED and later: both ISNs are known (RFC 9293 §3.5.2, group 3)."""
-        return self not in (State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED)
+
+# ``state.synchronized``: ESTABLISHED and later, both ISNs are known (RFC 9293 §3.5.2, group 3).
+# A plain attribute of each member rather than a property: it is asked several times a segment.
+for _s in State:
+    _s.synchronized = _s not in (State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED)
+del _s
 
 
 class Cause(enum.Enum):

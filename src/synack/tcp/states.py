@@ -98,8 +98,13 @@ class IllegalTransition(Exception):
     """A (state, cause) pair that Figure 5 has no edge for."""
 
 
+# The same table keyed by the members' names: ``Enum.__hash__`` is a Python function, and every
+# transition (six or more per connection) would hash a state and a cause through it.
+_BY_NAME: dict[tuple[str, str], State] = {(s._name_, c._name_): d for (s, c), d in TRANSITIONS.items()}
+
+
 def advance(state: State, cause: Cause) -> State:
     try:
-        return TRANSITIONS[state, cause]
+        return _BY_NAME[state._name_, cause._name_]
     except KeyError:
         raise IllegalTransition(f"{cause.name} is not allowed in {state.name}") from None

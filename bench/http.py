@@ -13,7 +13,10 @@ Four servers serve the same directory:
   * http.server: Python's ``python3 -m http.server`` on the kernel's TCP (192.0.2.1:8081; it
                  speaks HTTP/1.0 and closes every connection, so it never keeps alive).
 ``wrk`` runs inside the namespace against each, with keep-alive and with ``Connection: close``,
-and the requests/s and the 99th-percentile latency are printed with the ratios. Not a test:
+and the requests/s, the 99th-percentile latency and the server's CPU time per request (user +
+system CPU of the serving process(es) over the run, divided by the requests wrk completed) are
+printed with the ratios. CPU per request is the figure to compare across runs on a shared
+machine: req/s moves with whatever else runs, CPU per request much less. Not a test:
 numbers depend on the machine (wrk shares the CPUs with the servers). Needs root, wrk and /dev/net/tun; everything it makes (namespace,
 TUN device, server processes) is removed at the end, also on Ctrl-C.
 """
@@ -21,7 +24,9 @@ TUN device, server processes) is removed at the end, also on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -56,6 +61,22 @@ def parse_wrk(text: str) -> dict:
             "p50_ms": dur(r"\n\s+50%\s+([\d.]+)(us|ms|s|m)\b"), "requests": num(r"(\d+) requests in"),
             "errors": sum(map(int, errors.groups())) if errors else 0,
             "non2xx": num(r"Non-2xx or 3xx responses: (\d+)") or 0}
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu() -> float:
+    """User + system CPU seconds of this process (all its threads: the synack row's server)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def pid_cpu(pid: int) -> float:
+    """User + system CPU seconds of another process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK      # utime, stime (fields 14, 15)
 
 
 def wait_listening(peer, host: str, port: int, tries: int = 100) -> None:
@@ -94,15 +115,20 @@ def main() -> int:
             server = HttpServer(StaticFiles(tmp), ServerConfig(idle_timeout=30.0))
             astack.run(server.listen_synack(astack, None, 80, backlog=1024), timeout=5)
             tune_gc()                   # as each worker does (synack.http.workers.tune_gc)
-            peer.popen([sys.executable, "-m", "synack.http", "--bind", KERNEL, "--port", "8080", str(tmp)],
-                       stdout=subprocess_devnull(), stderr=subprocess_devnull())
-            peer.popen([sys.executable, "-m", "http.server", "--bind", KERNEL, "8081", "--directory", str(tmp)],
-                       stdout=subprocess_devnull(), stderr=subprocess_devnull())
+            # the trampoline execs the server, so each Popen's pid is the server's own
+            h11_kernel = peer.popen([sys.executable, "-m", "synack.http", "--bind", KERNEL, "--port", "8080",
+                                     str(tmp)], stdout=subprocess_devnull(), stderr=subprocess_devnull())
+            http_server = peer.popen([sys.executable, "-m", "http.server", "--bind", KERNEL, "8081",
+                                      "--directory", str(tmp)],
+                                     stdout=subprocess_devnull(), stderr=subprocess_devnull())
             wait_listening(peer, KERNEL, 8080)
             wait_listening(peer, KERNEL, 8081)
             targets = {"synack": f"http://{SYNACK}:80/file.bin", multi: f"http://{SYNACK_MQ}:80/file.bin",
                        "kernel-h11": f"http://{KERNEL}:8080/file.bin",
                        "http.server": f"http://{KERNEL}:8081/file.bin"}
+            cpu_of = {"synack": self_cpu, multi: lambda: sum(pid_cpu(p) for p in workers.pids),
+                      "kernel-h11": lambda: pid_cpu(h11_kernel.pid),
+                      "http.server": lambda: pid_cpu(http_server.pid)}
             print(f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.size}-byte file, "
                   f"namespace {peer.ns}", flush=True)
             for mode in ("keep-alive", "close"):
@@ -111,11 +137,15 @@ def main() -> int:
                             "--timeout", "10s", url]
                     if mode == "close":
                         argv[1:1] = ["-H", "Connection: close"]
+                    cpu0 = cpu_of[name]()
                     r = peer.run(argv, timeout=args.duration + 60)
+                    cpu = cpu_of[name]() - cpu0
                     res = parse_wrk(r.stdout)
+                    res["cpu_ms"] = cpu / res["requests"] * 1e3 if res["requests"] else float("nan")
                     results[(name, mode)] = res
                     print(f"  {name:<12} {mode:<10} {res['rps'] or 0:>9.0f} req/s  p50 {res['p50_ms'] or 0:>8.2f} ms"
-                          f"  p99 {res['p99_ms'] or 0:>8.2f} ms  errors {res['errors']:.0f}"
+                          f"  p99 {res['p99_ms'] or 0:>8.2f} ms  CPU {res['cpu_ms']:6.3f} ms/req"
+                          f"  errors {res['errors']:.0f}"
                           f"  non-2xx {res['non2xx']:.0f}", flush=True)
             try:
                 astack.run(server.shutdown(1.0), timeout=5)
@@ -131,7 +161,8 @@ def main() -> int:
         if mq is not None:
             mq.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nratios (requests/s; p99 latency; {multi} is {args.workers} processes, http.server one):")
+    print(f"\nratios (requests/s; p99 latency; CPU per request; {multi} is {args.workers} processes, "
+          f"http.server one):")
     for mode in ("keep-alive", "close"):
         for mine in ("synack", multi):
             s = results[(mine, mode)]
@@ -139,7 +170,9 @@ def main() -> int:
                 o = results[(other, mode)]
                 rps = (s["rps"] or 0) / o["rps"] if o["rps"] else float("nan")
                 p99 = (s["p99_ms"] or 0) / o["p99_ms"] if o["p99_ms"] else float("nan")
-                print(f"  {mode:<10} {mine:<9} / {other:<12} {rps:6.2f}x req/s   {p99:6.2f}x p99")
+                cpu = s["cpu_ms"] / o["cpu_ms"] if o["cpu_ms"] else float("nan")
+                print(f"  {mode:<10} {mine:<9} / {other:<12} {rps:6.2f}x req/s   {p99:6.2f}x p99"
+                      f"   {cpu:6.2f}x CPU/req")
     return 0
 
 

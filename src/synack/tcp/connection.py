@@ -658,7 +658,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         new = advance(old, cause)
         self.state = new
         self.state_history.append((now, new))
-        self._events.append(StateChanged(now, self.id, old, new, cause.value))
+        self._events.append(StateChanged(now, self.id, old, new, cause._value_))   # (.value is a slow descriptor)
         if self.log:
             self.log(self._events[-1])
         if new in (S.SYN_SENT, S.SYN_RECEIVED):

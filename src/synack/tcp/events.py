@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from synack.tcp.states import State
+from synack.wire.frozen import fast_init
 from synack.wire.tcp import TcpSegment
 
 
+@fast_init                # made for every connection (synack.wire.frozen)
 @dataclass(frozen=True, slots=True)
 class ConnId:
     """The 4-tuple, seen from this end. Addresses are printable strings ("192.0.2.2", "2001:db8::1")."""
@@ -36,6 +38,7 @@ class ConnId:
 
 # --- application events (pulled with next_event()) -------------------------------------------
 
+@fast_init                # made for every connection (synack.wire.frozen)
 @dataclass(frozen=True, slots=True)
 class StateChanged:
     t: float
@@ -45,6 +48,7 @@ class StateChanged:
     cause: str
 
 
+@fast_init                # made for every connection (synack.wire.frozen)
 @dataclass(frozen=True, slots=True)
 class Connected:
     """The handshake completed: the connection reached ESTABLISHED (RFC 9293 §3.5)."""
@@ -52,6 +56,7 @@ class Connected:
     conn: ConnId
 
 
+@fast_init                # made for every connection (synack.wire.frozen)
 @dataclass(frozen=True, slots=True)
 class DataReceived:
     """In-order bytes are waiting: ``receive()`` returns them. ``urgent`` is set when the peer's
@@ -75,6 +80,7 @@ class UrgentData:
     pending: int
 
 
+@fast_init                # made for every connection (synack.wire.frozen)
 @dataclass(frozen=True, slots=True)
 class EndOfStream:
     """The peer sent FIN and all data before it was received: ``receive()`` returns b"" after the
@@ -83,6 +89,7 @@ class EndOfStream:
     conn: ConnId
 
 
+@fast_init                # made for every connection (synack.wire.frozen)
 @dataclass(frozen=True, slots=True)
 class Writable:
     """Send-buffer space opened after it had been full."""
@@ -106,6 +113,7 @@ class TimedOut:
     reason: str
 
 
+@fast_init                # made for every connection (synack.wire.frozen)
 @dataclass(frozen=True, slots=True)
 class Closed:
     """The connection reached CLOSED and its TCB may be deleted."""

@@ -24,13 +24,17 @@ class State(enum.Enum):
     LAST_ACK = "LAST-ACK"
     TIME_WAIT = "TIME-WAIT"
 
+    synchronized: bool          # ESTABLISHED and later (set on each member below)
+
     def __str__(self) -> str:
         return self.value
 
-    @property
-    def synchronized(self) -> bool:
-        """ESTABLISHED and later: both ISNs are known (RFC 9293 §3.5.2, group 3)."""
-        return self not in (State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED)
+
+# ``state.synchronized``: ESTABLISHED and later, both ISNs are known (RFC 9293 §3.5.2, group 3).
+# A plain attribute of each member rather than a property: it is asked several times a segment.
+for _s in State:
+    _s.synchronized = _s not in (State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED)
+del _s
 
 
 class Cause(enum.Enum):
@@ -94,8 +98,13 @@ class IllegalTransition(Exception):
     """A (state, cause) pair that Figure 5 has no edge for."""
 
 
+# The same table keyed by the members' names: ``Enum.__hash__`` is a Python function, and every
+# transition (six or more per connection) would hash a state and a cause through it.
+_BY_NAME: dict[tuple[str, str], State] = {(s._name_, c._name_): d for (s, c), d in TRANSITIONS.items()}
+
+
 def advance(state: State, cause: Cause) -> State:
     try:
-        return TRANSITIONS[state, cause]
+        return _BY_NAME[state._name_, cause._name_]
     except KeyError:
         raise IllegalTransition(f"{cause.name} is not allowed in {state.name}") from None

@@ -99,14 +99,25 @@ class _HashedIPv4Address(IPv4Address):
     """An ``IPv4Address`` that computes its hash once. The stack hashes the addresses of every
     packet (its 4-tuple table is keyed by them) and ``IPv4Address.__hash__`` works the value out
     anew each time, in Python. Equal to, hashing like and printing as a plain ``IPv4Address``."""
-    __slots__ = ("_hash",)
+    __slots__ = ("_hash", "_packed", "_str")
 
     def __init__(self, address: object) -> None:
         super().__init__(address)
         self._hash = IPv4Address.__hash__(self)
+        # also kept: the 4 bytes (``packed`` packs anew on each call; every segment sent asks)
+        # and the text (a new connection's ConnId names it)
+        self._packed = IPv4Address.packed.fget(self)
+        self._str = IPv4Address.__str__(self)
 
     def __hash__(self) -> int:
         return self._hash
+
+    @property
+    def packed(self) -> bytes:
+        return self._packed
+
+    def __str__(self) -> str:
+        return self._str
 
     def __repr__(self) -> str:
         return f"IPv4Address('{self}')"

@@ -14,6 +14,7 @@ from typing import Union
 
 from synack.wire.checksum import checksum, ones_sum
 from synack.wire.errors import WireError
+from synack.wire.frozen import fast_init
 
 PROTO_TCP = 6
 HEADER_LEN = 20
@@ -83,12 +84,14 @@ class Nop:
     kind = 1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Mss:
     value: int
     kind = 2
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WindowScale:
     shift: int
@@ -100,12 +103,14 @@ class SackPermitted:
     kind = 4
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Sack:
     blocks: tuple[tuple[int, int], ...]   # (left edge, right edge), right edge exclusive
     kind = 5
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Timestamps:
     val: int
@@ -215,6 +220,7 @@ def emit_options(options: tuple[TcpOption, ...] | list[TcpOption]) -> bytes:
 
 # --- the segment ----------------------------------------------------------------------------
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TcpSegment:
     """One TCP segment as a value. ``ack`` is carried whether or not the ACK flag is set
@@ -343,18 +349,27 @@ def emit_tcp(seg: TcpSegment, src: bytes | None = None, dst: bytes | None = None
     doff = HEADER_LEN + len(opts)
     if doff > 60:
         raise WireError(f"TCP options too long: {len(opts)} bytes")
-    hdr = bytearray(_HDR.pack(seg.sport, seg.dport, seg.seq & 0xFFFFFFFF, seg.ack & 0xFFFFFFFF,
-                              ((doff // 4) << 4) | (seg.reserved & 0x0F), int(seg.flags) & 0xFF,
-                              seg.window, 0, seg.urgent))
-    out = bytes(hdr) + opts + seg.payload
+    fields = (seg.sport, seg.dport, seg.seq & 0xFFFFFFFF, seg.ack & 0xFFFFFFFF,
+              ((doff // 4) << 4) | (seg.reserved & 0x0F), int(seg.flags) & 0xFF, seg.window)
+    payload = seg.payload
     if checksum_field is not None:
         c = checksum_field
     elif src is not None and dst is not None:
-        ps = _pseudo_sum(bytes(src), bytes(dst), len(out))
-        c = ps if partial else checksum(out, ps)
+        length = doff + len(payload)
+        if partial:
+            c = _pseudo_sum(bytes(src), bytes(dst), length)
+        else:
+            # One sum over pseudo-header, header and payload, each part summed as an integer:
+            # the header and options are a multiple of 4 octets, so the payload's words line up
+            # as in the whole segment, and 2**16 = 1 (mod 0xFFFF) lets the parts be added
+            # (RFC 1071 §2). The pseudo-header's words are the addresses, the protocol and the
+            # length; the TCP length and protocol add as numbers (an IPv6 32-bit length too).
+            head = _HDR.pack(*fields, 0, seg.urgent) + opts
+            c = checksum(payload, int.from_bytes(bytes(src) + bytes(dst), "big") + PROTO_TCP + length
+                         + int.from_bytes(head, "big"))
     else:
-        return out
-    return out[:16] + struct.pack("!H", c) + out[18:]
+        return _HDR.pack(*fields, 0, seg.urgent) + opts + payload
+    return _HDR.pack(*fields, c, seg.urgent) + opts + payload
 
 
 __all__ = [

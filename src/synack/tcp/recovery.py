@@ -125,7 +125,7 @@ class RecoveryMixin:
         elif self._una >= self._recover and self._una < self._max:
             dup_trigger = not self._rack_on and self._dupacks >= cfg.dupthresh
             if sb.lost_bytes > 0 or dup_trigger:
-                self._enter_sack_recovery(now, delivered, trigger)
+                self._enter_sack_recovery(now, delivered, trigger, prior_una)
         if self._una >= self._max:
             self.timers.tlp = self.timers.rack = None
         elif ack_off > prior_una:
@@ -157,10 +157,23 @@ class RecoveryMixin:
 
     # ================================================================ fast recovery and PRR
 
-    def _enter_sack_recovery(self, now: float, delivered: int, trigger: str) -> None:
-        """RFC 6675 §5 step 4 with RFC 6937 §3 initialisation."""
+    def _enter_sack_recovery(self, now: float, delivered: int, trigger: str, prior_una: int) -> None:
+        """RFC 6675 §5 step 4 with RFC 6937 §3 initialisation. ``prior_una``: SND.UNA before the
+        ACK that found the loss (SND.UNA itself when the RACK timer found it)."""
         sb = self.sb
-        flight = self._max - self._una                       # FlightSize
+        # FlightSize as the ACK that found the loss arrived, before its own cumulative
+        # acknowledgment. RFC 6937 §3 sets "RecoverFS = snd.nxt-snd.una // FlightSize at the
+        # start of recovery" and counts every ACK of the recovery in prr_delivered, this one
+        # included (``delivered``), so that "prr_delivered will approach RecoverFS" as prr_out
+        # approaches ssthresh (§3): both must count from the same SND.UNA. And eq. (4) of RFC
+        # 5681 halves "the amount of outstanding data in the network" (§3.1) when the loss is
+        # signalled: a receiver that stretches its ACKs (Linux acknowledges what the
+        # application read, often 4-12 segments at once) would otherwise make the same loss
+        # halve a flight already shrunk by the ACK reporting it, ssthresh a quarter of the
+        # window instead of half. Linux and FreeBSD (tcp_reno_ssthresh, newreno_cong_signal)
+        # halve cwnd, which only grows while the flight fills it; ``_reduction_base`` keeps
+        # the smaller of the two (RFC 7661 §4.3).
+        flight = self._max - min(prior_una, self._una)      # FlightSize
         self._in_recovery = True
         self._recover = self._max                            # (4.1) RecoveryPoint = HighData
         # (4.2) ssthresh (CongCtrlAlg()) from FlightSize less the Limited Transmit segments of
@@ -299,7 +312,7 @@ class RecoveryMixin:
             return
         self._rack_detect(now, "rack-timer")
         if (not self._in_recovery and self.sb.lost_bytes > 0 and self._una >= self._recover):
-            self._enter_sack_recovery(now, 0, "rack-timer")
+            self._enter_sack_recovery(now, 0, "rack-timer", self._una)
 
     def _arm_tlp(self, now: float) -> None:
         """RFC 8985 §7.2 TLP_calc_PTO(), armed unless in recovery or with SACKed segments."""

@@ -1,0 +1,51 @@
+"""Packet dialogues: a loss reported by a stretch ACK (one that acknowledges several segments
+at once, as Linux's receiver does when it ACKs what the application read).
+
+* The reduction halves the FlightSize the ACK found, before its own cumulative part: RFC 6937
+  §3 RecoverFS ("FlightSize at the start of recovery") counts from the same SND.UNA as
+  prr_delivered, which includes that ACK; RFC 5681 §3.1 eq. (4).
+"""
+
+from synack.tcp.config import TcpConfig
+from synack.tcp.events import RecoveryEntered
+from synack.testing import Dialogue
+from synack.testing import sack_option as sack
+from synack.wire.tcp import Mss, Nop, SackPermitted
+
+ISS, IRS = 2**32 - 3, 2**32 - 5
+A, R = ISS + 1, IRS + 1
+SACK_OK = (Mss(1000), Nop(), Nop(), SackPermitted())
+RTT = 0.1
+
+
+def established(log):
+    return Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(nagle=False, cc="newreno"),
+                                peer_options=SACK_OK, rtt=RTT, log=log)
+
+
+def send_iw(d):
+    """The initial window: ten 1000-byte segments (RFC 6928 §2), the flight filling cwnd."""
+    d.conn.send(b"x" * 40000)
+    for i in range(10):
+        d.expect(".", seq=A + 1000 * i, length=1000)
+    d.expect_nothing()
+
+
+def test_stretch_ack_reporting_a_loss_halves_the_flight_it_found():
+    """Ten segments out; one ACK acknowledges four and SACKs three above a hole (the fifth).
+    FlightSize when it arrived: 10 segments, so ssthresh = 5 (eq. (4)); the ACK then left 2 in
+    the pipe, and PRR's slow-start bound (RFC 6937 §3) sends the retransmission and two new
+    segments. Halving the 6 still outstanding after the ACK gave ssthresh 3 and one segment."""
+    log = []
+    d = established(log.append)
+    t0 = d.now
+    send_iw(d)
+    d.now = t0 + RTT
+    d.peer(".", seq=R, ack=A + 4000, options=sack((A + 5000, A + 8000)))
+    d.expect(".", seq=A + 4000, length=1000)             # the fast retransmit
+    d.expect(".", seq=A + 10000, length=1000)
+    d.expect(".", seq=A + 11000, length=1000)
+    d.expect_nothing()
+    (rec,) = [r for r in log if isinstance(r, RecoveryEntered)]
+    assert (rec.flight, rec.ssthresh) == (10000, 5000)
+

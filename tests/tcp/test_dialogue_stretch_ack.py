@@ -4,6 +4,8 @@ at once, as Linux's receiver does when it ACKs what the application read).
 * The reduction halves the FlightSize the ACK found, before its own cumulative part: RFC 6937
   §3 RecoverFS ("FlightSize at the start of recovery") counts from the same SND.UNA as
   prr_delivered, which includes that ACK; RFC 5681 §3.1 eq. (4).
+* Limited Transmit is what went beyond cwnd (RFC 5681 §3.2 step 1, RFC 3042 §2): the segments a
+  cumulative ACK with new SACK information lets out within cwnd are not taken off FlightSize.
 """
 
 from synack.tcp.config import TcpConfig
@@ -49,3 +51,24 @@ def test_stretch_ack_reporting_a_loss_halves_the_flight_it_found():
     (rec,) = [r for r in log if isinstance(r, RecoveryEntered)]
     assert (rec.flight, rec.ssthresh) == (10000, 5000)
 
+
+def test_segments_sent_within_cwnd_are_not_limited_transmit():
+    """Ten segments out; an ACK acknowledges three and SACKs the fifth (a duplicate ACK by RFC
+    6675 §2, DupAcks = 1). Slow start made cwnd 12; pipe is 6, so six new segments go: five are
+    the ACK clock's (the three acknowledged, the two cwnd grew by), only the sixth (FlightSize
+    13 > cwnd 12) is Limited Transmit. When the RACK timer (RFC 8985 §6.2) finds the fourth
+    segment lost, ssthresh halves FlightSize less that one: min(12, cwnd 12) / 2 = 6 segments,
+    not (13 - 6) / 2 = 3."""
+    log = []
+    d = established(log.append)
+    t0 = d.now
+    send_iw(d)
+    d.now = t0 + RTT
+    d.peer(".", seq=R, ack=A + 3000, options=sack((A + 4000, A + 5000)))
+    for i in range(10, 16):
+        d.expect(".", seq=A + 1000 * i, length=1000)
+    d.expect(".", seq=A + 3000, length=1000, at=t0 + RTT + RTT / 4)   # reo_wnd = min_RTT / 4
+    d.expect_nothing()
+    (rec,) = [r for r in log if isinstance(r, RecoveryEntered)]
+    assert rec.trigger == "rack-timer"
+    assert (rec.flight, rec.ssthresh) == (12000, 6000)

@@ -86,10 +86,14 @@ class RecoveryMixin:
         blocks, dsack = self._sack_blocks_in(seg, ack_off)
         prior_una, prior_sacked = self._una, sb.sacked_bytes
         delivered_recs: list[Rec] = []
+        self._lt_credit = 0
         if ack_off > self._una:
             delivered_recs = sb.ack(ack_off)
+            prior_cwnd = self.cc.cwnd
             self._new_ack(ack_off, seg, now)       # frees data, RTT, cwnd or recovery exit, RTO
             self._dupacks = 0                      # "MUST reset DupAcks to zero" (RFC 6675 §5)
+            # what this ACK's cumulative part lets out is not Limited Transmit (_transmit_new)
+            self._lt_credit = max(ack_off - prior_una + self.cc.cwnd - prior_cwnd, 0)
         newly = sb.sack(blocks) if blocks else []
         delivered_recs += newly
         reason = "sack" if newly else "dsack" if dsack is not None else None

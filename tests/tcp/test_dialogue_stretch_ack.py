@@ -4,6 +4,8 @@ at once, as Linux's receiver does when it ACKs what the application read).
 * The reduction halves the FlightSize the ACK found, before its own cumulative part: RFC 6937
   §3 RecoverFS ("FlightSize at the start of recovery") counts from the same SND.UNA as
   prr_delivered, which includes that ACK; RFC 5681 §3.1 eq. (4).
+* ACKs read from the link together (one output pass after them) reduce from the FlightSize
+  before the first of them.
 * Limited Transmit is what went beyond cwnd (RFC 5681 §3.2 step 1, RFC 3042 §2): the segments a
   cumulative ACK with new SACK information lets out within cwnd are not taken off FlightSize.
 """
@@ -12,10 +14,11 @@ from synack.tcp.config import TcpConfig
 from synack.tcp.events import RecoveryEntered
 from synack.testing import Dialogue
 from synack.testing import sack_option as sack
-from synack.wire.tcp import Mss, Nop, SackPermitted
+from synack.wire.tcp import Flags, Mss, Nop, SackPermitted, TcpSegment
 
 ISS, IRS = 2**32 - 3, 2**32 - 5
 A, R = ISS + 1, IRS + 1
+M = 0xFFFFFFFF
 SACK_OK = (Mss(1000), Nop(), Nop(), SackPermitted())
 RTT = 0.1
 
@@ -72,3 +75,33 @@ def test_segments_sent_within_cwnd_are_not_limited_transmit():
     (rec,) = [r for r in log if isinstance(r, RecoveryEntered)]
     assert rec.trigger == "rack-timer"
     assert (rec.flight, rec.ssthresh) == (12000, 6000)
+
+
+def arrive_together(d, *acks):
+    """Several ACKs read from the link at once, one output pass after them (as host.Stack
+    makes per turn of its loop): ``acks`` are (ack, sack blocks) pairs."""
+    for ack, blocks in acks:
+        seg = TcpSegment(d.id.remote_port, d.id.local_port, R & M, ack & M, Flags.ACK, 65535, 0,
+                         tuple(sack(*blocks)) if blocks else (), b"")
+        d.history.append((d.now, "<", seg))
+        d.conn.receive_segment(seg, d.now)
+
+
+def test_acks_read_together_reduce_from_the_flight_before_them():
+    """Ten segments out; two ACKs come in one read: the first acknowledges four, the second two
+    more and SACKs three above the seventh. The first emptied the flight with no output pass
+    to refill it; FlightSize when they arrived was 10, so ssthresh = 5 and PRR's slow-start
+    bound (RFC 6937 §3, prr_delivered counting both ACKs) sends the retransmission and four
+    new segments. Halving the 6 outstanding before the second ACK gave ssthresh 3."""
+    log = []
+    d = established(log.append)
+    t0 = d.now
+    send_iw(d)
+    d.now = t0 + RTT
+    arrive_together(d, (A + 4000, ()), (A + 6000, ((A + 7000, A + 10000),)))
+    d.expect(".", seq=A + 6000, length=1000)             # the fast retransmit
+    for i in range(10, 14):
+        d.expect(".", seq=A + 1000 * i, length=1000)
+    d.expect_nothing()
+    (rec,) = [r for r in log if isinstance(r, RecoveryEntered)]
+    assert (rec.flight, rec.ssthresh) == (10000, 5000)

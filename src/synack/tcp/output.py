@@ -332,6 +332,7 @@ class OutputMixin:
                 self._arm_tlp(now)                                   # RFC 8985 §7.2
             self._note_cwnd_use()
             self._check_persist(now)
+            self._out_una = self._una
         if self._ack_now and (st.synchronized or st is S.SYN_RECEIVED):
             # A pure ACK carries the highest sequence number sent, not a rewound SND.NXT: a peer
             # that already has the retransmitted data would find SND.NXT old and drop the ACK

@@ -165,19 +165,24 @@ class RecoveryMixin:
         """RFC 6675 §5 step 4 with RFC 6937 §3 initialisation. ``prior_una``: SND.UNA before the
         ACK that found the loss (SND.UNA itself when the RACK timer found it)."""
         sb = self.sb
-        # FlightSize as the ACK that found the loss arrived, before its own cumulative
-        # acknowledgment. RFC 6937 §3 sets "RecoverFS = snd.nxt-snd.una // FlightSize at the
-        # start of recovery" and counts every ACK of the recovery in prr_delivered, this one
-        # included (``delivered``), so that "prr_delivered will approach RecoverFS" as prr_out
-        # approaches ssthresh (§3): both must count from the same SND.UNA. And eq. (4) of RFC
-        # 5681 halves "the amount of outstanding data in the network" (§3.1) when the loss is
-        # signalled: a receiver that stretches its ACKs (Linux acknowledges what the
-        # application read, often 4-12 segments at once) would otherwise make the same loss
-        # halve a flight already shrunk by the ACK reporting it, ssthresh a quarter of the
-        # window instead of half. Linux and FreeBSD (tcp_reno_ssthresh, newreno_cong_signal)
-        # halve cwnd, which only grows while the flight fills it; ``_reduction_base`` keeps
-        # the smaller of the two (RFC 7661 §4.3).
-        flight = self._max - min(prior_una, self._una)      # FlightSize
+        # FlightSize as the ACKs that found the loss arrived: from SND.UNA at the last output
+        # pass, before their cumulative acknowledgments. The stack reads what the link holds
+        # and makes one output pass after it (host.Stack.packets_to_send), so several ACKs may
+        # come in together, and those ahead of the one that finds the loss have emptied the
+        # flight with no chance to refill it. RFC 6937 §3 sets "RecoverFS = snd.nxt-snd.una //
+        # FlightSize at the start of recovery" and counts what is delivered from then on in
+        # prr_delivered, so that "prr_delivered will approach RecoverFS" as prr_out approaches
+        # ssthresh (§3): both count from that SND.UNA here (``delivered`` takes the batch's
+        # cumulative part). And eq. (4) of RFC 5681 halves "the amount of outstanding data in
+        # the network" (§3.1) when the loss is signalled: behind a receiver that stretches its
+        # ACKs (Linux acknowledges what the application read, often 4-12 segments at once),
+        # halving what those ACKs left made ssthresh a quarter of the window, not half. Linux
+        # and FreeBSD (tcp_reno_ssthresh, newreno_cong_signal) halve cwnd, which only grows
+        # while the flight fills it; ``_reduction_base`` keeps the smaller of the two (RFC 7661
+        # §4.3).
+        base_una = min(prior_una, self._una, max(self._out_una, 0))
+        delivered += prior_una - base_una if prior_una > base_una else 0
+        flight = self._max - base_una                        # FlightSize
         self._in_recovery = True
         self._recover = self._max                            # (4.1) RecoveryPoint = HighData
         # (4.2) ssthresh (CongCtrlAlg()) from FlightSize less the Limited Transmit segments of

@@ -72,7 +72,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         '_ecn_cwr', '_ecn_echo', '_ecn_high', '_ecn_plain_syn', '_ect_new', '_ect_out', '_events',
         '_fin_off', '_fin_rcvd', '_first_rexmit_time', '_gbn_end', '_ghost', '_ghost_until', '_high_rxt', '_idle_pass', '_in_recovery',
         '_inflate', '_ka_probes', '_last_ack_sent', '_last_data_rcv', '_last_data_snd',
-        '_last_rcv', '_last_snd', '_lt_sent', '_max', '_now', '_nxt', '_partial_acked',
+        '_last_rcv', '_last_snd', '_lt_credit', '_lt_sent', '_max', '_now', '_nxt', '_out_una', '_partial_acked',
         '_peer_fin_off', '_persist_backoff', '_pingpong', '_probe_end', '_prr_cwnd',
         '_prr_delivered', '_prr_out', '_queue', '_quickacks', '_rcv_adv', '_rcv_up',
         '_rcv_wnd_max', '_read_closed', '_recover', '_recover_fs', '_rto_recovery', '_rtt_off',
@@ -162,6 +162,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._recover = -1
         self._inflate = 0
         self._lt_sent = 0              # RFC 3042 bytes sent on the current duplicate ACKs
+        self._lt_credit = 0            # bytes the last ACK's cumulative part let out (not RFC 3042's)
+        self._out_una = 0              # SND.UNA at the end of the last output pass
         self._partial_acked = False    # a partial ACK came in this NewReno recovery (RFC 6582)
         self._cwnd_used = 0            # the most in flight in the window of data ending at ...
         self._cwnd_used_end = 0        # ... this offset, and whether it filled cwnd

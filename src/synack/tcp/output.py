@@ -332,6 +332,7 @@ class OutputMixin:
                 self._arm_tlp(now)                                   # RFC 8985 §7.2
             self._note_cwnd_use()
             self._check_persist(now)
+            self._out_una = self._una
         if self._ack_now and (st.synchronized or st is S.SYN_RECEIVED):
             # A pure ACK carries the highest sequence number sent, not a rewound SND.NXT: a peer
             # that already has the retransmitted data would find SND.NXT old and drop the ACK
@@ -373,7 +374,20 @@ class OutputMixin:
         if not self._in_recovery and 0 < self._dupacks < self.config.dupthresh:
             # RFC 3042 segments (with SACK: RFC 6675 §5 step 3), kept out of the FlightSize
             # that sets ssthresh (RFC 5681 §3.2 step 2, RFC 6675 §5 (4.2))
-            self._lt_sent += self._nxt - off
+            if self.sack_ok:
+                # An ACK that advances SND.UNA and brings new SACK information is a duplicate
+                # (RFC 6675 §2, "regardless of its status as a cumulative acknowledgment"), but
+                # what its cumulative part (and the cwnd growth it gave) lets out is the ACK
+                # clock's, sent within cwnd as any ACK's would be, not "additional data sent in
+                # limited transmit" (RFC 5681 §3.2 step 2; RFC 3042 §2: segments "beyond the
+                # congestion window"). Counted here, a stretch ACK's worth of segments came off
+                # the FlightSize that sets ssthresh: a whole window, ssthresh down to 2 segments.
+                sent = self._nxt - off
+                clock = min(self._lt_credit, sent)
+                self._lt_credit -= clock
+                self._lt_sent += sent - clock
+            else:
+                self._lt_sent += self._nxt - off
         self._max = max(self._max, self._nxt)
         self._last_data_snd = now
         if self.timers.rto is None:

@@ -86,10 +86,14 @@ class RecoveryMixin:
         blocks, dsack = self._sack_blocks_in(seg, ack_off)
         prior_una, prior_sacked = self._una, sb.sacked_bytes
         delivered_recs: list[Rec] = []
+        self._lt_credit = 0
         if ack_off > self._una:
             delivered_recs = sb.ack(ack_off)
+            prior_cwnd = self.cc.cwnd
             self._new_ack(ack_off, seg, now)       # frees data, RTT, cwnd or recovery exit, RTO
             self._dupacks = 0                      # "MUST reset DupAcks to zero" (RFC 6675 §5)
+            # what this ACK's cumulative part lets out is not Limited Transmit (_transmit_new)
+            self._lt_credit = max(ack_off - prior_una + self.cc.cwnd - prior_cwnd, 0)
         newly = sb.sack(blocks) if blocks else []
         delivered_recs += newly
         reason = "sack" if newly else "dsack" if dsack is not None else None
@@ -125,7 +129,7 @@ class RecoveryMixin:
         elif self._una >= self._recover and self._una < self._max:
             dup_trigger = not self._rack_on and self._dupacks >= cfg.dupthresh
             if sb.lost_bytes > 0 or dup_trigger:
-                self._enter_sack_recovery(now, delivered, trigger)
+                self._enter_sack_recovery(now, delivered, trigger, prior_una)
         if self._una >= self._max:
             self.timers.tlp = self.timers.rack = None
         elif ack_off > prior_una:
@@ -157,10 +161,28 @@ class RecoveryMixin:
 
     # ================================================================ fast recovery and PRR
 
-    def _enter_sack_recovery(self, now: float, delivered: int, trigger: str) -> None:
-        """RFC 6675 §5 step 4 with RFC 6937 §3 initialisation."""
+    def _enter_sack_recovery(self, now: float, delivered: int, trigger: str, prior_una: int) -> None:
+        """RFC 6675 §5 step 4 with RFC 6937 §3 initialisation. ``prior_una``: SND.UNA before the
+        ACK that found the loss (SND.UNA itself when the RACK timer found it)."""
         sb = self.sb
-        flight = self._max - self._una                       # FlightSize
+        # FlightSize as the ACKs that found the loss arrived: from SND.UNA at the last output
+        # pass, before their cumulative acknowledgments. The stack reads what the link holds
+        # and makes one output pass after it (host.Stack.packets_to_send), so several ACKs may
+        # come in together, and those ahead of the one that finds the loss have emptied the
+        # flight with no chance to refill it. RFC 6937 §3 sets "RecoverFS = snd.nxt-snd.una //
+        # FlightSize at the start of recovery" and counts what is delivered from then on in
+        # prr_delivered, so that "prr_delivered will approach RecoverFS" as prr_out approaches
+        # ssthresh (§3): both count from that SND.UNA here (``delivered`` takes the batch's
+        # cumulative part). And eq. (4) of RFC 5681 halves "the amount of outstanding data in
+        # the network" (§3.1) when the loss is signalled: behind a receiver that stretches its
+        # ACKs (Linux acknowledges what the application read, often 4-12 segments at once),
+        # halving what those ACKs left made ssthresh a quarter of the window, not half. Linux
+        # and FreeBSD (tcp_reno_ssthresh, newreno_cong_signal) halve cwnd, which only grows
+        # while the flight fills it; ``_reduction_base`` keeps the smaller of the two (RFC 7661
+        # §4.3).
+        base_una = min(prior_una, self._una, max(self._out_una, 0))
+        delivered += prior_una - base_una if prior_una > base_una else 0
+        flight = self._max - base_una                        # FlightSize
         self._in_recovery = True
         self._recover = self._max                            # (4.1) RecoveryPoint = HighData
         # (4.2) ssthresh (CongCtrlAlg()) from FlightSize less the Limited Transmit segments of
@@ -299,7 +321,7 @@ class RecoveryMixin:
             return
         self._rack_detect(now, "rack-timer")
         if (not self._in_recovery and self.sb.lost_bytes > 0 and self._una >= self._recover):
-            self._enter_sack_recovery(now, 0, "rack-timer")
+            self._enter_sack_recovery(now, 0, "rack-timer", self._una)
 
     def _arm_tlp(self, now: float) -> None:
         """RFC 8985 §7.2 TLP_calc_PTO(), armed unless in recovery or with SACKed segments."""

@@ -56,6 +56,7 @@ class Timers:
     tlp: float | None = None
     connect: float | None = None    # the opening's deadline (TcpConfig.connect_timeout)
     fin_wait_2: float | None = None  # an orphaned FIN-WAIT-2 gives up (TcpConfig.fin_wait_2_timeout)
+    ecn_hold: float | None = None   # an ECE at cwnd = 1 SMSS: new data waits for it (RFC 3168 §6.1.2)
 
 
 # ``t.deadlines(t)``: every field of ``t`` as a tuple, in one C call (segments_to_send asks per pass)
@@ -431,7 +432,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         t = self.timers
         due = {k: v for k, v in (("rto", t.rto), ("delayed_ack", t.delayed_ack), ("persist", t.persist),
                                  ("keepalive", t.keepalive), ("time_wait", t.time_wait), ("rack", t.rack),
-                                 ("tlp", t.tlp), ("connect", t.connect), ("fin_wait_2", t.fin_wait_2))
+                                 ("tlp", t.tlp), ("connect", t.connect), ("fin_wait_2", t.fin_wait_2),
+                                 ("ecn_hold", t.ecn_hold))
                if v is not None}
         if self._sendable():
             due["send"] = self._now
@@ -492,6 +494,9 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             t.keepalive = None
             self._trace_timer("keepalive", now)
             self._on_keepalive(now)
+        if t.ecn_hold is not None and t.ecn_hold <= now:
+            t.ecn_hold = None                 # new data may go again (EcnMixin._ecn_on_ack)
+            self._trace_timer("ecn_hold", now)
 
     def _on_rto(self, now: float) -> None:
         """Retransmission timeout: RFC 6298 §5.4-5.6 (retransmit the earliest unacked segment,

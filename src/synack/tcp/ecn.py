@@ -110,21 +110,27 @@ class EcnMixin:
             if self.config.quickack:
                 self._enter_quickack(2, leave_pingpong=True)   # Linux __tcp_ecn_check_ce: "better not delay acks"
 
-    def _ecn_on_ack(self, seg: TcpSegment, ack_off: int, flight: int, now: float) -> None:
+    def _ecn_on_ack(self, seg: TcpSegment, ack_off: int, flight: int, before: int, now: float) -> None:
         """An acceptable ACK with ECE (§6.1.2): "treated just as a congestion loss", once per
-        window of data, and not while loss recovery already reduced the window."""
+        window of data, and not while loss recovery already reduced the window. ``flight`` and
+        ``before``: FlightSize and cwnd as the ACK arrived (its own ACK processing may have
+        grown cwnd since)."""
         if not (self.ecn_ok and seg.flags & ECE) or ack_off <= self._ecn_high or self._in_recovery:
             return
-        before = self.cc.cwnd
         self.cc.on_ecn_echo(now, flight)             # as for a loss, no recovery (CUBIC: RFC 9438 §4.6)
         if self.cc.cwnd > before:
             # "The sending TCP SHOULD NOT increase the congestion window in response to the
             # receipt of an ECN-Echo ACK packet" (the controller's floor is 2 SMSS)
             self.cc.cwnd = before
-        if before <= self.mss and self._una < self._max:
+        if before <= self.mss:
             # §6.1.2: "the sending TCP MUST reset the retransmit timer on receiving the ECN-Echo
-            # packet when the congestion window is one"
-            self._arm_rto(now, self.rtt.rto)
+            # packet when the congestion window is one. The sending TCP will then be able to
+            # send a new packet only when the retransmit timer expires." (RFC 9438 §4.6: below
+            # 1 MSS the rate "MUST" fall further.) The timer restarts for what is in flight, and
+            # new data waits one RTO whether anything is in flight or not (``ecn_hold``).
+            if self._una < self._max:
+                self._arm_rto(now, self.rtt.rto)
+            self.timers.ecn_hold = now + self.rtt.rto
         self._ecn_reduced()
         if self.log:
             self.log(EcnSignal(now, self.id, "ece"))

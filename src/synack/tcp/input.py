@@ -333,7 +333,7 @@ class InputMixin:
             self._challenge_ack(now)
             self._drop(seg, "ACK below SND.UNA - MAX.SND.WND: challenge ACK", now)
             return False
-        flight = self._max - self._una
+        flight, cwnd = self._max - self._una, self.cc.cwnd
         if self.sack_ok and self._una >= 0:
             if ack_off >= self._una:
                 self._sack_ack(seg, ack_off, now)          # recovery.py: RFC 6675, RFC 8985
@@ -345,7 +345,7 @@ class InputMixin:
             # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" (fifth step);
             # an older ACK (accepted under RFC 5961 §5.2) says nothing about the window now.
             self._update_window(seg)
-            self._ecn_on_ack(seg, ack_off, flight, now)    # RFC 3168 §6.1.2
+            self._ecn_on_ack(seg, ack_off, flight, cwnd, now)   # RFC 3168 §6.1.2
         # state-specific parts of the fifth step
         fin_acked = self._fin_off is not None and self._una > self._fin_off
         if st is S.FIN_WAIT_1 and fin_acked:

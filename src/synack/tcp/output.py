@@ -220,6 +220,8 @@ class OutputMixin:
         if probe:
             n = min(avail, mss, wnd_room)
             return (n, fin_pending and nxt + n == self._fin_off) if n > 0 else None
+        if self.timers.ecn_hold is not None and nxt >= self._max:
+            return None                            # RFC 3168 §6.1.2: until the timer expires
         if self.sack_ok:
             budget = self._sack_send_budget()
             if self._in_recovery and budget > 0:

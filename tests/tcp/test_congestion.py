@@ -25,6 +25,7 @@ def ack_round(cc, now, rtt=RTT, per_ack=1):
 def in_congestion_avoidance(cls, segments, **kw):
     """A controller that just left fast recovery from a window of ``segments`` (flight = cwnd)."""
     cc = cls(MSS, **kw)
+    cc.on_ack(0.0, MSS, MSS, RTT)               # past the initial window (no RFC 6928 fallback)
     cc.cwnd = segments * MSS
     cc.on_congestion_event(0.0, segments * MSS)
     cc.on_recovery_exit(0.0)
@@ -348,3 +349,26 @@ def test_cubic_growth_is_bounded_by_one_and_a_half_per_rtt():
     before = cc.cwnd
     ack_round(cc, 1000.0)                                 # far past K: W_cubic is enormous
     assert before < cc.cwnd <= math.ceil(1.5 * before) + MSS
+
+
+def test_restart_window_falls_back_to_rfc3390_after_a_loss_in_a_first_window():
+    # RFC 6928 §2 SHOULD: a loss "during either the initial window or a restart window" (more
+    # than 4 KB sent) makes later restart windows RFC 3390's, min(4*MSS, max(2*MSS, 4380)).
+    cc = Reno(MSS)
+    cc.on_ack(0.0, MSS, MSS, RTT)                          # the initial window went through
+    cc.on_congestion_event(1.0, 12 * MSS)                  # a later loss: no fallback
+    cc.on_recovery_exit(1.1)
+    cc.cwnd = 30 * MSS
+    cc.on_idle(5.0, 3.0, 1.0)
+    assert cc.cwnd == 10 * MSS                             # RW = min(IW10, cwnd)
+    cc.on_ack(5.1, 4 * MSS, 10 * MSS, RTT)                 # 6 segments of it still unacked
+    cc.on_rto(6.0, 6 * MSS)                                # a loss in the restart window
+    cc.cwnd = 30 * MSS
+    cc.on_idle(9.0, 3.0, 1.0)
+    assert cc.cwnd == 4 * MSS
+    # an ECN mark in the initial window is no packet loss: IW10 restarts stay
+    cc = Reno(MSS)
+    cc.on_ecn_echo(0.1, 10 * MSS)
+    cc.cwnd = 30 * MSS
+    cc.on_idle(5.0, 3.0, 1.0)
+    assert cc.cwnd == 10 * MSS

@@ -196,9 +196,6 @@ def test_at_most_one_ack_for_each_incoming_segment():
 
 # ---------------------------------------------------------------- RFC 6928 §2 restart window after a loss
 
-@pytest.mark.xfail(strict=True, reason="RFC 6928 §2 SHOULD: after a loss in the initial window with "
-                   "more than 4 KB sent, the restart window falls back to RFC 3390's (4 segments of "
-                   "1000); synack's restart window stays min(IW10, cwnd)")
 def test_restart_window_falls_back_to_rfc3390_after_a_loss_in_the_initial_window():
     d = established()
     d.conn.send(b"x" * 10000)

@@ -56,6 +56,11 @@ def initial_window(mss: int) -> int:
     return min(10 * mss, max(2 * mss, 14600))
 
 
+def rfc3390_window(mss: int) -> int:
+    """RFC 3390 §1's initial window, in bytes: min(4*MSS, max(2*MSS, 4380))."""
+    return min(4 * mss, max(2 * mss, 4380))
+
+
 class CongestionControl(ABC):
     """Base class: RFC 5681 slow start (with byte counting), timeout and restart behaviour.
 
@@ -93,6 +98,8 @@ class CongestionControl(ABC):
         self._in_recovery = False
         self._rto_repeated = False     # the RTO-retransmitted segment timed out again
         self._ca_acked = 0             # bytes acked in congestion avoidance (RFC 5681 §3.1)
+        self._restart_left = 0         # bytes of the current restart window not yet acked
+        self._rw_3390 = False          # a loss in the initial or a restart window (RFC 6928 §2)
         self.hystart = HyStart() if hystart else None
         # Set by the connection before each on_ack: did the flight fill cwnd lately? When it did
         # not (the application or the peer's window held the sender back), cwnd does not grow
@@ -128,6 +135,7 @@ class CongestionControl(ABC):
         tcp_reinit_congestion_control keeps snd_cwnd and snd_ssthresh too)."""
         self.cwnd, self.ssthresh = other.cwnd, other.ssthresh
         self._pristine = other._pristine
+        self._restart_left, self._rw_3390 = other._restart_left, other._rw_3390
         self._rto_repeated = other._rto_repeated
         self._in_recovery = other._in_recovery
         self.hystart = other.hystart
@@ -164,6 +172,7 @@ class CongestionControl(ABC):
         if acked <= 0:
             return
         self._pristine = False
+        self._restart_left = max(self._restart_left - acked, 0)
         self._rto_repeated = False        # a new ACK ends the run of timeouts (RFC 5681 §3.1)
         if not self.cwnd_limited:
             return                        # RFC 9438 §5.8: "does not increase its congestion window"
@@ -201,7 +210,7 @@ class CongestionControl(ABC):
 
         The connection adds the step 3/4 inflation itself (see the module docstring).
         """
-        self._pristine = False
+        self._note_loss_in_first_window()
         self._rto_repeated = False        # a new loss episode: the next RTO recomputes ssthresh
         # The reduction starts from the smaller of FlightSize and cwnd. FlightSize (SND.NXT -
         # SND.UNA) still counts segments already lost but not yet detected: a loss found just
@@ -223,6 +232,16 @@ class CongestionControl(ABC):
             self.cwnd = self.ssthresh
             self._in_recovery = False
 
+    def _note_loss_in_first_window(self) -> None:
+        """RFC 6928 §2: "implementations SHOULD fall back to RFC 3390 for the restart window (RW)
+        if any packet loss is detected during either the initial window or a restart window,
+        and more than 4 KB of data is sent" (``on_idle``; the fallback is min(IW, RFC 3390's),
+        so an IW of 4 KB or less is left as it is)."""
+        if self._pristine or self._restart_left > 0:
+            self._rw_3390 = True
+        self._pristine = False
+        self._restart_left = 0
+
     def _reduction_base(self, flight_size: int) -> int:
         """What a congestion event reduces from: min(FlightSize, cwnd) (see on_congestion_event)."""
         return min(flight_size, self.cwnd)
@@ -230,7 +249,9 @@ class CongestionControl(ABC):
     def on_ecn_echo(self, now: float, flight_size: int) -> None:
         """An ECN-Echo ACK: "treated just as a congestion loss" (RFC 3168 §6.1.2), ssthresh and
         cwnd as for a fast retransmit, but no recovery follows."""
+        rw_3390 = self._rw_3390               # a mark, not a loss: RFC 6928's fallback is for losses
         self.on_congestion_event(now, flight_size)
+        self._rw_3390 = rw_3390
         self.on_recovery_exit(now)
 
     def on_rto(self, now: float, flight_size: int) -> None:
@@ -240,7 +261,7 @@ class CongestionControl(ABC):
         times out, and "is held constant" when it had already been retransmitted by the timer;
         "cwnd MUST be set to no more than the loss window, LW, which equals 1 full-sized segment".
         """
-        self._pristine = False
+        self._note_loss_in_first_window()
         if not self._rto_repeated:
             if self._in_recovery:
                 # A timeout in fast recovery is the same loss episode, whose reduction is made
@@ -264,7 +285,11 @@ class CongestionControl(ABC):
         RW = min(IW, cwnd).
         """
         if idle > rto:
-            self.cwnd = min(self.initial_window, self.cwnd)
+            iw = self.initial_window
+            if self._rw_3390:
+                iw = min(iw, rfc3390_window(self.mss))     # RFC 6928 §2 (SHOULD)
+            self.cwnd = min(iw, self.cwnd)
+            self._restart_left = self.cwnd
 
     # --- algorithm hooks -----------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ BENCHES: list[tuple[str, bool, list[str], list[str]]] = [
     ("cc", False, ["--rtt", "10", "--loss", "1", "--duration", "10", "--no-fairness"],
      ["--full"]),
     ("cc_tun", True, ["--mb", "10", "--rate", "none", "20mbit"], []),
+    ("reno_model", False, ["--rounds", "100000"], []),
 ]
 
 

@@ -29,6 +29,7 @@ BENCHES: list[tuple[str, bool, list[str], list[str]]] = [
      ["--full"]),
     ("cc_tun", True, ["--mb", "10", "--rate", "none", "20mbit"], []),
     ("reno_model", False, ["--rounds", "100000"], []),
+    ("tun_latency", True, ["--count", "100"], []),
 ]
 
 

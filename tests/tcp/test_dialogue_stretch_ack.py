@@ -36,16 +36,22 @@ def send_iw(d):
     d.expect_nothing()
 
 
-def test_stretch_ack_reporting_a_loss_halves_the_flight_it_found():
-    """Ten segments out; one ACK acknowledges four and SACKs three above a hole (the fifth).
-    FlightSize when it arrived: 10 segments, so ssthresh = 5 (eq. (4)); the ACK then left 2 in
-    the pipe, and PRR's slow-start bound (RFC 6937 §3) sends the retransmission and two new
-    segments. Halving the 6 still outstanding after the ACK gave ssthresh 3 and one segment."""
+def iw_out():
+    """The initial window sent, one RTT earlier: (dialogue, its event log, when it was sent)."""
     log = []
     d = established(log.append)
     t0 = d.now
     send_iw(d)
     d.now = t0 + RTT
+    return d, log, t0
+
+
+def test_stretch_ack_reporting_a_loss_halves_the_flight_it_found():
+    """Ten segments out; one ACK acknowledges four and SACKs three above a hole (the fifth).
+    FlightSize when it arrived: 10 segments, so ssthresh = 5 (eq. (4)); the ACK then left 2 in
+    the pipe, and PRR's slow-start bound (RFC 6937 §3) sends the retransmission and two new
+    segments. Halving the 6 still outstanding after the ACK gave ssthresh 3 and one segment."""
+    d, log, t0 = iw_out()
     d.peer(".", seq=R, ack=A + 4000, options=sack((A + 5000, A + 8000)))
     d.expect(".", seq=A + 4000, length=1000)             # the fast retransmit
     d.expect(".", seq=A + 10000, length=1000)
@@ -62,11 +68,7 @@ def test_segments_sent_within_cwnd_are_not_limited_transmit():
     13 > cwnd 12) is Limited Transmit. When the RACK timer (RFC 8985 §6.2) finds the fourth
     segment lost, ssthresh halves FlightSize less that one: min(12, cwnd 12) / 2 = 6 segments,
     not (13 - 6) / 2 = 3."""
-    log = []
-    d = established(log.append)
-    t0 = d.now
-    send_iw(d)
-    d.now = t0 + RTT
+    d, log, t0 = iw_out()
     d.peer(".", seq=R, ack=A + 3000, options=sack((A + 4000, A + 5000)))
     for i in range(10, 16):
         d.expect(".", seq=A + 1000 * i, length=1000)
@@ -93,11 +95,7 @@ def test_acks_read_together_reduce_from_the_flight_before_them():
     to refill it; FlightSize when they arrived was 10, so ssthresh = 5 and PRR's slow-start
     bound (RFC 6937 §3, prr_delivered counting both ACKs) sends the retransmission and four
     new segments. Halving the 6 outstanding before the second ACK gave ssthresh 3."""
-    log = []
-    d = established(log.append)
-    t0 = d.now
-    send_iw(d)
-    d.now = t0 + RTT
+    d, log, t0 = iw_out()
     arrive_together(d, (A + 4000, ()), (A + 6000, ((A + 7000, A + 10000),)))
     d.expect(".", seq=A + 6000, length=1000)             # the fast retransmit
     for i in range(10, 14):

@@ -33,6 +33,14 @@ def send_segments(d, n, first=0):
         d.expect("." if i < n - 1 else "P.", seq=A + 1000 * (first + i), length=1000)
 
 
+def send_then_wait(d, n):
+    """Send segments 0..n-1 now and move the clock one RTT (0.1 s) on; returns when they left."""
+    t0 = d.now
+    send_segments(d, n)
+    d.now = t0 + 0.1
+    return t0
+
+
 def kinds(log, cls):
     return [r for r in log if isinstance(r, cls)]
 
@@ -53,9 +61,7 @@ def test_figure1_tail_loss_probe_then_rack_repairs_a_lost_retransmission():
     the recovery handles the lost retransmission (RFC 6675's HighRxt would have blocked it)."""
     log: list = []
     d = established(log=log)
-    t0 = d.now
-    send_segments(d, 4)
-    d.now = t0 + 0.1
+    t0 = send_then_wait(d, 4)
     d.peer(".", seq=R, ack=A + 1000)                                   # (2) ACK P0
     assert d.conn.timers.tlp == pytest.approx(d.now + 0.2)             # PTO = 2 * SRTT
     probe = d.expect("P.", seq=A + 3000, length=1000, at=t0 + 0.3)     # (3) TLP: P3 again
@@ -104,9 +110,7 @@ def test_reordering_window_is_zero_once_three_segments_are_sacked():
     segments: the hole waits 25 ms (the RACK timer); the third SACKed one: it is lost at once."""
     log: list = []
     d = established(log=log)
-    t0 = d.now
-    send_segments(d, 5)
-    d.now = t0 + 0.1
+    t0 = send_then_wait(d, 5)
     d.peer(".", seq=R, ack=A, options=sack((A + 1000, A + 3000)))
     assert d.conn.rack.reo_wnd == pytest.approx(0.025)
     assert d.conn.timers.rack == pytest.approx(t0 + 0.125)
@@ -163,9 +167,7 @@ def test_after_reordering_three_dupacks_do_not_start_recovery_before_the_window(
     it then."""
     log: list = []
     d = established(log=log)
-    t0 = d.now
-    send_segments(d, 3)
-    d.now = t0 + 0.1
+    t0 = send_then_wait(d, 3)
     d.peer(".", seq=R, ack=A, options=sack((A + 1000, A + 2000)))
     d.now = t0 + 0.11
     d.peer(".", seq=R, ack=A + 3000)                                   # P0 late: reordering
@@ -324,9 +326,7 @@ def test_no_second_probe_while_one_is_outstanding():
     log: list = []
     d = established(log=log, peer_options=TS_OK)
     ts = d.conn._ts_now
-    t0 = d.now
-    send_segments(d, 4)
-    d.now = t0 + 0.1
+    t0 = send_then_wait(d, 4)
     d.peer(".", seq=R, ack=A + 2000, options=(Nop(), Nop(), Timestamps(2, ts(t0))))
     d.expect("P.", seq=A + 3000, length=1000, at=d.conn.timers.tlp)   # the probe: P3
     assert d.conn.tlp.end_seq == 4000
@@ -373,9 +373,7 @@ def test_tlp_duplicate_ack_without_sack_means_no_loss():
     DupAck "without any SACK option": both copies arrived, "TLP.end_seq = None", and no
     congestion response follows."""
     d = established()
-    t0 = d.now
-    send_segments(d, 3)
-    d.now = t0 + 0.1
+    t0 = send_then_wait(d, 3)
     d.peer(".", seq=R, ack=A + 2000)
     d.expect("P.", seq=A + 2000, length=1000, at=t0 + 0.5)           # the probe of P2
     ssthresh = d.conn.cc.ssthresh

@@ -430,11 +430,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     def _due(self) -> dict[str, float]:
         """THE predicate: every armed deadline, plus "send" when a segment is owed now."""
         t = self.timers
-        due = {k: v for k, v in (("rto", t.rto), ("delayed_ack", t.delayed_ack), ("persist", t.persist),
-                                 ("keepalive", t.keepalive), ("time_wait", t.time_wait), ("rack", t.rack),
-                                 ("tlp", t.tlp), ("connect", t.connect), ("fin_wait_2", t.fin_wait_2),
-                                 ("ecn_hold", t.ecn_hold))
-               if v is not None}
+        due = {k: v for k, v in zip(Timers.__slots__, t.deadlines(t)) if v is not None}
         if self._sendable():
             due["send"] = self._now
         return due

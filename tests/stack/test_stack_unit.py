@@ -142,6 +142,37 @@ def test_rst_for_stray_segment_over_ipv6():
     assert rst.flags == RST | ACK and rst.ack == 0
 
 
+@pytest.mark.parametrize("flags,seq,ack", [(ACK | PSH, M - 2, 0), (SYN, 0, 0)], ids=["ack", "syn"])
+def test_rst_for_a_segment_with_timestamps_echoes_its_tsval(flags, seq, ack):
+    """RFC 7323 §5.2 (RECOMMENDED): the RST carries a TSopt with TSecr = SEG.TSval and TSval = 0."""
+    st = make_stack()
+    peer = Peer(st)
+    peer.send(TcpSegment(40005, 81, M - 1, M - 2, flags, 1000, 0, (Timestamps(M - 7, 12345),), b""))
+    rst = peer.one()
+    assert (rst.seq, rst.ack) == (seq, ack) and rst.flags & RST
+    assert rst.timestamps == Timestamps(0, M - 7)
+
+
+def test_rst_for_a_segment_without_timestamps_or_with_rst_timestamps_off_has_no_options():
+    peer = Peer(make_stack())
+    peer.send(TcpSegment(40006, 81, 1, 2, ACK, 1000))
+    assert peer.one().options == ()
+    peer = Peer(make_stack(config=TcpConfig(ack_delay=None, rst_timestamps=False)))
+    peer.send(TcpSegment(40006, 81, 1, 2, ACK, 1000, 0, (Timestamps(99, 1),)))
+    assert peer.one().options == ()
+
+
+def test_listener_answers_a_stray_ack_with_a_rst_echoing_its_tsval():
+    """RFC 9293 §3.10.7.2 second check (an ACK to a LISTEN socket, cookies off) and RFC 7323 §5.2."""
+    st = make_stack(syncookies="off")
+    st.listen(80)
+    peer = Peer(st)
+    peer.send(TcpSegment(40007, 80, 5, M - 1, ACK, 1000, 0, (Timestamps(777, 3),)))
+    rst = peer.one()
+    assert rst.flags == RST and rst.seq == M - 1 and rst.timestamps == Timestamps(0, 777)
+    assert st.stats["no_tcb"] == 0                          # the listener, not the no-TCB path, answered
+
+
 def test_blackhole_mode_stays_silent():
     st = make_stack(rst_for_closed_ports=False)
     peer = Peer(st)

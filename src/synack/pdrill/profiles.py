@@ -105,6 +105,8 @@ _FREEBSD_TCP = dict(
     fin_wait_2_timeout=600.0,       # orphaned FIN-WAIT-2: TP_MAXIDLE = keepcnt x keepintvl idle
     fin_wait_2_idle=True,           # tcp_timer_2msl: idle since the last segment, checked every keepintvl
     rst_on_close_with_unread=False,  # tcp_disconnect(): flush unread data, then FIN
+    rst_timestamps=False,           # no RFC 7323 §5.2 echo (TSval 0, TSecr = SEG.TSval) on a RST
+    rtt_appendix_g=False,           # tcp_xmit_timer(): RFC 6298's gains for every sample
     keepalive=False,
     keepalive_idle=7200.0,          # net.inet.tcp.keepidle
     keepalive_interval=75.0,        # net.inet.tcp.keepintvl
@@ -175,6 +177,8 @@ _LINUX_TCP = dict(
     msl=30.0,                       # TCP_TIMEWAIT_LEN = 60 s
     fin_wait_2_timeout=60.0,        # tcp_fin_timeout
     rst_on_close_with_unread=True,  # tcp_close(): data_was_unread -> RST (RFC 2525 §2.17)
+    rst_timestamps=False,           # tcp_v4_send_reset(): no TSopt on a RST answering a segment
+    rtt_appendix_g=False,           # tcp_rtt_estimator(): its own gains for every sample
     keepalive=False,
     keepalive_idle=7200.0,          # tcp_keepalive_time
     keepalive_interval=75.0,        # tcp_keepalive_intvl

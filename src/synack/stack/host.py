@@ -327,7 +327,7 @@ class Stack:
         if f & _RST:
             return self._drop(now, "RST for no connection", len(seg.payload))
         if self.sconfig.rst_for_closed_ports:
-            self._send_tcp(laddr, raddr, rst_for(seg))
+            self._send_tcp(laddr, raddr, rst_for(seg, self.config.rst_timestamps))
 
     def _time_wait_in(self, tw: TimeWait, seg: TcpSegment, now: float, ecn: int) -> bool:
         """A segment for a connection in TIME-WAIT. False: the record is gone (a new SYN may open
@@ -428,7 +428,7 @@ class Stack:
         if f & _ACK:
             if self.sconfig.syncookies != "off" and not f & _SYN and self._cookie_ack(lst, key, seg, now):
                 return
-            self._send_tcp(laddr, raddr, rst_for(seg))               # §3.10.7.2 second check
+            self._send_tcp(laddr, raddr, rst_for(seg, (lst.config or self.config).rst_timestamps))  # §3.10.7.2
             return
         if not f & _SYN:
             return self._drop(now, "listen: no SYN", 0)

@@ -65,6 +65,8 @@ class TcpConfig:
     min_rto: float = 1.0            # RFC 6298 §2.4 (SHOULD 1 s); Linux uses 0.2
     max_rto: float = 120.0
     rto_slop: float = 0.0           # added to each backed-off RTO (FreeBSD rexmit_slop)
+    rtt_appendix_g: bool = True     # timestamp samples weigh alpha, beta / ceil(FlightSize / 2 SMSS)
+                                    # (RFC 7323 §4.2 SHOULD, Appendix G); False: RFC 6298's per sample
     syn_retries: int = 7            # SYN retransmissions before "timed out": with the RTO bounds above
                                     # the last at 127 s, giving up at 247 s, so R2 for a SYN is over
                                     # 3 minutes (RFC 9293 §3.8.3, MUST-23; Linux tcp_syn_retries = 6:
@@ -90,6 +92,8 @@ class TcpConfig:
     fin_wait_2_idle: bool = False   # ... counted from the last segment received instead, looked at
                                     # every keepalive_interval (FreeBSD tcp_timer_2msl, TP_MAXIDLE)
     rst_on_close_with_unread: bool = True   # RFC 2525 §2.17, RFC 9293 §3.10.4
+    rst_timestamps: bool = True     # a RST answering a segment with a TSopt echoes it: TSval 0,
+                                    # TSecr = SEG.TSval (RFC 7323 §5.2 RECOMMENDED); False: no TSopt
     rst_ack_on_abort: bool = False  # True: an abort's RST also carries ACK = RCV.NXT (Linux, FreeBSD);
                                     # False: <SEQ=SND.NXT><CTL=RST> as RFC 9293 §3.10.5 writes it
     # --- keep-alive (RFC 9293 §3.8.4, MUST-24..29) ---

@@ -298,4 +298,16 @@ class EcnSignal:
     signal: str
 
 
+@dataclass(frozen=True, slots=True)
+class OptionError:
+    """A received option with a value the RFC says to log and correct, and what was used
+    instead (RFC 7323 §2.3: a Window Scale shift.cnt above 14 "SHOULD log the error but MUST
+    use 14")."""
+    t: float
+    conn: ConnId
+    option: str
+    received: int
+    used: int
+
+
 LogSink = Optional[Callable[[object], None]]

@@ -13,12 +13,13 @@ from synack.tcp.events import (DataReceived, Dropped, EndOfStream, RecoveryEnter
                                RttSample, SegmentIn, SoftError, UrgentData, Writable)
 from synack.tcp.states import Cause, State
 from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
-from synack.wire.tcp import Flags, TcpSegment
+from synack.wire.tcp import Flags, Nop, TcpSegment, Timestamps
 
 S = State
 ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
 SYNCHRONIZED_DATA_STATES = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)   # where text is accepted
 _FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20             # the same bits as plain ints
+_NOP = Nop()
 
 
 class InputMixin:
@@ -103,14 +104,14 @@ class InputMixin:
         """RFC 9293 §3.10.7.1: a RST is never answered; otherwise RST to the segment."""
         self._drop(seg, "closed", now)
         if not seg.flags & RST:
-            self._queue.append((rst_for(seg), False))
+            self._queue.append((rst_for(seg, self.config.rst_timestamps), False))
 
     def _in_listen(self, seg: TcpSegment, now: float) -> None:
         f = int(seg.flags)
         if f & _RST:
             return self._drop(seg, "listen: RST ignored", now)          # first check
         if f & _ACK:
-            self._queue.append((TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0), False))   # second check
+            self._queue.append((rst_for(seg, self.config.rst_timestamps), False))   # second check
             return self._drop(seg, "listen: ACK answered with RST", now)
         if not f & _SYN:
             return self._drop(seg, "listen: no SYN", now)               # fourth: "drop it"
@@ -135,7 +136,7 @@ class InputMixin:
             ack_off = self._ack_off(seg.ack)
             if ack_off <= -1 or ack_off > self._max:                    # SEG.ACK =< ISS or > SND.NXT
                 if not f & RST:
-                    self._queue.append((TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0), False))
+                    self._queue.append((rst_for(seg, self.config.rst_timestamps), False))
                 return self._drop(seg, "syn-sent: unacceptable ACK", now)
             ack_ok = True
         if f & RST:                                                     # second: RST
@@ -217,7 +218,8 @@ class InputMixin:
             if self.config.rfc5961:
                 self._challenge_ack(now)                # RFC 5961 §4.2, RFC 9293 §3.10.7.4
                 return self._drop(seg, "SYN in synchronized state: challenge ACK", now)
-            self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False), False))   # RFC 793
+            self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False,
+                                                options=rst_ts_echo(seg, self.config.rst_timestamps)), False))   # RFC 793
             self.error = ConnectionReset("connection reset")
             self._events.append(Reset(now, self.id))
             return self._advance(Cause.ABORT, now)
@@ -321,7 +323,7 @@ class InputMixin:
                 self._update_window(seg, force=True)
                 st = self.state
             else:
-                self._queue.append((TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0), False))
+                self._queue.append((rst_for(seg, self.config.rst_timestamps), False))
                 self._drop(seg, "syn-received: unacceptable ACK, RST", now)
                 return False
         # RFC 5961 §5.2: acceptable when SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT
@@ -369,6 +371,7 @@ class InputMixin:
             self._ghost = 0
         if self._gbn_end > self._una:
             self._note_go_back_n(ack_off, now)
+        flight = self._max - max(self._una, 0)     # FlightSize before this ACK (Appendix G)
         data_end = self.sndbuf.end
         self.sndbuf.ack_to(min(max(ack_off, 0), data_end))
         self._una = ack_off
@@ -380,17 +383,22 @@ class InputMixin:
         self._lt_sent = 0
         # RTT: a timestamp echo, else the one timed segment (Karn: never a retransmitted one)
         rtt = None
+        expected = 1                               # samples per window of data (RFC 7323 App. G)
         ts = seg.timestamps if self.ts_ok else None
         if ts is not None and ts.ecr:
             rtt = max(((self._ts_now(now) - ts.ecr) & MASK) / 1000.0, 0.0)
             if rtt > 3600:
                 rtt = None
+            elif self.config.rtt_appendix_g:
+                # RFC 7323 §4.2 SHOULD / Appendix G: "ExpectedSamples = ceiling(FlightSize /
+                # (SMSS * 2))" (the 2 for delayed ACKs), which scales alpha and beta down
+                expected = -(-flight // (2 * self.mss))
         elif self._rtt_off is not None and ack_off > self._rtt_off:
             rtt = now - self._rtt_time
         if self._rtt_off is not None and ack_off > self._rtt_off:
             self._rtt_off = None
         if rtt is not None:
-            self.rtt.sample(rtt)
+            self.rtt.sample(rtt, expected)
             self.rack.rtt_sample(now, rtt)         # RFC 8985 §6.2 Step 1
             self.tlp.rtt_sampled = True            # §7.3 condition 2
             self.cc.on_rtt_sample(now, rtt, self._una, self._max)   # HyStart++ rounds (RFC 9406)
@@ -603,7 +611,8 @@ class InputMixin:
                 self._drop(seg, f"text ignored in {st}", now)       # after the peer's FIN
             elif self._read_closed and self.config.rst_on_close_with_unread:
                 # data for an application that closed: RFC 9293 §3.10.4 / RFC 2525 §2.17
-                self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False), False))
+                self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False,
+                                                options=rst_ts_echo(seg, self.config.rst_timestamps)), False))
                 self.error = ConnectionReset("connection reset")
                 self._advance(Cause.ABORT, now)
                 return
@@ -728,9 +737,23 @@ def _urgent_after_cut(urgent: int, flags: Flags, cut: int) -> tuple[int, Flags]:
     return 0, flags & ~URG
 
 
-def rst_for(seg: TcpSegment) -> TcpSegment:
+def rst_ts_echo(seg: TcpSegment, on: bool) -> tuple:
+    """The options of a RST answering ``seg``. RFC 7323 §5.2 (RECOMMENDED): "if the segment
+    causing the <RST> to be generated contains a Timestamps option, the <RST> should also
+    contain a Timestamps option. In the <RST> segment, SEG.TSecr SHOULD be set to SEG.TSval
+    from the incoming segment and SEG.TSval SHOULD be set to zero." ``on`` is
+    ``TcpConfig.rst_timestamps`` (Linux and FreeBSD do otherwise; the packetdrill profiles say so)."""
+    if not on or not seg.options:
+        return ()
+    ts = seg.option(Timestamps)
+    return () if ts is None else (_NOP, _NOP, Timestamps(0, ts.val))   # type: ignore[union-attr]
+
+
+def rst_for(seg: TcpSegment, ts_echo: bool = False) -> TcpSegment:
     """The RST answering a segment that has no connection (RFC 9293 §3.10.7.1; never for a RST):
-    ACK-bearing -> <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>."""
+    ACK-bearing -> <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    With ``ts_echo`` it echoes the segment's TSval (``rst_ts_echo``)."""
+    opts = rst_ts_echo(seg, ts_echo)
     if seg.flags & ACK:
-        return TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0)
-    return TcpSegment(seg.dport, seg.sport, 0, (seg.seq + seg.seg_len) & MASK, RST | ACK, 0)
+        return TcpSegment(seg.dport, seg.sport, seg.ack, 0, RST, 0, options=opts)
+    return TcpSegment(seg.dport, seg.sport, 0, (seg.seq + seg.seg_len) & MASK, RST | ACK, 0, options=opts)

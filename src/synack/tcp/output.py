@@ -7,6 +7,7 @@ book-keeping of every segment sent.
 
 from __future__ import annotations
 
+from synack.tcp.events import OptionError
 from synack.tcp.states import State
 from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
 from synack.wire.tcp import _FLAGS, Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
@@ -34,6 +35,9 @@ class OutputMixin:
         if cfg.window_scaling and seg.wscale is not None and offered:
             self.ws_ok = True
             self.snd_wscale = min(seg.wscale, 14)         # RFC 7323 §2.3: shifts above 14 are 14
+            if seg.wscale > 14 and self.log:
+                # RFC 7323 §2.3: "the TCP SHOULD log the error but MUST use 14"
+                self.log(OptionError(self._now, self.id, "wscale", seg.wscale, 14))
             self.rcv_wscale = cfg.offered_wscale()
         else:
             self.ws_ok = False

@@ -73,8 +73,13 @@ class RttEstimator:
 
     # --- updates -----------------------------------------------------------------------------
 
-    def sample(self, rtt: float) -> None:
+    def sample(self, rtt: float, expected: int = 1) -> None:
         """Feed one RTT measurement R in seconds (the caller applies Karn's rule, RFC 6298 §3).
+
+        ``expected``: how many samples one window of data yields. RFC 7323 §4.2 (SHOULD, the
+        "suggestion detailed in Appendix G"): with many measurements per RTT the gains are
+        alpha' = alpha / ExpectedSamples and beta' = beta / ExpectedSamples, so SRTT and RTTVAR
+        keep about one RTT's worth of history per window as RFC 6298 intends.
 
         A sample recomputes RTO from SRTT and RTTVAR, which "may result in 'collapsing' RTO back
         down after it has been subject to exponential back off" (RFC 6298 §5, note after 5.7):
@@ -88,8 +93,9 @@ class RttEstimator:
             self._rttvar = rtt / 2
         else:
             # RFC 6298 §2.3 (MUST): RTTVAR first, using the SRTT from before this update.
-            self._rttvar = (1 - BETA) * self._rttvar + BETA * abs(self._srtt - rtt)
-            self._srtt = (1 - ALPHA) * self._srtt + ALPHA * rtt
+            a, b = (ALPHA, BETA) if expected <= 1 else (ALPHA / expected, BETA / expected)
+            self._rttvar = (1 - b) * self._rttvar + b * abs(self._srtt - rtt)
+            self._srtt = (1 - a) * self._srtt + a * rtt
         self._base = self._compute()
         self._rto = self._base
         self._backoffs = 0

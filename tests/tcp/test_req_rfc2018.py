@@ -209,8 +209,6 @@ def test_reneging_receiver_reports_only_data_it_still_holds():
     d.expect(".", ack=R + 1600, options=())
 
 
-@pytest.mark.xfail(strict=True, reason="RFC 2018 §8: a segment the reneging receiver discards on "
-                   "arrival is not reported in the first SACK block (as Linux, tcp_data_queue_ofo)")
 def test_reneging_receiver_reports_the_newest_segment_even_when_discarding_it():
     """§8: "The first SACK block MUST reflect the newest segment. Even if the newest segment is
     going to be discarded ... the first SACK block MUST report, at a minimum, the left and right
@@ -219,5 +217,17 @@ def test_reneging_receiver_reports_the_newest_segment_even_when_discarding_it():
     d = _receiver_holding_two_blocks()
     d.conn.rcvbuf.capacity = 2000
     d.peer(".", seq=R + 2500, ack=A, data=b"c" * 100)           # accepted, then discarded
-    seg = d.expect(".", ack=R)
-    assert rel(seg.sack_blocks)[0] == (2500, 2600)
+    d.expect(".", ack=R, options=rblocks((2500, 2600), (1000, 1500)))
+    assert d.conn.rcvbuf.ooo_ranges() == [(1000, 1500)]        # nothing of it is kept
+    d.peer(".", seq=R + 1500, ack=A, data=b"b" * 100)           # the next segment: held data only
+    d.expect(".", ack=R, options=rblocks((1000, 1600)))
+
+
+def test_reneging_receiver_reports_the_kept_part_and_the_edges_of_a_segment_it_cuts():
+    """§8, a segment partly inside the lowered buffer: the first block runs from the held range
+    that holds its first part to the segment's right edge."""
+    d = _receiver_holding_two_blocks()
+    d.conn.rcvbuf.capacity = 2000
+    d.peer(".", seq=R + 1500, ack=A, data=b"b" * 1000)          # [1500, 2000) kept, the rest cut
+    d.expect(".", ack=R, options=rblocks((1000, 2500)))
+    assert d.conn.rcvbuf.ooo_ranges() == [(1000, 2000)]

@@ -27,7 +27,7 @@ from bisect import bisect_right
 class ReceiveBuffer:
     """Reassembly buffer in stream offsets. No per-byte Python loops: bytes move by slices."""
 
-    __slots__ = ("_capacity", "_ready", "_read", "_starts", "_bufs", "_stamps", "_clock", "_ooo")
+    __slots__ = ("_capacity", "_ready", "_read", "_starts", "_bufs", "_stamps", "_clock", "_ooo", "_cut")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 0:
@@ -43,6 +43,9 @@ class ReceiveBuffer:
         self._stamps: list[int] = []
         self._clock = 0
         self._ooo = 0                      # total bytes held out of order
+        # The newest segment, when it arrived out of order and was cut short by a lowered
+        # capacity (reneging): its edges still lead the next SACK option (RFC 2018 §8).
+        self._cut: tuple[int, int] | None = None
 
     # --- network side --------------------------------------------------------------------------
 
@@ -57,7 +60,9 @@ class ReceiveBuffer:
         """
         nxt = self.next_offset
         s = max(offset, nxt)
-        e = min(offset + len(data), self._read + self._capacity)
+        end = offset + len(data)
+        e = min(end, self._read + self._capacity)
+        self._cut = (s, end) if e < end and s > nxt else None
         if e <= s:
             return 0
         with memoryview(data) as mv:
@@ -203,7 +208,19 @@ class ReceiveBuffer:
         if max_blocks <= 0:
             return []
         order = sorted(range(len(self._starts)), key=self._stamps.__getitem__, reverse=True)
-        return [(self._starts[k], self._starts[k] + len(self._bufs[k])) for k in order[:max_blocks]]
+        blocks = [(self._starts[k], self._starts[k] + len(self._bufs[k])) for k in order]
+        cut = self._cut
+        if cut is not None and cut[0] > self.next_offset:
+            # RFC 2018 §8: "Even if the newest segment is going to be discarded and the receiver
+            # has already discarded adjacent or prior data, the first SACK block MUST report, at
+            # a minimum, the left and right edges of the newest segment" (with the part of it
+            # still held, if any); the other blocks report only data still held.
+            first = cut
+            for b in blocks:
+                if b[0] <= cut[0] <= b[1]:
+                    first = (b[0], cut[1])
+            blocks = [first] + [b for b in blocks if b[1] < first[0] or b[0] > first[1]]
+        return blocks[:max_blocks]
 
     @property
     def capacity(self) -> int:

@@ -50,12 +50,13 @@ def jain(xs: list[float]) -> float:
 
 
 def run(cc: str, sack: bool, rtt: float, loss: float, *, flows: int = 1, duration: float = 20.0,
-        warmup: float | None = None, seed: int = 1, trace: bool = False, acks: str = "delayed") -> dict:
+        warmup: float | None = None, seed: int = 1, trace: bool = False, acks: str = "delayed",
+        rack: bool = True) -> dict:
     """One run; returns goodput per flow (bits/s) and, with ``trace``, (t, cwnd) per flow."""
     bdp = LINK * rtt / 8
     queue = max(int(bdp / PKT), 2)
     buf = int(max(4 * bdp, 262144))
-    cfg = TcpConfig(cc=cc, sack=sack, rcv_buf=buf, snd_buf=buf, min_rto=0.2, nagle=False)
+    cfg = TcpConfig(cc=cc, sack=sack, rcv_buf=buf, snd_buf=buf, min_rto=0.2, nagle=False, rack=rack)
     warmup = warmup if warmup is not None else min(duration / 4, 5.0)
     cwnds: dict[str, list[tuple[float, int]]] = {}
 
@@ -153,7 +154,7 @@ def _mapper(jobs: int):
 
 
 def goodput_table(cases, duration: float, out=sys.stdout, *, seeds: int = 1, jobs: int = 1,
-                  losses: int = 0, cap: float = 60.0, acks: str = "delayed") -> list[tuple]:
+                  losses: int = 0, cap: float = 60.0, acks: str = "delayed", rack: bool = True) -> list[tuple]:
     """One row per case: the mean goodput of ``seeds`` runs (seeds 1..N) with min-max beside it,
     the Mathis bound for the configured loss rate, and the mean over the runs of goodput divided
     by the bound at the loss rate each run met (random drops and tail drops after the warm-up)."""
@@ -164,7 +165,8 @@ def goodput_table(cases, duration: float, out=sys.stdout, *, seeds: int = 1, job
     with _mapper(jobs) as pmap:
         for cc, sack, rtt, loss in cases:
             dur = losses_duration(rtt, loss, duration, losses, cap) if losses else duration
-            work = [dict(cc=cc, sack=sack, rtt=rtt, loss=loss, duration=dur, seed=s, acks=acks)
+            work = [dict(cc=cc, sack=sack, rtt=rtt, loss=loss, duration=dur, seed=s, acks=acks,
+                         rack=rack)
                     for s in range(1, seeds + 1)]
             results = list(pmap(_timed, work))
             gs = [r[0]["rates"][0] / 1e6 for r in results]
@@ -272,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--receiver-acks", choices=["delayed", "every", "stretch"], default="delayed",
                    help="goodput rows: receivers delay ACKs (RFC 5681 §4.2, the default), ACK every "
                         "segment (the Mathis model's assumption) or every 4th (stretch ACKs)")
+    p.add_argument("--rack", choices=["on", "off"], default="on",
+                   help="goodput rows: RACK-TLP loss detection (RFC 8985, the default) or, off, RFC "
+                        "6675 IsLost() and DupThresh (with SACK only)")
     p.add_argument("--no-fairness", action="store_true")
     p.add_argument("--no-goodput", action="store_true")
     p.add_argument("--flows", type=int, action="append", help="fairness: flows sharing the link (repeatable)")
@@ -304,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     if not a.no_goodput:
         rows = goodput_table(list(itertools.product(ccs, sacks, rtts, losses)), dur, seeds=seeds,
-                             jobs=a.jobs, losses=per_run, cap=a.max_duration, acks=a.receiver_acks)
+                             jobs=a.jobs, losses=per_run, cap=a.max_duration, acks=a.receiver_acks,
+                             rack=a.rack == "on")
     if not a.no_fairness:
         print()
         fairness_table(ccs, flows, [r / 1000 for r in f_rtts], f_dur, jobs=a.jobs)

@@ -198,7 +198,6 @@ def test_scoreboard_above_the_recovery_point_is_kept_when_recovery_ends():
 
 # ---------------------------------------------------------------- NextSeg() rules (3) and (4)
 
-@pytest.mark.xfail(strict=True, reason="RFC 6675 §4 NextSeg() rule (3) (SHOULD) is not implemented")
 def test_nextseg_rule3_resends_an_unsacked_segment_below_the_highest_sack():
     """§4 NextSeg() rule (3): no lost segment (1) and no new data (2), but segment 3 is
     un-SACKed, above HighRxt and below the highest SACKed octet: "one segment of up to SMSS
@@ -213,8 +212,6 @@ def test_nextseg_rule3_resends_an_unsacked_segment_below_the_highest_sack():
     assert sent_now(d) == [3]
 
 
-@pytest.mark.xfail(strict=True, reason="RFC 6675 §4 NextSeg() rule (4), RescueRxt (SHOULD), is not "
-                   "implemented: the lost tail waits for the RTO")
 def test_nextseg_rule4_rescue_retransmission_of_the_tail():
     """§4 NextSeg() rule (4): segments 0 and 5 of 6 are lost and there is no new data. After
     the retransmission of segment 0 is acknowledged (HighACK > RescueRxt), nothing is lost by

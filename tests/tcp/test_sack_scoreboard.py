@@ -60,6 +60,46 @@ def test_lost_and_retransmitted_records_in_pipe():
     assert sb.pipe == 300 and sb.first_lost() is None and sb.recs[0].retrans
 
 
+def test_rule3_retransmission_counts_twice_in_pipe_until_sacked_acked_or_lost():
+    """RFC 6675 §4 SetPipe(): an octet not lost by IsLost() and at or below HighRxt counts twice
+    ("two copies of the same data considered to be in the network (and also in the pipe
+    estimate, in the case of (3))"); once SACKed or acknowledged, not at all; once IsLost(),
+    once (it was retransmitted)."""
+    sb = board(6)
+    sb.sack([(300, 400)])
+    r1, r2 = sb.recs[1], sb.recs[2]
+    sb.retransmitted(r1, 1.0)
+    sb.mark_dup(r1)
+    sb.retransmitted(r2, 1.0)
+    sb.mark_dup(r2)
+    assert sb.dup_bytes == 200 and sb.pipe == 600 - 100 + 200
+    sb.split_at(250)                               # the right piece keeps the mark
+    assert sb.recs[3].dup and sb.dup_bytes == 200
+    sb.check()
+    sb.sack([(100, 200)])                          # r1 delivered: neither copy counts
+    assert sb.dup_bytes == 100 and sb.pipe == 600 - 200 + 100
+    sb.clear_dup(sb.recs[2])                       # IsLost(200..249): counted once
+    assert sb.dup_bytes == 50
+    sb.ack(260)                                    # the cumulative ACK trims the last piece
+    assert sb.dup_bytes == 40 and sb.pipe == 600 - 260 - 100 + 40
+    sb.ack(300)
+    assert sb.dup_bytes == 0 and sb.pipe == 600 - 300 - 100
+    sb.check()
+
+
+def test_first_and_last_hole_skip_sacked_runs():
+    sb = board(8)
+    sb.sack([(100, 300), (500, 700)])
+    assert (sb.first_hole(0, 800).start, sb.first_hole(100, 800).start) == (0, 300)
+    assert sb.first_hole(350, 800).start == 300    # the hole holding 350: the caller splits it
+    assert sb.first_hole(500, 700) is None and sb.first_hole(500, 800).start == 700
+    assert sb.last_hole().start == 700
+    sb.sack([(700, 800)])
+    assert sb.last_hole().start == 400
+    sb.sack([(0, 100), (300, 500)])
+    assert sb.last_hole() is None and sb.first_hole(0, 800) is None
+
+
 def test_clear_sacks_after_rto():
     sb = board(4)
     sb.sack([(100, 300)])
@@ -75,6 +115,8 @@ def test_clear_sacks_after_rto():
     st.tuples(st.just("send"), st.integers(1, 300), st.just(0)),
     st.tuples(st.just("lose"), st.integers(0, 30), st.just(0)),
     st.tuples(st.just("rexmit"), st.integers(0, 30), st.just(0)),
+    st.tuples(st.just("dup"), st.integers(0, 30), st.just(0)),
+    st.tuples(st.just("split"), st.integers(0, 2000), st.just(0)),
     st.tuples(st.just("clear"), st.just(0), st.just(0))), max_size=60))
 def test_scoreboard_invariants(ops):
     sb = board(8)
@@ -91,10 +133,19 @@ def test_scoreboard_invariants(ops):
             sb.mark_lost(sb.recs[a % len(sb.recs)])
         elif op == "rexmit" and sb.recs:
             sb.retransmitted(sb.recs[a % len(sb.recs)], t)
+        elif op == "dup" and sb.recs:
+            sb.mark_dup(sb.recs[a % len(sb.recs)])
+        elif op == "split":
+            sb.split_at(a)
         elif op == "clear":
             sb.clear_sacks()
         sb.check()
-        assert 0 <= sb.pipe <= sb.high - sb.una
+        assert 0 <= sb.pipe <= 2 * (sb.high - sb.una)
+        holes = [r for r in sb.recs if not r.sacked]
+        assert sb.last_hole() is (holes[-1] if holes else None)
+        lo, hi = min(a, b), max(a, b)
+        want = next((r for r in holes if r.end > lo and r.start < hi and lo < sb.high and hi > sb.una), None)
+        assert sb.first_hole(lo, hi) is want, (lo, hi, sb.recs)
 
 
 def test_rack_detects_by_time_and_reports_the_wait():

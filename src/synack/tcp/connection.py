@@ -76,7 +76,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         '_last_rcv', '_last_snd', '_lt_credit', '_lt_sent', '_max', '_now', '_nxt', '_out_una', '_partial_acked',
         '_peer_fin_off', '_persist_backoff', '_pingpong', '_probe_end', '_prr_cwnd',
         '_prr_delivered', '_prr_out', '_queue', '_quickacks', '_rcv_adv', '_rcv_up',
-        '_rcv_wnd_max', '_read_closed', '_recover', '_recover_fs', '_rto_recovery', '_rtt_off',
+        '_rcv_wnd_max', '_read_closed', '_recover', '_recover_fs', '_rescue_rxt', '_rto_recovery', '_rtt_off',
         '_rtt_time', '_sml', '_snd_up', '_syn_rexmits', '_synack_fresh', '_tlp_flight',
         '_ts_offset', '_ts_recent_age', '_una', '_undo', '_unacked_bytes', '_unacked_segs', '_was_full',
         '_wl1', '_wl2', 'cc', 'config', 'ecn_ok', 'error', 'id', 'ipv6', 'irs', 'iss', 'log',
@@ -186,6 +186,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self.tlp = Tlp()
         self._rto_recovery = False
         self._high_rxt = 0             # RFC 6675 HighRxt (offset one past it)
+        self._rescue_rxt: int | None = None   # RFC 6675 RescueRxt (offset one past it)
         self._prr_delivered = 0        # RFC 6937 §3
         self._prr_out = 0
         self._recover_fs = 1

@@ -207,7 +207,9 @@ class OutputMixin:
             return False
         if self.sack_ok and self._sack_rexmit_due() is not None:
             return True
-        return self._next_data_segment(dry_run=True) is not None
+        if self._next_data_segment(dry_run=True) is not None:
+            return True
+        return self.sack_ok and self._sack_last_resort() is not None
 
     def _next_data_segment(self, dry_run: bool = False, probe: bool = False) -> tuple[int, bool] | None:
         """How many data bytes (and whether the FIN) to send next at SND.NXT, or None.
@@ -334,6 +336,10 @@ class OutputMixin:
                 out.append(self._note_sent(self._transmit_new(self._nxt, n, fin, now), now, retransmit))
                 sent_new = sent_new or not retransmit
             self._idle_pass = False
+            if self.sack_ok and self._in_recovery:
+                # NextSeg() rules (3) and (4), when (1) and (2) have nothing (RFC 6675 §4)
+                while (seg := self._sack_resend_last_resort(now)) is not None:
+                    out.append(self._note_sent(seg, now, True))
             if sent_new:
                 self._arm_tlp(now)                                   # RFC 8985 §7.2
             self._note_cwnd_use()

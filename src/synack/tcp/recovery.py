@@ -8,7 +8,8 @@
   6675 IsLost() and DupThresh. Either marks scoreboard records lost.
 * Recovery: entered when a record is marked lost (RFC 6675 §5 step 4, RFC 8985 §3.4); during it
   PRR (RFC 6937, PRR-SSRB) sets how much may be sent per ACK, ``_sack_send_budget``; what is sent
-  is RFC 6675 NextSeg(): lost records first (rule 1), then new data (rule 2).
+  is RFC 6675 NextSeg(): lost records first (rule 1), then new data (rule 2); with RACK off,
+  then the "last resort" rules (3) and (4) (``_sack_last_resort``).
 * Tail loss probes (RFC 8985 §7) and the RACK reordering timer, as ``Timers.tlp`` and
   ``Timers.rack``; the retransmission timeout's SACK part (RFC 2018 §5, RFC 8985 §6.3).
 
@@ -57,6 +58,59 @@ class RecoveryMixin:
         if self.sb.lost_bytes <= 0 or self._sack_send_budget() <= 0:
             return None
         return self.sb.first_lost()
+
+    def _sack_last_resort(self) -> tuple[Rec, bool] | None:
+        """RFC 6675 §4 NextSeg() rules (3) and (4), for when rules (1) and (2) fail (the caller
+        asks only then): the record to resend, and whether it is the rescue retransmission.
+        Only in fast recovery with RACK off: RFC 8985 §9.2, "the algorithm [RFC6675] MUST NOT
+        be used with RACK-TLP"; RACK marks a tail lost by time once a later (re)transmission is
+        delivered (§6.2), which is the case rule (4) rescues, and does not resend what it has
+        not found lost (rule (3)). After an RTO, "NextSeg () is inappropriate" (§5.1)."""
+        if not self._in_recovery or self._rack_on or self._sack_send_budget() <= 0:
+            return None
+        sb = self.sb
+        top = sb.highest_sacked
+        if top is not None:
+            # (3): "an unSACKed sequence number 'S3' that meets the criteria for detecting loss
+            # given in steps (1.a) and (1.b)": above HighRxt, below the highest SACKed octet
+            r = sb.first_hole(self._high_rxt, top)
+            if r is not None:
+                return r, False
+        # (4): "If HighACK is greater than RescueRxt ..., then one segment of up to SMSS octets
+        # that MUST include the highest outstanding unSACKed sequence number SHOULD be
+        # returned" — once per recovery: it sets RescueRxt to RecoveryPoint. ``_rescue_rxt`` is
+        # one past RescueRxt, as ``_una`` is one past HighACK: HighACK > RescueRxt iff
+        # _una > _rescue_rxt. (4.3) defines it before any rule (4) may run.
+        if self._rescue_rxt is not None and self._una > self._rescue_rxt:
+            r = sb.last_hole()
+            if r is not None:
+                return r, True
+        return None
+
+    def _sack_resend_last_resort(self, now: float) -> TcpSegment | None:
+        """Send what ``_sack_last_resort`` names (RFC 6675 §5 (C.1)-(C.4))."""
+        found = self._sack_last_resort()
+        if found is None:
+            return None
+        rec, rescue = found
+        sb = self.sb
+        room = self._payload_mss()
+        if rescue:
+            self._rescue_rxt = self._recover               # "RescueRxt set to RecoveryPoint"
+            data_end = min(rec.end, self.sndbuf.end)
+            if data_end - rec.start > room:                # the last segment of the hole
+                sb.split_at(max(data_end - room, rec.start + 1))
+                rec = sb.last_hole()
+                assert rec is not None
+            # "HighRxt MUST NOT be updated" (rule (4), and (C.2) "unless NextSeg () rule (4)
+            # was invoked"); pipe counts the record once, as before (it is above HighRxt)
+            return self._retransmit_rec(rec, now, rescue=True)
+        if rec.start < self._high_rxt:
+            sb.split_at(self._high_rxt)                    # (1.a): S3 above HighRxt
+            rec = sb.recs[sb.index(self._high_rxt)]
+        seg = self._retransmit_rec(rec, now)               # (C.2): HighRxt moves up
+        sb.mark_dup(rec)                                   # (C.4): pipe counts both copies
+        return seg
 
     # ================================================================ ACK arrival
 
@@ -144,8 +198,11 @@ class RecoveryMixin:
             return
         floor = self._high_rxt if self._in_recovery else sb.una
         for r in list(sb.holes(limit=bound)):
-            if r.start >= floor and sb.mark_lost(r):
-                self._trace_lost(r, "sack", now)
+            if r.start >= floor:
+                if sb.mark_lost(r):
+                    self._trace_lost(r, "sack", now)
+            elif r.dup:
+                sb.clear_dup(r)        # a rule (3) copy now IsLost(): SetPipe() counts it once
 
     def _rack_detect(self, now: float, detector: str) -> None:
         """RACK_detect_loss_and_arm_timer() (RFC 8985 §6.2 Step 5)."""
@@ -194,6 +251,7 @@ class RecoveryMixin:
         self._prr_out = 0
         self._recover_fs = max(flight, 1)                    # RecoverFS = snd.nxt - snd.una
         self._high_rxt = self._una
+        self._rescue_rxt = None              # (4.3) sets it, with the first retransmission
         if not self._rack_on:
             head = sb.head()
             # (4.3) "Retransmit the first data segment presumed dropped": with DupThresh
@@ -254,9 +312,10 @@ class RecoveryMixin:
 
     # ================================================================ retransmission
 
-    def _retransmit_rec(self, rec: Rec, now: float) -> TcpSegment:
+    def _retransmit_rec(self, rec: Rec, now: float, *, rescue: bool = False) -> TcpSegment:
         """Build the retransmission of one scoreboard record (at most one segment of it: a
-        record longer than the payload room now is split first)."""
+        record longer than the payload room now is split first). ``rescue``: RFC 6675 §4 rule
+        (4), which leaves HighRxt alone."""
         sb = self.sb
         room = self._payload_mss()
         data_end = self.sndbuf.end
@@ -273,7 +332,12 @@ class RecoveryMixin:
         self.total_retrans += 1
         if self._in_recovery:
             self._prr_out += rec.length                # RFC 6937 §3: prr_out += (data sent)
-        self._high_rxt = max(self._high_rxt, rec.end)  # RFC 6675 §5 (C.2)
+            if self._rescue_rxt is None:
+                # RFC 6675 §5 (4.3): "set both HighRxt and RescueRxt to the highest sequence
+                # number in the retransmitted segment" (the fast retransmit, HighACK + 1)
+                self._rescue_rxt = rec.end
+        if not rescue:
+            self._high_rxt = max(self._high_rxt, rec.end)  # RFC 6675 §5 (C.2)
         self._last_data_snd = now
         if self.timers.rto is None or self._in_recovery:
             # RFC 6675 §6 (MAY): during recovery re-arm on each retransmission, so a recovery

@@ -11,9 +11,13 @@ Per record the scoreboard also keeps what RACK needs (RFC 8985 §5.2): the time 
 RFC 6675 IsLost) and cleared when the record is retransmitted. With those,
 
     pipe = (high - una) - SACKed octets - octets marked lost and not yet retransmitted
+           + octets resent by NextSeg() rule (3) (``dup``)
 
 which is RFC 6675 SetPipe() (octets neither SACKed nor lost, plus octets retransmitted), the
-in-flight estimate RFC 6937 and RFC 8985 use too.
+in-flight estimate RFC 6937 and RFC 8985 use too. SetPipe() counts an octet twice when it is not
+lost by IsLost() and at or below HighRxt: a rule (3) retransmission, "two copies of the same data
+considered to be in the network (and also in the pipe estimate, in the case of (3))" (RFC 6675
+§4); ``dup`` marks those records until they are SACKed, acknowledged, or found lost.
 
 Two indexes keep ACK processing cheap when thousands of segments are in flight: the records
 in flight (neither SACKed nor lost) in transmission-time order, as RFC 8985 §6.2 suggests ("a
@@ -35,7 +39,7 @@ from typing import Iterator
 class Rec:
     """One transmitted segment (RFC 8985 §5.2 per-segment variables)."""
 
-    __slots__ = ("start", "end", "xmit_ts", "retrans", "sacked", "lost")
+    __slots__ = ("start", "end", "xmit_ts", "retrans", "sacked", "lost", "dup")
 
     def __init__(self, start: int, end: int, xmit_ts: float, retrans: bool = False) -> None:
         self.start = start
@@ -44,13 +48,15 @@ class Rec:
         self.retrans = retrans          # Segment.retransmitted
         self.sacked = False
         self.lost = False               # Segment.lost
+        self.dup = False                # resent though not lost: two copies in pipe (RFC 6675 §4 (3))
 
     @property
     def length(self) -> int:
         return self.end - self.start
 
     def __repr__(self) -> str:
-        flags = "".join(c for c, on in (("S", self.sacked), ("L", self.lost), ("R", self.retrans)) if on)
+        flags = "".join(c for c, on in (("S", self.sacked), ("L", self.lost), ("R", self.retrans),
+                                        ("D", self.dup)) if on)
         return f"Rec({self.start}:{self.end} t={self.xmit_ts:g} {flags or '-'})"
 
 
@@ -66,6 +72,7 @@ class Scoreboard:
         self.sacked_bytes = 0
         self.lost_bytes = 0                    # lost and not SACKed (retransmission clears lost)
         self.sacked_segs = 0                   # RACK.segs_sacked
+        self.dup_bytes = 0                     # records marked ``dup``: a second copy in pipe
         self._tq: dict[Rec, None] = {}         # in flight, by (xmit_ts, end): insertion order
         self._tq_dirty = False                 # a split or clear_sacks broke the order: re-sort
         self._lostq: list[tuple[int, int, Rec]] = []   # heap of (start, tiebreak, lost record)
@@ -76,7 +83,7 @@ class Scoreboard:
     @property
     def pipe(self) -> int:
         """RFC 6675 §4 SetPipe(): octets believed to be in the network."""
-        return (self.high - self.una) - self.sacked_bytes - self.lost_bytes
+        return (self.high - self.una) - self.sacked_bytes - self.lost_bytes + self.dup_bytes
 
     @property
     def highest_sacked(self) -> int | None:
@@ -109,6 +116,37 @@ class Scoreboard:
             pos = re
             if pos >= end:
                 return
+
+    def _range_end_at(self, off: int) -> int:
+        """The end of the SACKed range holding ``off`` (``off`` must be SACKed)."""
+        i = bisect_right(self.ranges, [off, self.high + 1]) - 1
+        return self.ranges[i][1]
+
+    def first_hole(self, lo: int, hi: int) -> Rec | None:
+        """The lowest un-SACKed record ending above ``lo`` and starting below ``hi`` (it may
+        begin below ``lo``: the caller splits it). SACKed runs are skipped in one step each."""
+        lo, hi = max(lo, self.una), min(hi, self.high)
+        while lo < hi:
+            r = self.recs[self.index(lo)]
+            if not r.sacked:
+                return r
+            lo = self._range_end_at(r.start)
+        return None
+
+    def last_hole(self) -> Rec | None:
+        """The highest un-SACKed record (RFC 6675 §4 rule (4): "the highest outstanding
+        unSACKed sequence number")."""
+        rs = self.ranges
+        i = len(rs) - 1
+        off = self.high
+        while off > self.una:
+            r = self.recs[self.index(off - 1)]
+            if not r.sacked:
+                return r
+            while i >= 0 and rs[i][0] > r.start:
+                i -= 1
+            off = rs[i][0]
+        return None
 
     def first_lost(self) -> Rec | None:
         """The lowest record marked lost (RFC 6675 NextSeg() rule 1 / RACK's retransmit queue)."""
@@ -203,7 +241,7 @@ class Scoreboard:
             return
         r = self.recs[i]
         right = Rec(off, r.end, r.xmit_ts, r.retrans)
-        right.sacked, right.lost = r.sacked, r.lost
+        right.sacked, right.lost, right.dup = r.sacked, r.lost, r.dup
         if r.sacked:
             self.sacked_segs += 1
         elif r.lost:
@@ -232,6 +270,8 @@ class Scoreboard:
             elif r.lost:
                 self.lost_bytes -= cut
                 heapq.heappush(self._lostq, (una, next(self._tick), r))
+            elif r.dup:
+                self.dup_bytes -= cut
             r.start = una
             self._starts[k - 1] = una
             k -= 1
@@ -247,6 +287,9 @@ class Scoreboard:
                 r.lost = False
             else:
                 tq.pop(r, None)
+                if r.dup:
+                    self.dup_bytes -= r.length
+                    r.dup = False
         del self.recs[:k], self._starts[:k]
         self.una = una
         self.high = max(self.high, una)
@@ -279,6 +322,9 @@ class Scoreboard:
                             r.lost = False             # delivered: nothing to repair
                         else:
                             self._tq.pop(r, None)
+                        if r.dup:
+                            self.dup_bytes -= r.length
+                            r.dup = False
                         newly.append(r)
                     i += 1
                 self._add_range(ns, ne)
@@ -319,11 +365,24 @@ class Scoreboard:
         """Mark a record lost (RACK Step 5, RFC 6675 IsLost). False if it already was or is SACKed."""
         if rec.lost or rec.sacked:
             return False
+        self.clear_dup(rec)                    # lost: SetPipe() counts it once, when resent
         rec.lost = True
         self.lost_bytes += rec.length
         self._tq.pop(rec, None)
         heapq.heappush(self._lostq, (rec.start, next(self._tick), rec))
         return True
+
+    def mark_dup(self, rec: Rec) -> None:
+        """``rec`` was resent though not lost (RFC 6675 §4 rule (3)): pipe counts it twice."""
+        if not (rec.dup or rec.sacked or rec.lost):
+            rec.dup = True
+            self.dup_bytes += rec.length
+
+    def clear_dup(self, rec: Rec) -> None:
+        """IsLost() now holds for a rule (3) retransmission: SetPipe() counts it once."""
+        if rec.dup:
+            rec.dup = False
+            self.dup_bytes -= rec.length
 
     def clear_sacks(self) -> None:
         """Forget every SACKed bit: after a retransmission timeout (RFC 2018 §5, SHOULD) or when
@@ -338,7 +397,7 @@ class Scoreboard:
     def clear(self) -> None:
         """Nothing outstanding any more (all of it was acknowledged)."""
         self.recs, self._starts, self.ranges = [], [], []
-        self.sacked_bytes = self.lost_bytes = self.sacked_segs = 0
+        self.sacked_bytes = self.lost_bytes = self.sacked_segs = self.dup_bytes = 0
         self._tq, self._lostq, self._tq_dirty = {}, [], False
 
     # --- RFC 6675 IsLost -----------------------------------------------------------------------
@@ -359,16 +418,18 @@ class Scoreboard:
     def check(self) -> None:
         """Invariants (for tests): contiguous records over [una, high), exact counters."""
         pos = self.una
-        sb = ls = ss = 0
+        sb = ls = ss = ds = 0
         for r, st in zip(self.recs, self._starts):
             assert r.start == st == pos and r.end > r.start, (r, pos)
+            assert not (r.dup and (r.sacked or r.lost)), r
             pos = r.end
+            ds += r.length if r.dup else 0
             sb += r.length if r.sacked else 0
             ss += 1 if r.sacked else 0
             ls += r.length if r.lost and not r.sacked else 0
         assert not self.recs or pos == self.high, (pos, self.high)
-        assert (sb, ls, ss) == (self.sacked_bytes, self.lost_bytes, self.sacked_segs), \
-            ((sb, ls, ss), (self.sacked_bytes, self.lost_bytes, self.sacked_segs))
+        assert (sb, ls, ss, ds) == (self.sacked_bytes, self.lost_bytes, self.sacked_segs, self.dup_bytes), \
+            ((sb, ls, ss, ds), (self.sacked_bytes, self.lost_bytes, self.sacked_segs, self.dup_bytes))
         assert sum(e - s for s, e in self.ranges) == sb, (self.ranges, sb)
         live = [r for r in self.in_flight_by_time()]
         assert set(live) == {r for r in self.recs if not r.sacked and not r.lost}

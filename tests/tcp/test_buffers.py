@@ -1,7 +1,7 @@
 """SendBuffer and ReceiveBuffer, in stream offsets, against simple byte-by-byte models."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from synack.tcp.recvbuf import ReceiveBuffer
 from synack.tcp.sendbuf import SendBuffer
@@ -16,6 +16,8 @@ class Model:
         self.capacity = capacity
         self.held: set[int] = set()
         self.read = 0
+        self.edge_max = capacity        # the farthest read + capacity has been
+        self.cut: tuple[int, int] | None = None   # the newest segment, if a lowered capacity cut it
 
     @property
     def nxt(self) -> int:
@@ -26,9 +28,32 @@ class Model:
 
     def insert(self, off: int, length: int) -> int:
         before = self.nxt
-        for p in range(max(off, before), min(off + length, self.read + self.capacity)):
+        limit = self.read + self.capacity
+        self.edge_max = max(self.edge_max, limit)
+        s, end = max(off, before), off + length
+        self.cut = (s, end) if s > before and min(end, limit) < min(end, self.edge_max) else None
+        for p in range(s, min(end, limit)):
             self.held.add(p)
         return self.nxt - before
+
+    def set_capacity(self, value: int) -> None:
+        """SO_RCVBUF changed: held out-of-order bytes beyond the new limit go (RFC 2018 §8)."""
+        self.edge_max = max(self.edge_max, self.read + self.capacity)
+        self.capacity = value
+        nxt = self.nxt
+        self.held = {p for p in self.held if p < nxt or p < self.read + value}
+
+    def sack_blocks(self) -> list[tuple[int, int]]:
+        """What the SACK option reports, as a set: the held ranges, except that a cut newest
+        segment's edges lead, joined to the held range holding its first octet (RFC 2018 §8)."""
+        ranges = self.ooo_ranges()
+        if self.cut is None or self.cut[0] <= self.nxt:
+            return ranges
+        first = self.cut
+        for b in ranges:
+            if b[0] <= first[0] <= b[1]:
+                first = (b[0], self.cut[1])
+        return sorted([first] + [b for b in ranges if b[1] < first[0] or b[0] > first[1]])
 
     def ooo_ranges(self) -> list[tuple[int, int]]:
         nxt = self.nxt
@@ -57,20 +82,24 @@ def check(rb: ReceiveBuffer, model: Model) -> None:
     ranges = rb.ooo_ranges()
     assert ranges == model.ooo_ranges()             # sorted, disjoint, coalesced
     assert rb.ooo_bytes == sum(e - s for s, e in ranges)
-    assert rb.readable + rb.ooo_bytes <= rb.capacity
+    assert rb.readable + rb.ooo_bytes <= max(rb.capacity, rb.readable)   # a lowered capacity keeps what is readable
     assert all(s > rb.next_offset and e <= rb.read_offset + rb.capacity for s, e in ranges)
-    assert sorted(rb.sack_ranges(len(ranges) + 3)) == ranges
+    assert sorted(rb.sack_ranges(len(ranges) + 3)) == model.sack_blocks()
 
 
 segment = st.tuples(st.integers(0, 2100), st.integers(0, 400))
-op = st.one_of(st.tuples(st.just("ins"), segment), st.tuples(st.just("read"), st.integers(0, 600)))
+op = st.one_of(st.tuples(st.just("ins"), segment), st.tuples(st.just("read"), st.integers(0, 600)),
+               st.tuples(st.just("cap"), st.integers(1, 2500)))
 
 
 @settings(max_examples=300, deadline=None)
 @given(stream=st.binary(min_size=1, max_size=2000), capacity=st.integers(1, 2500),
        ops=st.lists(op, max_size=60))
+@example(stream=bytes(range(256)) * 4, capacity=1000,          # a reneging receiver cuts the newest
+         ops=[("ins", (100, 50)), ("cap", 200), ("ins", (150, 100)), ("ins", (300, 100)), ("read", 10)])
 def test_any_segmentation_reassembles_the_stream(stream, capacity, ops):
-    """Random segmentation, overlap, duplication, reordering and reads, then a clean finish."""
+    """Random segmentation, overlap, duplication, reordering, reads and SO_RCVBUF changes
+    (reneging, RFC 2018 §8), then a clean finish."""
     rb, model, out = ReceiveBuffer(capacity), Model(capacity), bytearray()
     for kind, arg in ops:
         if kind == "ins":
@@ -82,10 +111,13 @@ def test_any_segmentation_reassembles_the_stream(stream, capacity, ops):
             advanced = rb.insert(off, data)
             assert advanced == model.insert(off, len(data))
             assert rb.next_offset == nxt + advanced
-            s, e = max(off, nxt), min(off + len(data), rb.read_offset + capacity)
+            s, e = max(off, nxt), min(off + len(data), rb.read_offset + rb.capacity)
             if advanced == 0 and e > s:             # held out of order: reported first (2018 §4)
                 first = rb.sack_ranges(1)[0]
                 assert first[0] <= s and e <= first[1]
+        elif kind == "cap":
+            rb.capacity = arg
+            model.set_capacity(arg)
         else:
             got = rb.read(arg)
             assert len(got) == model.do_read(arg)

@@ -27,7 +27,8 @@ from bisect import bisect_right
 class ReceiveBuffer:
     """Reassembly buffer in stream offsets. No per-byte Python loops: bytes move by slices."""
 
-    __slots__ = ("_capacity", "_ready", "_read", "_starts", "_bufs", "_stamps", "_clock", "_ooo", "_cut")
+    __slots__ = ("_capacity", "_ready", "_read", "_starts", "_bufs", "_stamps", "_clock", "_ooo", "_cut",
+                 "_edge_max")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 0:
@@ -46,6 +47,7 @@ class ReceiveBuffer:
         # The newest segment, when it arrived out of order and was cut short by a lowered
         # capacity (reneging): its edges still lead the next SACK option (RFC 2018 §8).
         self._cut: tuple[int, int] | None = None
+        self._edge_max = capacity          # the farthest read_offset + capacity has reached
 
     # --- network side --------------------------------------------------------------------------
 
@@ -61,8 +63,12 @@ class ReceiveBuffer:
         nxt = self.next_offset
         s = max(offset, nxt)
         end = offset + len(data)
-        e = min(end, self._read + self._capacity)
-        self._cut = (s, end) if e < end and s > nxt else None
+        limit = self._read + self._capacity
+        e = min(end, limit)
+        if limit > self._edge_max:
+            self._edge_max = limit
+        # cut short below an edge the buffer once allowed: capacity was lowered (reneging)
+        self._cut = (s, end) if s > nxt and e < min(end, self._edge_max) else None
         if e <= s:
             return 0
         with memoryview(data) as mv:
@@ -233,6 +239,7 @@ class ReceiveBuffer:
         discard even SACKed data); readable bytes are always kept."""
         if value < 0:
             raise ValueError("capacity must be >= 0")
+        self._edge_max = max(self._edge_max, self._read + self._capacity)
         self._capacity = value
         limit = self._read + value
         starts, bufs = self._starts, self._bufs

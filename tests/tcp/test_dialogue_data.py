@@ -246,7 +246,7 @@ def _flight(d, n, start=A):
 
 
 def test_fast_retransmit_on_third_dupack_and_newreno():
-    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(nagle=False, cc="newreno"))
+    d = Dialogue.established(iss=ISS, irs=IRS, config=TcpConfig(nagle=False, cc="newreno", newreno_exit="ssthresh"))
     _flight(d, 8)
     d.peer(".", seq=R, ack=A + 536)
     d.peer(".", seq=R, ack=A + 536)
@@ -261,7 +261,7 @@ def test_fast_retransmit_on_third_dupack_and_newreno():
     # full ACK: recovery is over
     d.peer(".", seq=R, ack=A + 536 * 8)
     d.expect_nothing(until=d.now + 100)
-    # cwnd = ssthresh = FlightSize / 2 in whole segments: 7 / 2 -> 3
+    # option (2) of RFC 6582 §3.2 step 3: cwnd = ssthresh = FlightSize / 2 in whole segments: 7 / 2 -> 3
     assert d.conn.info().snd_cwnd == 3 * 536
     # a new loss episode is recognised again once an ACK covers more than recover (A + 536 * 8,
     # RFC 6582 §3.2 step 2): duplicates of an ACK of exactly recover start nothing
@@ -272,6 +272,35 @@ def test_fast_retransmit_on_third_dupack_and_newreno():
     for _ in range(3):
         d.peer(".", seq=R, ack=A + 536 * 9)
     d.expect(".", seq=A + 536 * 9, length=536, at=t)
+
+
+@pytest.mark.parametrize("exit_rule,burst", [("flight", 2), ("ssthresh", 9)])
+def test_newreno_full_ack_with_nothing_outstanding(exit_rule, burst):
+    """RFC 6582 §3.2 step 3, a full ACK: cwnd = (1) min(ssthresh, max(FlightSize, SMSS) + SMSS)
+    or (2) ssthresh; with (2) "the implementation is encouraged to take measures to avoid a
+    possible burst of data, in case the amount of data outstanding in the network is much less
+    than the new congestion window allows". 20 segments out, segment 1 lost, the application
+    writes 12 more during recovery; the full ACK leaves nothing outstanding. Option (1), the
+    default (FreeBSD), sends 2 segments and slow-starts back to ssthresh; (2) (Linux) 9 at once."""
+    cfg = TcpConfig(nagle=False, cc="newreno", initial_window=20 * 536, newreno_exit=exit_rule)
+    d = Dialogue.established(iss=ISS, irs=IRS, config=cfg)
+    _flight(d, 20)
+    d.peer(".", seq=R, ack=A + 536)
+    for _ in range(3):
+        d.peer(".", seq=R, ack=A + 536)
+    d.expect(".", seq=A + 536, length=536)                   # fast retransmit; ssthresh 19 / 2 -> 9
+    d.conn.send(b"y" * (536 * 12))
+    d.expect_nothing()                                       # cwnd 9 + 3 inflated < 19 in flight
+    d.peer(".", seq=R, ack=A + 536 * 20)                     # full ACK: nothing left outstanding
+    for i in range(burst):
+        d.expect(".", seq=A + 536 * (20 + i), length=536)
+    d.expect_nothing()
+    assert (d.conn.info().snd_cwnd, d.conn.info().snd_ssthresh) == (burst * 536, 9 * 536)
+    if exit_rule == "flight":                                 # slow start below ssthresh
+        d.peer(".", seq=R, ack=A + 536 * 21)
+        d.expect(".", seq=A + 536 * 22, length=536)
+        d.expect(".", seq=A + 536 * 23, length=536)
+        d.expect_nothing()
 
 
 def test_dupacks_need_same_window_and_no_data():

@@ -21,7 +21,8 @@ def seg(i: int) -> int:
 def three_holes(variant: str) -> Dialogue:
     """Ten segments (IW10) leave at t=0; 0, 3 and 6 are lost. Three duplicate ACKs at 0.1 s start
     fast retransmit; the partial ACK at 0.2 s (up to 3) resends 3 and restarts the timer."""
-    cfg = TcpConfig(nagle=False, cc="newreno", sack=False, timestamps=False, partial_ack_rto=variant)
+    cfg = TcpConfig(nagle=False, cc="newreno", sack=False, timestamps=False, partial_ack_rto=variant,
+                    newreno_exit="ssthresh")     # RFC 6582 §3.2 step 3 option (2) at the full ACK
     d = Dialogue.established(iss=ISS, irs=IRS, config=cfg, window=65535)
     d.conn.send(b"z" * (SEG * 10))
     for i in range(10):

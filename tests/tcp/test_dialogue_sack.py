@@ -149,7 +149,7 @@ def test_newreno_fast_retransmit_with_limited_transmit_without_sack():
 
 def test_newreno_partial_acks_repair_one_hole_per_round_trip():
     """No SACK: RFC 6582 §3.2 step 5, each partial ACK retransmits the next hole at once."""
-    d = established(TcpConfig(nagle=False, cc="newreno"), peer_options=(Mss(1000),))
+    d = established(TcpConfig(nagle=False, cc="newreno", newreno_exit="ssthresh"), peer_options=(Mss(1000),))
     send_segments(d, 10)
     d.now += 0.1
     for _ in range(3):

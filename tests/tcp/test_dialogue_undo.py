@@ -11,7 +11,8 @@ ISS, IRS = 2**32 - 3, 2**32 - 5
 A, R = ISS + 1, IRS + 1
 M = 0xFFFFFFFF
 SEG = 988                                     # MSS 1000 less the timestamps option
-CFG = TcpConfig(sack=False, nagle=False, cc="newreno", ack_delay=None)
+CFG = TcpConfig(sack=False, nagle=False, cc="newreno", ack_delay=None,
+                newreno_exit="ssthresh")        # RFC 6582 §3.2 step 3 option (2): cwnd = ssthresh at exit
 
 
 def ts(val, ecr):

@@ -17,7 +17,7 @@ M = 0xFFFFFFFF
 S = State
 MSS = 1000
 NO_OPTS = (Mss(MSS),)
-RENO = TcpConfig(nagle=False, cc="newreno")
+RENO = TcpConfig(nagle=False, cc="newreno", newreno_exit="ssthresh")   # §3.2 step 6: cwnd = ssthresh
 
 
 def established(config=RENO, *, peer_options=NO_OPTS, window=65535, rtt=0.0):

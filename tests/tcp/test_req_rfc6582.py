@@ -75,8 +75,9 @@ def test_no_second_fast_retransmit_until_the_ack_covers_more_than_recover(past):
     cumulative ACK "covers more than recover", i.e. ack_number - 1 > recover (the highest
     sequence number sent when the last fast retransmit began). After a full ACK of exactly
     recover, duplicates of that ACK start none and leave ssthresh alone (the loss they report
-    is left to the timer); after one a segment further, they do."""
-    d = established()
+    is left to the timer); after one a segment further, they do. (Option (2) at the full ACK,
+    cwnd = ssthresh, so that the next flight is the same either way.)"""
+    d = established(newreno_exit="ssthresh")
     d.conn.send(b"x" * 40000)
     assert idx(d) == list(range(10))
     assert dupacks(d, 3, A) == [[10], [11], [0]]          # recover: the end of segment 11
@@ -99,8 +100,9 @@ def test_partial_ack_deflates_and_adds_back_one_smss_only_for_a_full_smss():
     Deflate the congestion window by the amount of new data acknowledged ... If the partial ACK
     acknowledges at least one SMSS of new data, then add back SMSS bytes". A partial ACK of
     half a segment (the receiver got part of the retransmission) deflates by 500 and adds
-    nothing; one of 2500 octets deflates by 2500 and adds back 1000."""
-    d = established()
+    nothing; one of 2500 octets deflates by 2500 and adds back 1000. The full ACK then sets
+    cwnd = ssthresh (option (2) of step 3, chosen here)."""
+    d = established(newreno_exit="ssthresh")
     d.conn.send(b"x" * 10000)
     assert idx(d) == list(range(10))                      # 0 and 3 are lost
     assert dupacks(d, 8, A) == [[], [], [0], [], [], [], [], []]

@@ -90,6 +90,7 @@ _FREEBSD_TCP = dict(
     limited_transmit=True,          # net.inet.tcp.rfc3042
     dupthresh=3,
     partial_ack_rto="each",         # tcp_newreno_partial_ack(): REXMT stopped, tcp_output restarts it
+    newreno_exit="flight",          # newreno_after_recovery(): min(ssthresh, max(pipe, MSS) + MSS)
     rack=False,                     # the default FreeBSD stack has no RACK-TLP
     initial_rto=1.0,                # net.inet.tcp.rexmit_initial
     min_rto=0.030,                  # net.inet.tcp.rexmit_min
@@ -163,6 +164,7 @@ _LINUX_TCP = dict(
     limited_transmit=True,
     dupthresh=3,
     partial_ack_rto="each",         # tcp_ack(): FLAG_SET_XMIT_TIMER on every ACK of new data
+    newreno_exit="ssthresh",        # tcp_end_cwnd_reduction(): cwnd = ssthresh
     rack=True,                      # tcp_recovery=1: RACK-TLP (RFC 8985)
     tlp_max_ack_delay=0.2,
     initial_rto=1.0,                # TCP_TIMEOUT_INIT

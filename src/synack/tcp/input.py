@@ -441,7 +441,11 @@ class InputMixin:
                 # covers "recover" (the highest sequence number sent) equals it.
                 self._in_recovery = False
                 self._inflate = 0
-                self.cc.on_recovery_exit(now)
+                if self.config.newreno_exit == "flight":
+                    # RFC 6582 §3.2 step 3 option (1), so that no burst follows (§6)
+                    self.cc.on_recovery_exit(now, max(self._max, self._nxt) - self._una)
+                else:
+                    self.cc.on_recovery_exit(now)         # option (2): cwnd = ssthresh
                 if self.log:
                     self.log(RecoveryExited(now, self.id, "newreno", self.cc.cwnd, self.cc.ssthresh))
                 self._trace_cwnd(now, "recovery exit")

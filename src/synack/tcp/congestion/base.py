@@ -16,8 +16,9 @@ ssthresh now" (docs/congestion.md). The call protocol, in connection terms:
     ``cwnd = ssthresh``. The RFC 5681 §3.2 step 3/4 inflation (+3*SMSS, then +SMSS per further
     duplicate ACK) is **not** applied here: the connection adds it on top (to ``cwnd`` or in its
     own variable) and ``on_recovery_exit`` deflates back to ssthresh.
-``on_recovery_exit(now)``
-    The ACK that ends fast recovery arrived: ``cwnd = ssthresh`` (RFC 5681 §3.2 step 6).
+``on_recovery_exit(now, flight_size=None)``
+    The ACK that ends fast recovery arrived: ``cwnd = ssthresh`` (RFC 5681 §3.2 step 6), or with
+    ``flight_size`` (NewReno, RFC 6582 §3.2 step 3 option (1)) at most FlightSize + SMSS.
 ``on_ecn_echo(now, flight_size)``
     An ECN-Echo ACK (RFC 3168 §6.1.2): the reduction of a loss, with no recovery to follow.
 ``on_rto(now, flight_size)``
@@ -226,10 +227,18 @@ class CongestionControl(ABC):
         self._in_recovery = True
         self.hystart = None               # RFC 9406 §4.2: a loss ends SS or CSS for good
 
-    def on_recovery_exit(self, now: float) -> None:
-        """Fast recovery ends: "a TCP MUST set cwnd to ssthresh" (RFC 5681 §3.2 step 6)."""
+    def on_recovery_exit(self, now: float, flight_size: int | None = None) -> None:
+        """Fast recovery ends: "a TCP MUST set cwnd to ssthresh" (RFC 5681 §3.2 step 6).
+
+        With ``flight_size`` (a NewReno full ACK, RFC 6582 §3.2 step 3, option (1)): "Set cwnd
+        to either (1) min (ssthresh, max(FlightSize, SMSS) + SMSS) or (2) ssthresh", FlightSize
+        being what is outstanding now. Option (1) (FreeBSD's newreno_after_recovery) avoids the
+        burst option (2) may send when little is outstanding, which the RFC asks implementations
+        choosing (2) to take measures against; slow start then climbs back to ssthresh."""
         if self._in_recovery:
             self.cwnd = self.ssthresh
+            if flight_size is not None:
+                self.cwnd = min(self.ssthresh, max(flight_size, self.mss) + self.mss)
             self._in_recovery = False
 
     def _note_loss_in_first_window(self) -> None:

@@ -172,8 +172,9 @@ async def _settle(loop: VirtualLoop) -> None:
         await asyncio.sleep(0)
         if loop._ready:                                          # noqa: SLF001 - a bench's look inside
             continue
-        if any(h._when <= loop.vnow and not h._cancelled for h in loop._scheduled):   # noqa: SLF001
-            continue
+        sched = loop._scheduled                                  # noqa: SLF001
+        if sched and sched[0]._when <= loop.vnow:                # noqa: SLF001 - due (or a cancelled
+            continue                                             # one the next iteration pops)
         return
 
 

@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import functools
 import gc
+import heapq
 import os
 import re
 import selectors
@@ -166,16 +167,18 @@ def _flags(seg: TcpSegment) -> str:
                                   ("A", Flags.ACK)) if f & b)
 
 
-async def _settle(loop: VirtualLoop) -> None:
-    """Yield until the loop has nothing ready and no timer due at the (frozen) virtual time."""
+def _settle(loop: VirtualLoop) -> None:
+    """Run the loop until it has nothing ready and no timer due at the (frozen) virtual time:
+    one ``_run_once`` per iteration, as ``run_forever`` would, with no task of the client's in
+    between (what runs is the server's)."""
+    ready, sched = loop._ready, loop._scheduled                  # noqa: SLF001 - a bench's look inside
     while True:
-        await asyncio.sleep(0)
-        if loop._ready:                                          # noqa: SLF001 - a bench's look inside
-            continue
-        sched = loop._scheduled                                  # noqa: SLF001
-        if sched and sched[0]._when <= loop.vnow:                # noqa: SLF001 - due (or a cancelled
-            continue                                             # one the next iteration pops)
-        return
+        while sched and sched[0]._cancelled:                     # noqa: SLF001 - as _run_once does,
+            heapq.heappop(sched)                                 # so that its select() never waits
+            loop._timer_cancelled_count -= 1                     # noqa: SLF001
+        if not ready and not (sched and sched[0]._when <= loop.vnow):   # noqa: SLF001
+            return
+        loop._run_once()                                         # noqa: SLF001
 
 
 def run(root: Path, n: int, k: int, script: list | None) -> tuple[float, list, list]:
@@ -191,13 +194,18 @@ def run(root: Path, n: int, k: int, script: list | None) -> tuple[float, list, l
     seen: list = []
     elapsed = 0.0
 
-    async def main() -> None:
-        nonlocal elapsed
+    async def start() -> tuple:
         stack = Stack([f"{SERVER}/24"], secret=b"bench-http")
         astack = AsyncStack(stack, link)
         server = HttpServer(StaticFiles(root), ServerConfig(idle_timeout=30.0))
         await server.listen_synack(astack, None, 80, backlog=1024)
-        await _settle(loop)
+        return astack, server
+
+    def main() -> None:
+        nonlocal elapsed
+        astack, server = loop.run_until_complete(start())
+        asyncio.events._set_running_loop(loop)                   # noqa: SLF001 - _settle runs it
+        _settle(loop)
         tune_gc()
         pc = time.perf_counter
         idx = 0
@@ -217,7 +225,7 @@ def run(root: Path, n: int, k: int, script: list | None) -> tuple[float, list, l
                 t = pc()
                 link.inbox.extend(pkts)
                 astack._on_readable()                        # noqa: SLF001 - as the fd being readable
-                await _settle(loop)
+                _settle(loop)
                 elapsed += pc() - t
                 out, link.sent = link.sent, []
                 if record:
@@ -233,13 +241,15 @@ def run(root: Path, n: int, k: int, script: list | None) -> tuple[float, list, l
                         if got != EXPECT[s]:
                             raise AssertionError(f"connection {i}, step {s}: server sent {got}, expected {EXPECT[s]}")
                 seen.append(_summary(out) if record or idx <= 25 else len(out))
+        asyncio.events._set_running_loop(None)                   # noqa: SLF001
         for srv in server.listeners:
             srv.close()
         astack.close()
 
     try:
-        loop.run_until_complete(main())
+        main()
     finally:
+        asyncio.events._set_running_loop(None)                   # noqa: SLF001
         loop.close()
         link.close()
         asyncio.set_event_loop(None)

@@ -64,13 +64,6 @@ class Acceptable:
     port: int
 
 
-@functools.lru_cache(maxsize=4096)
-def _text(a: IPAddress) -> str:
-    """``str(a)`` for a connection's ConnId (cached: ``ipaddress`` formats it anew each time,
-    ~3 us, and a server sees the same few peers connection after connection)."""
-    return str(a)
-
-
 _BROADCAST = IPv4Address("255.255.255.255")
 _SYN, _RST, _ACK = 0x02, 0x04, 0x10      # Flags bits as plain ints (``&`` on Flags is a Python call)
 
@@ -213,7 +206,7 @@ class Stack:
     def _new_conn(self, key: Key, now: float, config: TcpConfig | None) -> TcpConnection:
         laddr, lport, raddr, rport = key
         iss = self.isn.isn(now, laddr.packed, lport, raddr.packed, rport)
-        conn = TcpConnection(ConnId(_text(laddr), lport, _text(raddr), rport), iss,
+        conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), iss,
                              self._conn_config(config or self.config), log=self.log, ts_offset=self.ts_offset)
         self.conns[key] = conn
         self._keys[id(conn)] = key
@@ -510,7 +503,7 @@ class Stack:
         laddr, lport, raddr, rport = key
         # Rebuilt without the log: the SYN and SYN-ACK below are reconstructions, not traffic
         # (the real SYN-ACK was logged when the cookie went out).
-        conn = TcpConnection(ConnId(_text(laddr), lport, _text(raddr), rport), cookie,
+        conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), cookie,
                              self._conn_config(cfg), log=None, ts_offset=self.ts_offset)
         self.conns[key] = conn
         self._keys[id(conn)] = key

@@ -551,10 +551,35 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
 
 
 async def _read_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
-    """``reader.read(READ_CHUNK)``, raising ``TimeoutError`` after ``seconds``. (``asyncio.timeout``
-    rather than ``wait_for``, which makes a Task per call: a few per request.)"""
-    async with asyncio.timeout(seconds):
-        return await reader.read(READ_CHUNK)
+    """``reader.read(READ_CHUNK)``, raising ``TimeoutError`` after ``seconds``.
+
+    What ``async with asyncio.timeout(seconds)`` does, written out: one ``call_at`` that cancels
+    this task, and a cancellation it caused (and no one else also asked for) becomes
+    ``TimeoutError``; without the context manager's object and state machine, ~1 % of a
+    close-mode request (``bench/http_cpu.py``). (Not ``wait_for``: a Task per call.)"""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    expired: list[bool] = []
+    handle = loop.call_at(loop.time() + seconds, _expire, task, expired)
+    try:
+        data = await reader.read(READ_CHUNK)
+    except BaseException as e:
+        if expired and task.uncancel() <= cancelling and isinstance(e, asyncio.CancelledError):
+            raise TimeoutError from None
+        raise
+    finally:
+        handle.cancel()
+    if expired:                       # it fired as the data came: the task's cancel stays pending
+        task.uncancel()
+    return data
+
+
+def _expire(task: asyncio.Task, expired: list[bool]) -> None:
+    if not task.done():
+        expired.append(True)
+        task.cancel()
 
 
 async def serve_forever_kernel(app: App, host: str, port: int, config: ServerConfig | None = None,

@@ -485,8 +485,8 @@ class AsyncConnection(_Waitable):
         astack._register(conn, self)
 
     def _touch(self) -> None:
-        self._astack.stack.touch(self.conn)
-        self._astack._kick()
+        if self._astack.stack.touch(self.conn):
+            self._astack._kick()
 
     @property
     def connected(self) -> bool:

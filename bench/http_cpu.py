@@ -282,7 +282,9 @@ def callgrind(n: int, k: int) -> int:
         argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={d}/cg.out",
                 "--toggle-collect=functools_reduce", "--dump-after=functools_reduce", sys.executable,
                 __file__, "-n", str(n), "--concurrency", str(k), "--replay-twice"]
-        r = subprocess.run(argv, capture_output=True, text=True, env=os.environ)
+        env = dict(os.environ)
+        env.setdefault("PYTHONHASHSEED", "0")       # str hashes, so dict and set orders, too
+        r = subprocess.run(argv, capture_output=True, text=True, env=env)
         counts = []
         for f in sorted(Path(d).glob("cg.out.*"), key=lambda f: int(f.name.rsplit(".", 1)[1])):
             m = re.search(r"^(?:summary|totals): (\d+)", f.read_text(), re.M)

@@ -256,9 +256,12 @@ async def test_idle_stack_does_not_spin():
     before = pair.A.pumps + pair.B.pumps
     await asyncio.sleep(0.2)
     assert pair.A.pumps + pair.B.pumps - before <= 2     # nothing due: no wake-ups
-    # one timer handle per stack, matching the stack's own deadline
+    # one timer handle per stack, never later than the stack's own deadline (when the deadline
+    # moves later the earlier handle is kept: it wakes once for nothing and arms the new one)
     for s in (pair.A, pair.B):
-        assert s._deadline == s.stack.next_timer()
+        t = s.stack.next_timer()
+        assert t is None or (s._deadline is not None and s._deadline <= t)
+        assert (s._timer is None) == (s._deadline is None)
     for w in (wa, wb):
         w.close()
     pair.close()
@@ -280,6 +283,26 @@ async def test_write_buffer_limits_and_write_after_eof():
         wa.write(b"late")
     got = await rb.read()                                 # everything, then EOF
     assert got == b"z" * 50_000
+    for w in (wa, wb):
+        w.close()
+    pair.close()
+
+
+@run_async
+async def test_a_timer_kept_early_wakes_once_and_rearms_at_the_deadline():
+    pair = AioPair()
+    (ra, wa), (rb, wb) = await pair.streams()
+    s = pair.A
+    loop = asyncio.get_running_loop()
+    s._rearm(loop.time() + 0.05)                         # as if a deadline had moved later since
+    early = s._deadline
+    await asyncio.sleep(0.15)
+    assert s._deadline is None or s._deadline > early    # it fired, and what is armed now is ...
+    t = s.stack.next_timer()
+    assert t is None or (s._deadline is not None and s._deadline <= t)   # ... no later than due
+    before = s.pumps
+    await asyncio.sleep(0.1)
+    assert s.pumps - before <= 1                         # and no spinning
     for w in (wa, wb):
         w.close()
     pair.close()

@@ -309,3 +309,18 @@ def test_ss_lists_time_wait_records():
     assert row["timers"] == {"time_wait": round(w.t0 + 0.2 + 2 * MSL, 3)}
     text = format_ss({"connections": [row]})
     assert "TIME-WAIT" in text and "192.0.2.1:45000" in text and "time_wait," in text
+
+
+def test_touch_says_when_a_record_stands_in_for_the_tcb():
+    # The asyncio adapter wakes only when touch() says the stack will look at the connection:
+    # a held TCB in TIME-WAIT, its record answering for it, is not looked at (close again sends
+    # nothing), a live connection is.
+    w = World()
+    w.to_time_wait(hold=True)
+    assert w.st.touch(w.conn) is False
+    w.conn.close(w.t0 + 3.0)                                 # a second close: nothing to send
+    assert w.st.touch(w.conn) is False and w.out(3.0) == []
+    w.send(SYN, PISN + 1000, 0, t=4.0, tsval=w.tsval + 100)  # a new incarnation (RFC 6191)
+    [sa] = w.out(4.0)
+    assert sa.flags == SYN | ACK
+    assert w.st.touch(w.st.conns[KEY]) is True

@@ -66,3 +66,23 @@ def test_secret_is_required_and_hidden():
     with pytest.raises(ValueError):
         IsnGenerator(bytes(65))
     assert SECRET.hex() not in repr(IsnGenerator(SECRET))
+
+
+def _f_keyed_anew(secret: bytes, la: bytes, lp: int, ra: bytes, rp: int) -> int:
+    """F as first written: a BLAKE2b keyed for each ISN, the tuple hashed in four updates."""
+    import hashlib
+    h = hashlib.blake2b(digest_size=4, key=secret)
+    h.update(len(la).to_bytes(1, "big") + la)
+    h.update(lp.to_bytes(2, "big"))
+    h.update(len(ra).to_bytes(1, "big") + ra)
+    h.update(rp.to_bytes(2, "big"))
+    return int.from_bytes(h.digest(), "big")
+
+
+@given(st.binary(min_size=1, max_size=64), st.sampled_from([A, B, A6, B6]), st.integers(0, 65535),
+       st.sampled_from([A, B, A6, B6]), st.integers(0, 65535))
+def test_the_copied_keyed_state_gives_the_same_f(secret, la, lp, ra, rp):
+    # IsnGenerator copies one keyed state per ISN and hashes the tuple in one update: the same F
+    g = IsnGenerator(secret)
+    assert g.isn_parts(1.0, la, lp, ra, rp)[1] == _f_keyed_anew(secret, la, lp, ra, rp)
+    assert g.isn_parts(2.0, la, lp, ra, rp)[1] == _f_keyed_anew(secret, la, lp, ra, rp)   # state not consumed

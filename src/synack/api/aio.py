@@ -88,6 +88,7 @@ class AsyncStack:
         self._pending_lock = threading.Lock()
         self._pumping = False
         self._kicked = False
+        self._soon: asyncio.Handle | None = None   # a pump asked for by _kick()
         self.pumps = 0                              # wake-ups so far (for tests and stats)
         loop.add_reader(self._fd, self._on_readable)
         self._kick()
@@ -160,6 +161,9 @@ class AsyncStack:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._deadline = None
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
 
     @property
     def closed(self) -> bool:
@@ -235,14 +239,18 @@ class AsyncStack:
             self._pumping = False
         self._update_writer()
         if self._kicked:                          # a handler made output (e.g. wrote from
-            deadline = earliest(deadline, now)    # data_received): send it next iteration
+            self._kick()                          # data_received): send it next iteration
         self._rearm(deadline)
 
     def _rearm(self, deadline: float | None) -> None:
-        """Keep one TimerHandle for ``deadline``; replace it only when the deadline changes."""
+        """Keep one TimerHandle, due no later than ``deadline``; replace it only when the
+        deadline moves earlier. One due earlier is kept: the stack's deadline moves later
+        with most segments (an RTO restarted, a delayed ACK sent), and a new handle each time
+        cost a call_at and a cancel per wake-up; the early one, when it fires, pumps once for
+        nothing (``step`` finds nothing due) and arms the deadline then in force."""
         if self._closed:
             return
-        if deadline == self._deadline and self._timer is not None:
+        if self._timer is not None and (deadline is None or self._deadline <= deadline):
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -253,13 +261,21 @@ class AsyncStack:
         self._timer = self.loop.call_at(deadline, self._on_timer, deadline)
 
     def _kick(self) -> None:
-        """A user call changed a connection: pump at the next loop iteration (coalesced)."""
+        """A user call changed a connection: pump at the next loop iteration (coalesced), by
+        ``call_soon``: the deadline's TimerHandle stays as it is (moving it to "now" and back
+        cost two handles and a cancel per user call)."""
         if self._pumping:
             self._kicked = True
             return
-        now = self.loop.time()
-        if self._deadline is None or self._deadline > now:
-            self._rearm(now)
+        if self._soon is not None or self._closed:
+            return
+        if self._deadline is not None and self._deadline <= self.loop.time():
+            return                                # the timer pumps at the next iteration anyway
+        self._soon = self.loop.call_soon(self._on_kick)
+
+    def _on_kick(self) -> None:
+        self._soon = None
+        self._pump(self.loop.time())
 
     def _update_writer(self) -> None:
         want = bool(getattr(self.link, "wants_write", False))
@@ -469,8 +485,8 @@ class AsyncConnection(_Waitable):
         astack._register(conn, self)
 
     def _touch(self) -> None:
-        self._astack.stack.touch(self.conn)
-        self._astack._kick()
+        if self._astack.stack.touch(self.conn):
+            self._astack._kick()
 
     @property
     def connected(self) -> bool:

@@ -63,8 +63,8 @@ class SynackTransport(asyncio.Transport):
         return self._astack.now()
 
     def _touch(self) -> None:
-        self._astack.stack.touch(self.conn)
-        self._astack._kick()
+        if self._astack.stack.touch(self.conn):   # else nothing to pump for (closed in TIME-WAIT)
+            self._astack._kick()
 
     # ---- events from the stack (level-triggered: re-check everything) ----
 

@@ -270,7 +270,7 @@ class HttpServer:
 
     async def _serve(self, c: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         cfg = self.config
-        h = h11.Connection(h11.SERVER, max_incomplete_event_size=cfg.max_header_bytes)
+        h = _H11(h11.SERVER, max_incomplete_event_size=cfg.max_header_bytes)
         extra = writer.get_extra_info
         conn, astack = extra("synack_connection"), extra("synack_stack")
         peer, sock = extra("peername"), extra("sockname")
@@ -521,6 +521,44 @@ def _response_head(status: int, headers: list[tuple[str, str]]) -> h11.Response:
 _REASON_BYTES = {k: v.encode() for k, v in REASONS.items()}
 
 
+class _MemoH11(h11.Connection):
+    """``h11.Connection`` whose response-header clean-up (its framing headers, and ``Connection:
+    close`` when the client asked for it or spoke HTTP/1.0) is remembered per cached ``Headers``
+    value (see ``_response_head``) and per everything else it reads: the status, the request
+    method, keep-alive and the client's HTTP version. h11 makes the decision, once per
+    distinct case; what it makes is then reused as it is. Without this, every close-mode
+    response had its headers rebuilt and validated again (~4 % of a close-mode connection's
+    instructions, ``bench/http_cpu.py``). It overrides one private h11 method, so it is used
+    only where that method and the attributes it keys on exist (``_H11`` below); tests check
+    the bytes are h11's own."""
+
+    def _clean_up_response_headers_for_sending(self, response: h11.Response) -> h11.Response:
+        hs = response.headers
+        key = (id(hs), response.status_code, self._request_method, self._cstate.keep_alive,
+               self.their_http_version)
+        hit = _cleaned.get(key)
+        if hit is None or hit[0] is not hs:
+            out = super()._clean_up_response_headers_for_sending(response)
+            if len(_cleaned) >= 512:
+                _cleaned.clear()
+            _cleaned[key] = (hs, out.headers)      # hs is held: its id stays its own
+            return out
+        return h11.Response(headers=hit[1], status_code=response.status_code,
+                            http_version=response.http_version, reason=response.reason)
+
+
+_cleaned: dict[tuple, tuple] = {}
+
+
+def _memo_supported() -> bool:
+    probe = h11.Connection(h11.SERVER)
+    return (callable(getattr(h11.Connection, "_clean_up_response_headers_for_sending", None))
+            and hasattr(probe, "_request_method") and hasattr(getattr(probe, "_cstate", None), "keep_alive"))
+
+
+_H11 = _MemoH11 if _memo_supported() else h11.Connection
+
+
 def _abort(writer: asyncio.StreamWriter) -> None:
     try:
         writer.transport.abort()
@@ -551,10 +589,35 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
 
 
 async def _read_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
-    """``reader.read(READ_CHUNK)``, raising ``TimeoutError`` after ``seconds``. (``asyncio.timeout``
-    rather than ``wait_for``, which makes a Task per call: a few per request.)"""
-    async with asyncio.timeout(seconds):
-        return await reader.read(READ_CHUNK)
+    """``reader.read(READ_CHUNK)``, raising ``TimeoutError`` after ``seconds``.
+
+    What ``async with asyncio.timeout(seconds)`` does, written out: one ``call_at`` that cancels
+    this task, and a cancellation it caused (and no one else also asked for) becomes
+    ``TimeoutError``; without the context manager's object and state machine, ~1 % of a
+    close-mode request (``bench/http_cpu.py``). (Not ``wait_for``: a Task per call.)"""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    expired: list[bool] = []
+    handle = loop.call_at(loop.time() + seconds, _expire, task, expired)
+    try:
+        data = await reader.read(READ_CHUNK)
+    except BaseException as e:
+        if expired and task.uncancel() <= cancelling and isinstance(e, asyncio.CancelledError):
+            raise TimeoutError from None
+        raise
+    finally:
+        handle.cancel()
+    if expired:                       # it fired as the data came: the task's cancel stays pending
+        task.uncancel()
+    return data
+
+
+def _expire(task: asyncio.Task, expired: list[bool]) -> None:
+    if not task.done():
+        expired.append(True)
+        task.cancel()
 
 
 async def serve_forever_kernel(app: App, host: str, port: int, config: ServerConfig | None = None,

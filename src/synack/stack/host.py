@@ -197,11 +197,14 @@ class Stack:
             raise OSError(errno.ENETUNREACH, f"no IPv{raddr.version} address on this host")
         return next((i.ip for i in same if raddr in i.network), same[0].ip)
 
-    def touch(self, conn: TcpConnection) -> None:
-        """Tell the stack a user call changed ``conn`` (it may have something to send)."""
+    def touch(self, conn: TcpConnection) -> bool:
+        """Tell the stack a user call changed ``conn`` (it may have something to send). False:
+        the stack will not look at it (a TIME-WAIT record stands in for it), so a driver need
+        not wake up for it."""
         if conn.state is State.TIME_WAIT and id(conn) not in self._keys:
-            return          # its TIME-WAIT record answers for it; a call there (close again) sends nothing
+            return False    # its TIME-WAIT record answers for it; a call there (close again) sends nothing
         self._touched[id(conn)] = conn
+        return True
 
     def _new_conn(self, key: Key, now: float, config: TcpConfig | None) -> TcpConnection:
         laddr, lport, raddr, rport = key

@@ -28,7 +28,7 @@ class IsnGenerator:
     250000
     """
 
-    __slots__ = ("_secret",)
+    __slots__ = ("_secret", "_keyed")
 
     def __init__(self, secret: bytes) -> None:
         # An empty key makes F an unkeyed hash anyone can compute: RFC 9293 §3.4.1, MUST-9.
@@ -37,6 +37,8 @@ class IsnGenerator:
         if len(secret) > hashlib.blake2b.MAX_KEY_SIZE:
             raise ValueError(f"ISN secret longer than {hashlib.blake2b.MAX_KEY_SIZE} bytes")
         self._secret = bytes(secret)
+        # The keyed state after the key block: each ISN copies it rather than keying anew.
+        self._keyed = hashlib.blake2b(digest_size=4, key=self._secret)
 
     def isn_parts(self, now: float, local_addr: bytes, local_port: int,
                   remote_addr: bytes, remote_port: int) -> tuple[int, int]:
@@ -45,12 +47,13 @@ class IsnGenerator:
         ``now`` is in seconds (any monotonic origin); addresses are packed (4 or 16 bytes).
         """
         m = int(now * TICKS_PER_SECOND) % MOD
-        h = hashlib.blake2b(digest_size=4, key=self._secret)
-        # Length-prefix the addresses so (v4, v6) mixes cannot collide by concatenation.
-        h.update(len(local_addr).to_bytes(1, "big") + bytes(local_addr))
-        h.update((local_port & 0xFFFF).to_bytes(2, "big"))
-        h.update(len(remote_addr).to_bytes(1, "big") + bytes(remote_addr))
-        h.update((remote_port & 0xFFFF).to_bytes(2, "big"))
+        h = self._keyed.copy()
+        # Length-prefix the addresses so (v4, v6) mixes cannot collide by concatenation (one
+        # update of the whole input hashes as the four parts one after the other would).
+        h.update(len(local_addr).to_bytes(1, "big") + bytes(local_addr)
+                 + (local_port & 0xFFFF).to_bytes(2, "big")
+                 + len(remote_addr).to_bytes(1, "big") + bytes(remote_addr)
+                 + (remote_port & 0xFFFF).to_bytes(2, "big"))
         f = int.from_bytes(h.digest(), "big")
         return m, f
 

@@ -280,8 +280,9 @@ def test_newreno_full_ack_with_nothing_outstanding(exit_rule, burst):
     or (2) ssthresh; with (2) "the implementation is encouraged to take measures to avoid a
     possible burst of data, in case the amount of data outstanding in the network is much less
     than the new congestion window allows". 20 segments out, segment 1 lost, the application
-    writes 12 more during recovery; the full ACK leaves nothing outstanding. Option (1), the
-    default (FreeBSD), sends 2 segments and slow-starts back to ssthresh; (2) (Linux) 9 at once."""
+    writes 12 more during recovery; the full ACK leaves nothing outstanding. Option (1)
+    (``newreno_exit="flight"``, FreeBSD) sends 2 segments and slow-starts back to ssthresh;
+    (2) (the default, Linux) sends 9 at once."""
     cfg = TcpConfig(nagle=False, cc="newreno", initial_window=20 * 536, newreno_exit=exit_rule)
     d = Dialogue.established(iss=ISS, irs=IRS, config=cfg)
     _flight(d, 20)

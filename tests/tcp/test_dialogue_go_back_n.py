@@ -128,3 +128,28 @@ def test_slow_start_grows_on_delivered_copies_when_holes_are_far_apart():
             d.expect(".", seq=seg(i), length=SEG)
         d.expect_nothing()
     assert d.conn.cc.cwnd == 7 * SEG and d.conn._ghost == 0
+
+
+def test_go_back_n_resends_no_sub_mss_segment_where_cwnd_ends_between_segments():
+    # RFC 9293 §3.8.6.2.1 (MUST-38), sender SWS avoidance: after SND.NXT went back to SND.UNA,
+    # what follows it is queued and not yet sent; a cwnd that ends a few octets past a segment
+    # boundary (CUBIC's ssthresh is 0.7 x FlightSize and its congestion avoidance adds octets
+    # per ACK) must not resend those octets as a segment of their own. The bench (200 ms, no
+    # SACK) resent hundreds of 1-2 octet segments that way after a timeout.
+    d = Dialogue.established(iss=ISS, irs=IRS, config=CFG.copy(cc="cubic"))
+    _lose_flight_and_time_out(d, 10)
+    d.conn.cc.ssthresh = 2 * SEG + 100            # a reduction left it between two segments
+    d.peer(".", seq=R, ack=seg(1))                # slow start: cwnd 2 segments
+    d.expect(".", seq=seg(1), length=SEG)
+    d.expect(".", seq=seg(2), length=SEG)
+    d.expect_nothing()
+    d.peer(".", seq=R, ack=seg(2))                # cwnd = ssthresh: 1 segment + 100 octets usable
+    assert d.conn.cc.cwnd == 2 * SEG + 100
+    d.expect(".", seq=seg(3), length=SEG)
+    d.expect_nothing()                            # not the 100 octets of segment 4
+    d.peer(".", seq=R, ack=seg(3))                # congestion avoidance: a few octets more
+    assert 2 * SEG + 100 < d.conn.cc.cwnd < 3 * SEG
+    d.expect(".", seq=seg(4), length=SEG)
+    d.expect_nothing()
+    # the timer's own retransmission, at SND.UNA, is never held back: the whole head goes
+    d.expect(".", seq=seg(3), length=SEG, at=d.conn.timers.rto)

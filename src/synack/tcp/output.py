@@ -256,13 +256,21 @@ class OutputMixin:
         fin = fin_pending and nxt + n == self._fin_off
         if n > mss:
             return (n, fin)
-        if n < mss and nxt >= self._max:           # (a retransmission is never held back)
-            if n < avail:
-                # window-limited and less than a full segment: SWS avoidance — send only if at
-                # least half the largest window the peer ever offered (§3.8.6.2.1)
+        if n < mss:
+            if n < avail and (nxt >= self._max or nxt > self._una):
+                # window- or cwnd-limited and less than a full segment: SWS avoidance — send
+                # only if at least half the largest window the peer ever offered (§3.8.6.2.1,
+                # MUST-38). Also when going back N (nxt < _max) behind a resent head: SND.NXT
+                # went back, so what follows it is queued and not yet sent, and a byte-counted
+                # cwnd that opens by a few octets per ACK in congestion avoidance would
+                # otherwise resend a window as 1-2 octet segments, each a packet in the path's
+                # queue and a duplicate ACK back (which go-back-N counts as a whole segment
+                # delivered). The head itself, the timer's retransmission (RFC 6298 §5.4), is
+                # never held back.
                 if n < self.max_snd_wnd // 2:
                     return None
-            elif (self.config.nagle and self._fin_off is None and not self._in_recovery
+            elif (nxt >= self._max and self.config.nagle and self._fin_off is None
+                    and not self._in_recovery
                     and not (self._idle_pass and self.config.nagle_idle_tail)
                     and (self._una < self._sml <= self._nxt if self.config.nagle_minshall
                          else self._nxt > self._una)):

@@ -6,6 +6,8 @@ import pytest
 
 from synack.tcp import congestion
 from synack.tcp.congestion import INFINITE_SSTHRESH, CongestionControl, Cubic, Reno
+from synack.tcp.config import TcpConfig
+from synack.testing import Dialogue
 
 MSS = 1000
 RTT = 0.1
@@ -301,6 +303,16 @@ def test_cubic_fast_convergence_lowers_w_max():
     cc.on_recovery_exit(0.0)
     cc.on_congestion_event(1.0, 70 * MSS)
     assert cc.w_max == 70
+
+
+def test_cc_options_reach_the_controller_and_a_wrong_one_is_a_clear_error():
+    """``TcpConfig.cc_options``: how a user alone on a path turns CUBIC's fast convergence off
+    (RFC 9438 §4.7: "fast convergence SHOULD be disabled" there; synack cannot tell by itself)."""
+    cc = Dialogue(config=TcpConfig(cc="cubic", cc_options=(("fast_convergence", False),))).conn.cc
+    assert isinstance(cc, Cubic) and cc.fast_convergence is False
+    assert Dialogue(config=TcpConfig(cc="cubic")).conn.cc.fast_convergence is True
+    with pytest.raises(ValueError, match=r"'newreno' does not take the options \['fast_convergence'\]"):
+        Dialogue(config=TcpConfig(cc="newreno", cc_options=(("fast_convergence", False),)))
 
 
 def test_cubic_reno_friendly_region_at_small_bdp():

@@ -608,7 +608,8 @@ class socket:
                 congestion.get(name)
             except KeyError:
                 raise OSError(errno.ENOENT, "No such file or directory") from None
-            self._apply(lambda c: setattr(c, "cc", name), conn)
+            # a name only, as Linux takes it: options given for another algorithm do not carry over
+            self._apply(lambda c: (setattr(c, "cc", name), setattr(c, "cc_options", ())), conn)
             if conn is not None:
                 self._call(lambda: conn.congestion_control_changed(self._astack.now()))
         elif key in ((IPPROTO_IP, IP_TOS), (IPPROTO_IPV6, IPV6_TCLASS)):

@@ -47,6 +47,9 @@ class TcpConfig:
                                     # last (sub-MSS) segment goes too (FreeBSD tcp_output "idle")
     initial_window: int | None = None  # bytes; None: RFC 6928 IW10
     cc: str = "cubic"               # congestion control by registry name (RFC 9438 CUBIC; "newreno")
+    cc_options: tuple[tuple[str, object], ...] = ()   # keyword arguments for that algorithm's class,
+                                    # e.g. (("fast_convergence", False),) for CUBIC alone on a path
+                                    # (RFC 9438 §4.7 SHOULD disable it there)
     hystart: bool = True            # first slow start as HyStart++ (RFC 9406; RFC 9438 §4.10 SHOULD)
     tso_max: int = 0                # TSO: new data leaves in segments of up to this many payload bytes
                                     # (a multiple of the MSS) for a link that cuts them (virtio-net GSO);

@@ -157,7 +157,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self.total_retrans = 0
         self._first_rexmit_time: float | None = None
         self._syn_rexmits = 0          # SYN or SYN,ACK retransmissions by the timer (RFC 6298 §5.7)
-        self.cc = congestion.get(cfg.cc)(self.mss, cfg.initial_window, hystart=cfg.hystart)
+        self.cc = congestion.make(cfg, self.mss)
         self._dupacks = 0
         self._in_recovery = False
         self._recover = -1
@@ -591,7 +591,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         cls = congestion.get(self.config.cc)
         if type(self.cc) is cls:
             return
-        new = cls(self.mss, self.config.initial_window, hystart=self.config.hystart)
+        new = congestion.make(self.config, self.mss)
         new.take_over(self.cc)
         self.cc = new
         self._trace_cwnd(now, f"congestion control {cls.name}")

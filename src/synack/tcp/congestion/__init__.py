@@ -13,7 +13,7 @@ from synack.tcp.congestion.cubic import Cubic
 from synack.tcp.congestion.reno import Reno
 
 __all__ = ["CongestionControl", "Cubic", "INFINITE_SSTHRESH", "Reno", "available", "get",
-           "initial_window", "register"]
+           "initial_window", "make", "register"]
 
 _REGISTRY: dict[str, type[CongestionControl]] = {}
 
@@ -42,6 +42,17 @@ def get(name: str) -> type[CongestionControl]:
     except KeyError:
         raise KeyError(f"unknown congestion control {name!r}; available: "
                        f"{', '.join(available())}") from None
+
+
+def make(config, mss: int) -> CongestionControl:
+    """A new controller for a connection with ``config`` (a ``TcpConfig``): its ``cc`` by name,
+    with ``cc_options`` as keyword arguments; ``ValueError`` for an option the class does not take."""
+    cls = get(config.cc)
+    options = dict(config.cc_options)
+    try:
+        return cls(mss, config.initial_window, hystart=config.hystart, **options)
+    except TypeError as e:
+        raise ValueError(f"congestion control {config.cc!r} does not take the options {sorted(options)}: {e}") from None
 
 
 def available() -> list[str]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import weakref
 
 from synack.tcp.connection import TcpConnection
-from synack.tcp.input import acceptable
+from synack.tcp.input import acceptable, rst_ts_echo
 from synack.tcp.events import ConnId, Dropped, LogSink, SegmentIn, SegmentOut, StateChanged, TimerFired
 from synack.tcp.output import PAWS_IDLE
 from synack.tcp.states import Cause, State
@@ -47,7 +47,7 @@ class TimeWait:
     # what TcpConnection.time_wait_snapshot() returns, in its order
     FIELDS = ("snd_nxt", "rcv_nxt", "rcv_wnd", "window", "max_snd_wnd", "ts_ok", "ts_recent", "ts_age",
               "ts_offset", "last_ack_sent", "chal_second", "chal_count", "expiry", "msl", "rfc5961",
-              "chal_limit", "tolerate_missing_ts", "tos")
+              "chal_limit", "tolerate_missing_ts", "tos", "rst_timestamps")
     __slots__ = FIELDS + ("key", "tcb")
 
     def __init__(self, key: tuple, conn: TcpConnection) -> None:
@@ -59,7 +59,8 @@ class TimeWait:
         """Take over what ``conn`` (in TIME-WAIT) knows now."""
         (self.snd_nxt, self.rcv_nxt, self.rcv_wnd, self.window, self.max_snd_wnd, self.ts_ok, self.ts_recent,
          self.ts_age, self.ts_offset, self.last_ack_sent, self.chal_second, self.chal_count, self.expiry,
-         self.msl, self.rfc5961, self.chal_limit, self.tolerate_missing_ts, self.tos) = conn.time_wait_snapshot()
+         self.msl, self.rfc5961, self.chal_limit, self.tolerate_missing_ts, self.tos,
+         self.rst_timestamps) = conn.time_wait_snapshot()
 
     @property
     def state(self) -> State:
@@ -124,7 +125,8 @@ class TimeWait:
                 self._challenge_ack(now, log, out)           # RFC 5961 §4.2
                 return self._drop(seg, "SYN in synchronized state: challenge ACK", now, log, out)
             lport, rport = self.key[1], self.key[3]
-            self._emit(TcpSegment(lport, rport, self.snd_nxt, 0, Flags.RST, 0), now, log, out)   # RFC 793
+            self._emit(TcpSegment(lport, rport, self.snd_nxt, 0, Flags.RST, 0,       # RFC 793
+                                  options=rst_ts_echo(seg, self.rst_timestamps)), now, log, out)
             self._close(now, Cause.ABORT, log)
             return out, False
         # ---- fifth: ACK ----

@@ -409,7 +409,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         return (self._seq(self._nxt_for_rst()), self.rcv_nxt, self.rcv_wnd, window, self.max_snd_wnd,
                 self.ts_ok, self.ts_recent, self._ts_recent_age, self._ts_offset, self._last_ack_sent,
                 self._chal_second, self._chal_count, self.timers.time_wait, cfg.msl, cfg.rfc5961,
-                cfg.challenge_ack_limit, cfg.tolerate_missing_ts, cfg.tos & ~3)
+                cfg.challenge_ack_limit, cfg.tolerate_missing_ts, cfg.tos & ~3, cfg.rst_timestamps)
 
     def info(self) -> TcpInfo:
         """[STATUS] A snapshot like Linux TCP_INFO (RFC 9293 §3.10.6)."""

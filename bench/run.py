@@ -25,6 +25,7 @@ BENCHES: list[tuple[str, bool, list[str], list[str]]] = [
     ("host", True, ["--quick"], []),
     ("tun_throughput", True, ["--mb", "50"], ["--mb", "200"]),
     ("http", True, ["--duration", "3"], ["--duration", "5"]),
+    ("http_cpu", False, ["-n", "500"], ["-n", "2000", "--concurrency", "8"]),
     ("cc", False, ["--rtt", "10", "--loss", "1", "--duration", "10", "--no-fairness"],
      ["--full"]),
     ("cc_tun", True, ["--mb", "10", "--rate", "none", "20mbit"], []),

@@ -122,6 +122,14 @@ class TcpConfig:
     tos: int = 0                    # IPv4 TOS / IPv6 Traffic Class of every segment; may change on
                                     # a live connection (RFC 9293 §3.9.1, MUST-48; IP_TOS)
 
+    def __post_init__(self) -> None:
+        """A knob that takes one of a few words takes only those: a misspelt one is an error
+        here, not a silent default later."""
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"TcpConfig.{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+
     def copy(self, **changes) -> "TcpConfig":
         if changes:
             return replace(self, **changes)
@@ -150,6 +158,10 @@ class TcpConfig:
         while s < 14 and (65535 << s) < self.rcv_buf:
             s += 1
         return s
+
+
+_CHOICES = {"syn_option_order": ("linux", "freebsd"), "partial_ack_rto": ("first", "each"),
+            "newreno_exit": ("ssthresh", "flight"), "ecn": ("off", "on", "accept")}
 
 
 def _field_copier():

@@ -106,6 +106,12 @@ class InputMixin:
         if not seg.flags & RST:
             self._queue.append((rst_for(seg, self.config.rst_timestamps), False))
 
+    def _reset_answering(self, seg: TcpSegment) -> None:
+        """Queue <SEQ=SND.NXT><CTL=RST> in answer to ``seg`` (a SYN in a synchronized state
+        without RFC 5961, data for an application that closed), echoing its TSval (RFC 7323 §5.2)."""
+        self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False,
+                                          options=rst_ts_echo(seg, self.config.rst_timestamps)), False))
+
     def _in_listen(self, seg: TcpSegment, now: float) -> None:
         f = int(seg.flags)
         if f & _RST:
@@ -218,8 +224,7 @@ class InputMixin:
             if self.config.rfc5961:
                 self._challenge_ack(now)                # RFC 5961 §4.2, RFC 9293 §3.10.7.4
                 return self._drop(seg, "SYN in synchronized state: challenge ACK", now)
-            self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False,
-                                                options=rst_ts_echo(seg, self.config.rst_timestamps)), False))   # RFC 793
+            self._reset_answering(seg)                  # RFC 793
             self.error = ConnectionReset("connection reset")
             self._events.append(Reset(now, self.id))
             return self._advance(Cause.ABORT, now)
@@ -443,7 +448,7 @@ class InputMixin:
                 self._inflate = 0
                 if self.config.newreno_exit == "flight":
                     # RFC 6582 §3.2 step 3 option (1), so that no burst follows (§6)
-                    self.cc.on_recovery_exit(now, max(self._max, self._nxt) - self._una)
+                    self.cc.on_recovery_exit(now, self._nxt_for_rst() - self._una)
                 else:
                     self.cc.on_recovery_exit(now)         # option (2): cwnd = ssthresh
                 if self.log:
@@ -615,8 +620,7 @@ class InputMixin:
                 self._drop(seg, f"text ignored in {st}", now)       # after the peer's FIN
             elif self._read_closed and self.config.rst_on_close_with_unread:
                 # data for an application that closed: RFC 9293 §3.10.4 / RFC 2525 §2.17
-                self._queue.append((self._segment(self._seq(self._nxt), RST, ack=False,
-                                                options=rst_ts_echo(seg, self.config.rst_timestamps)), False))
+                self._reset_answering(seg)
                 self.error = ConnectionReset("connection reset")
                 self._advance(Cause.ABORT, now)
                 return

@@ -14,7 +14,8 @@ Four servers serve the same directory:
                  speaks HTTP/1.0 and closes every connection, so it never keeps alive).
 ``wrk`` runs inside the namespace against each, with keep-alive and with ``Connection: close``,
 and the requests/s, the 99th-percentile latency and the server's CPU time per request (user +
-system CPU of the serving process(es) over the run, divided by the requests wrk completed) are
+system CPU of the serving process(es) over the run, divided by the requests wrk completed; the
+system part, the kernel's work in those processes, also on its own) are
 printed with the ratios. CPU per request is the figure to compare across runs on a shared
 machine: req/s moves with whatever else runs, CPU per request much less. Not a test:
 numbers depend on the machine (wrk shares the CPUs with the servers). Needs root, wrk and /dev/net/tun; everything it makes (namespace,
@@ -66,17 +67,22 @@ def parse_wrk(text: str) -> dict:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def self_cpu() -> float:
-    """User + system CPU seconds of this process (all its threads: the synack row's server)."""
+def self_cpu() -> tuple[float, float]:
+    """User and system CPU seconds of this process (all its threads: the synack row's server)."""
     r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime, r.ru_stime
 
 
-def pid_cpu(pid: int) -> float:
-    """User + system CPU seconds of another process (all its threads), from /proc/PID/stat."""
+def pid_cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of another process (all its threads), from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK      # utime, stime (fields 14, 15)
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK      # utime, stime (fields 14, 15)
+
+
+def cpu_sum(pids) -> tuple[float, float]:
+    times = [pid_cpu(p) for p in pids]
+    return sum(t[0] for t in times), sum(t[1] for t in times)
 
 
 def wait_listening(peer, host: str, port: int, tries: int = 100) -> None:
@@ -126,7 +132,7 @@ def main() -> int:
             targets = {"synack": f"http://{SYNACK}:80/file.bin", multi: f"http://{SYNACK_MQ}:80/file.bin",
                        "kernel-h11": f"http://{KERNEL}:8080/file.bin",
                        "http.server": f"http://{KERNEL}:8081/file.bin"}
-            cpu_of = {"synack": self_cpu, multi: lambda: sum(pid_cpu(p) for p in workers.pids),
+            cpu_of = {"synack": self_cpu, multi: lambda: cpu_sum(workers.pids),
                       "kernel-h11": lambda: pid_cpu(h11_kernel.pid),
                       "http.server": lambda: pid_cpu(http_server.pid)}
             print(f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.size}-byte file, "
@@ -139,12 +145,15 @@ def main() -> int:
                         argv[1:1] = ["-H", "Connection: close"]
                     cpu0 = cpu_of[name]()
                     r = peer.run(argv, timeout=args.duration + 60)
-                    cpu = cpu_of[name]() - cpu0
+                    cpu1 = cpu_of[name]()
                     res = parse_wrk(r.stdout)
-                    res["cpu_ms"] = cpu / res["requests"] * 1e3 if res["requests"] else float("nan")
+                    n = res["requests"] or float("nan")
+                    res["cpu_ms"] = (cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1]) / n * 1e3
+                    res["sys_ms"] = (cpu1[1] - cpu0[1]) / n * 1e3
                     results[(name, mode)] = res
                     print(f"  {name:<12} {mode:<10} {res['rps'] or 0:>9.0f} req/s  p50 {res['p50_ms'] or 0:>8.2f} ms"
                           f"  p99 {res['p99_ms'] or 0:>8.2f} ms  CPU {res['cpu_ms']:6.3f} ms/req"
+                          f" (system {res['sys_ms']:5.3f})"
                           f"  errors {res['errors']:.0f}"
                           f"  non-2xx {res['non2xx']:.0f}", flush=True)
             try:

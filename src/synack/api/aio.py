@@ -6,9 +6,9 @@ only when that deadline changes. Each wake-up is ``_pump(now)``: the shared ``dr
 the stack's events go to whoever waits on that connection or listener, then the timer is
 re-armed. ``now`` is ``loop.time()``; a timer callback uses ``max(deadline, loop.time())`` because
 ``call_at`` may fire a hair early, and a ``now`` before the deadline would fire nothing and spin.
-A user call on a connection (write, read, close) moves the single timer to "now", so writes made
-in one loop iteration are sent together by one ``step()``. There are no threads and no queues
-between the fd and the stack.
+A user call on a connection (write, read, close) asks for one pump at the next loop iteration
+(``call_soon``, coalesced), so writes made in one loop iteration are sent together by one
+``step()``. There are no threads and no queues between the fd and the stack.
 
 On top of it, three ways in, all on the loop thread:
 

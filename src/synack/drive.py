@@ -52,7 +52,8 @@ def step(node: Node, link: "Link", now: float) -> float | None:
         node.handle_timer(now)
     for packet in node.packets_to_send(now):
         link.transmit(packet, now)
-    return earliest(node.next_timer(), link.next_timer())
+    t, lt = node.next_timer(), link.next_timer()
+    return t if lt is None or (t is not None and t <= lt) else lt     # earliest(t, lt)
 
 
 __all__ = ["Node", "earliest", "step"]

@@ -306,3 +306,35 @@ async def test_a_timer_kept_early_wakes_once_and_rearms_at_the_deadline():
     for w in (wa, wb):
         w.close()
     pair.close()
+
+
+@run_async
+async def test_a_transport_hands_over_what_came_before_it_at_once():
+    """Data and FIN that reached the stack before the server accepted: the new transport passes
+    them on right after connection_made, inside start_serving(), not at a later loop pass."""
+    pair = await AioPair().start()
+    events = []
+
+    class Proto(asyncio.Protocol):
+        def connection_made(self, transport):
+            events.append("made")
+
+        def data_received(self, data):
+            events.append(data)
+
+        def eof_received(self):
+            events.append("eof")
+            return True
+
+    server = await pair.B.create_server(Proto, B_ADDR, 5001, start_serving=False)
+    reader, writer = await pair.A.open_connection(B_ADDR, 5001)
+    writer.write(b"abc")
+    writer.write_eof()
+    lst = server.listener
+    await _settle(lambda: lst.accept_queue and lst.accept_queue[0].state is State.CLOSE_WAIT)
+    assert events == []
+    await server.start_serving()
+    assert events == ["made", b"abc", "eof"]
+    writer.close()
+    server.close()
+    pair.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -24,7 +25,7 @@ from synack.link.tun import F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, VNET_HDR, TunLin
 from synack.stack.host import Stack
 from synack.wire.checksum import ones_sum
 from synack.wire.ip4 import IPv4Packet
-from synack.wire.packet import build_tcp_packet, parse_packet, tcp_in
+from synack.wire.packet import ChecksumValid, build_tcp_packet, parse_packet, tcp_in
 from synack.wire.tcp import Flags, TcpSegment
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"),
@@ -50,6 +51,68 @@ def test_gso_header_for_a_super_segment(src, dst, gso, ihl):
     assert body != pkt
     buf = bytearray(hdr + body)
     assert tunmod._complete_checksum(buf, 10, len(buf), cstart, coff) == pkt
+
+
+def _partial(pkt: bytes) -> bytes:
+    """``pkt`` (IPv4, TCP) as the kernel hands it over with offloads: the TCP checksum field
+    holds only the pseudo-header sum."""
+    tcp_len = len(pkt) - 20
+    pseudo = ones_sum(pkt[12:20] + bytes([0, 6]) + tcp_len.to_bytes(2, "big"))
+    return pkt[:36] + pseudo.to_bytes(2, "big") + pkt[38:]
+
+
+def test_receive_drains_what_is_queued_and_completes_checksums():
+    """``TunQueue.receive`` over a socket pair that keeps packet boundaries, as the TUN fd does:
+    an empty queue gives [] (the read that finds nothing ends the drain, it does not raise);
+    each header kind gives the packet the stack should see, partial checksums completed."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    a.setblocking(False)
+    q = tunmod.TunQueue(a.fileno(), "test", offload=True, mtu=1500)
+    try:
+        assert q.receive(0.0) == []
+        pkts = [build_tcp_packet("192.0.2.1", "192.0.2.2",
+                                 TcpSegment(40000, 80, 1000 + i, 2000, Flags.ACK | Flags.PSH, 512, 0, (), data))
+                for i, data in enumerate([b"odd", b"even", b"", bytes(1001)])]
+        big = big_segment("192.0.2.1", "192.0.2.2", 4096)
+        b.send(VNET_HDR.pack(F_NEEDS_CSUM, 0, 0, 0, 20, 16) + _partial(pkts[0]))    # odd length
+        b.send(VNET_HDR.pack(F_NEEDS_CSUM, 0, 0, 0, 20, 16) + _partial(pkts[1]))
+        b.send(VNET_HDR.pack(tunmod.F_DATA_VALID, 0, 0, 0, 0, 0) + pkts[2])         # checked by the kernel
+        b.send(bytes(5))                                                             # shorter than a header
+        b.send(bytes(10) + pkts[3])                                                  # nothing said
+        b.send(VNET_HDR.pack(F_NEEDS_CSUM, GSO_TCPV4, 40, 1448, 20, 16) + _partial(big))
+        got = q.receive(0.0)
+        assert got == pkts + [big]
+        assert [type(p) for p in got] == [ChecksumValid, ChecksumValid, ChecksumValid, bytes, ChecksumValid]
+        for p in got:
+            tcp_in(parse_packet(p))              # every checksum verifies
+        c = q.counters
+        assert (c.rx_packets, c.rx_csum_completed, c.rx_gso, c.rx_dropped) == (5, 3, 1, 1)
+        assert q.receive(0.0) == []
+        for i in range(tunmod.MAX_READS + 6):     # at most MAX_READS per call
+            b.send(bytes(10) + pkts[i % 4])
+        assert len(q.receive(0.0)) == tunmod.MAX_READS
+        assert len(q.receive(0.0)) == 6
+        a.detach()                               # the queue closes the fd
+        q.close()
+        assert q.receive(0.0) == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_receive_without_offload_takes_packets_as_they_are():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    a.setblocking(False)
+    q = tunmod.TunQueue(a.fileno(), "test", offload=False, mtu=1500)
+    try:
+        pkt = big_segment("192.0.2.1", "192.0.2.2", 512)
+        b.send(pkt)
+        b.send(_partial(pkt))                    # not completed: the stack checks it and drops it
+        assert q.receive(0.0) == [pkt, _partial(pkt)]
+        assert q.receive(0.0) == []
+    finally:
+        a.close()
+        b.close()
 
 
 def test_gso_header_leaves_other_packets_alone():

@@ -6,9 +6,9 @@ only when that deadline changes. Each wake-up is ``_pump(now)``: the shared ``dr
 the stack's events go to whoever waits on that connection or listener, then the timer is
 re-armed. ``now`` is ``loop.time()``; a timer callback uses ``max(deadline, loop.time())`` because
 ``call_at`` may fire a hair early, and a ``now`` before the deadline would fire nothing and spin.
-A user call on a connection (write, read, close) moves the single timer to "now", so writes made
-in one loop iteration are sent together by one ``step()``. There are no threads and no queues
-between the fd and the stack.
+A user call on a connection (write, read, close) asks for one pump at the next loop iteration
+(``call_soon``, coalesced), so writes made in one loop iteration are sent together by one
+``step()``. There are no threads and no queues between the fd and the stack.
 
 On top of it, three ways in, all on the loop thread:
 
@@ -82,6 +82,8 @@ class AsyncStack:
         self._handlers: dict[int, Any] = {}        # id(conn or listener) -> handler with _on_event
         self._bound: dict[tuple[str | None, int], int] = {}   # bind()-only ports (socket API)
         self._writing = False
+        # only a link with ``wants_write`` can ask for add_writer: others skip the look per pump
+        self._watch_write = hasattr(link, "wants_write")
         self._closed = False
         self._thread: threading.Thread | None = None
         self._pending: set[concurrent.futures.Future] = set()   # run() calls from other threads
@@ -237,10 +239,12 @@ class AsyncStack:
             self._dispatch_events()               # wake readers, writers, accepters
         finally:
             self._pumping = False
-        self._update_writer()
+        if self._watch_write:
+            self._update_writer()
         if self._kicked:                          # a handler made output (e.g. wrote from
             self._kick()                          # data_received): send it next iteration
-        self._rearm(deadline)
+        if deadline is not None and (self._timer is None or deadline < self._deadline):
+            self._rearm(deadline)                 # else the handle kept is due no later
 
     def _rearm(self, deadline: float | None) -> None:
         """Keep one TimerHandle, due no later than ``deadline``; replace it only when the
@@ -292,13 +296,13 @@ class AsyncStack:
         with the last of them, in the order the objects first had an event. A handshake, the
         request data and a FIN arriving together are one wake-up of the transport, not three.
         Handlers are looked up when they run: one may register another (an accept)."""
-        stack = self.stack
+        last_events, handler = self.stack.last_events, self._handlers.get
         while True:
-            batch = stack.last_events()            # each object once, with its last event
+            batch = last_events()                  # each object once, with its last event
             if not batch:
                 return
             for obj, ev in batch:
-                h = self._handlers.get(id(obj))
+                h = handler(id(obj))
                 if h is None:
                     continue
                 try:

@@ -55,9 +55,12 @@ class SynackTransport(asyncio.Transport):
         astack._register(conn, self)
 
     def _start(self) -> None:
-        """connection_made, then look at what already arrived (data, EOF, even a RST)."""
+        """connection_made, then at once look at what already arrived (data, EOF, even a RST):
+        in a pump, the connection's own event may have been handed out before this transport
+        registered for it. At once, not by ``call_soon``: that cost a handle and a pass of the loop
+        per connection, usually to find nothing."""
         self._protocol.connection_made(self)
-        self._schedule_service()
+        self._service()
 
     def _now(self) -> float:
         return self._astack.now()

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ TUN_F_TSO6 = 0x04
 # <linux/virtio_net.h>: struct virtio_net_hdr, little-endian (TUNSETVNETLE)
 VNET_HDR = struct.Struct("<BBHHHH")     # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 VNET_HDR_LEN = VNET_HDR.size            # 10
+_CSUM_AT = struct.Struct("<HH")         # its csum_start, csum_offset (at offset 6)
+_CSUM = struct.Struct("!H")
 F_NEEDS_CSUM = 0x01
 F_DATA_VALID = 0x02
 GSO_NONE = 0
@@ -80,6 +83,7 @@ GSO_TCPV6 = 4
 GSO_ECN = 0x80
 IFA_F_NODAD = 0x02
 
+_write, _writev = os.write, os.writev     # one global lookup per packet, not two
 MAX_READS = 64                          # STYLE.md §6: drain up to 64 reads per receive()
 _BUF = 65535 + 40 + VNET_HDR_LEN + 256  # the largest IPv6 packet without jumbograms, and a header
 _ZERO_HDR = bytes(VNET_HDR_LEN)
@@ -119,6 +123,7 @@ class TunQueue:
         self.netns = netns
         self.counters = TunCounters()
         self._buf = bytearray(_BUF)
+        self._reader: io.FileIO | None = None    # reads self._fd; made at the first receive()
 
     # ---------------------------------------------------------------- the Link protocol
 
@@ -134,25 +139,32 @@ class TunQueue:
         fd, buf, c = self._fd, self._buf, self.counters
         if fd < 0:
             return out
+        reader = self._reader
+        if reader is None or reader.fileno() != fd:
+            # FileIO.readinto on a non-blocking fd returns None for EAGAIN: the read that ends
+            # every drain does not raise (an exception per wake-up, ~0.3 us of the read's ~1.5)
+            reader = self._reader = io.FileIO(fd, "rb", closefd=False)
+        readinto, offload = reader.readinto, self.offload
         for _ in range(MAX_READS):
             try:
-                n = os.readv(fd, (buf,))
-            except BlockingIOError:
-                break
+                n = readinto(buf)
             except OSError as e:
                 if e.errno in (errno.EAGAIN, errno.EINTR):
                     break
                 raise
-            if not self.offload:
+            if n is None:                         # EAGAIN: drained
+                break
+            if not offload:
                 pkt = bytes(buf[:n])
             else:
                 if n < VNET_HDR_LEN:
                     c.rx_dropped += 1
                     continue
-                flags, gso_type, _hdr_len, _gso_size, cstart, coff = VNET_HDR.unpack_from(buf)
-                if gso_type != GSO_NONE:
+                flags = buf[0]
+                if buf[1] != GSO_NONE:            # gso_type
                     c.rx_gso += 1
                 if flags & F_NEEDS_CSUM:
+                    cstart, coff = _CSUM_AT.unpack_from(buf, 6)
                     pkt = _complete_checksum(buf, VNET_HDR_LEN, n, cstart, coff)
                     if pkt is None:
                         c.rx_dropped += 1
@@ -170,19 +182,20 @@ class TunQueue:
     def transmit(self, packet: bytes, now: float) -> None:
         """Write one IP packet to the kernel. With offloads, TCP packets over the MTU go as one
         super-segment for the kernel to cut at MTU-sized boundaries."""
-        if self._fd < 0:
+        fd = self._fd
+        if fd < 0:
             raise OSError(errno.EBADF, f"TUN device {getattr(self, 'name', '?')} is closed")
         c = self.counters
         try:
             if not self.offload:
-                os.write(self._fd, packet)
+                _write(fd, packet)
             elif len(packet) <= self.mtu:
-                os.writev(self._fd, (_ZERO_HDR, packet))
+                _writev(fd, (_ZERO_HDR, packet))
             else:
                 hdr, body = _gso_header(packet, self.mtu)
                 if hdr is not _ZERO_HDR:
                     c.tx_gso += 1
-                os.writev(self._fd, (hdr, body))
+                _writev(fd, (hdr, body))
         except (BlockingIOError, InterruptedError):
             c.tx_dropped += 1
             return
@@ -331,10 +344,14 @@ def _complete_checksum(buf: bytearray, start: int, end: int, cstart: int, coff: 
     at = cs + coff
     if at + 2 > end or cs >= end:
         return None
-    s = ones_sum(memoryview(buf)[cs:end])
-    csum = ~s & 0xFFFF
-    buf[at] = csum >> 8
-    buf[at + 1] = csum & 0xFF
+    # wire.checksum.ones_sum written out (one copy of the bytes fewer, no calls): the 16-bit
+    # words as one big integer modulo 0xFFFF, an odd last octet padded with a zero
+    n = int.from_bytes(buf[cs:end], "big")
+    if (end - cs) & 1:
+        n <<= 8
+    r = n % 0xFFFF
+    # the sum is r, except that a non-zero multiple of 0xFFFF sums to 0xFFFF (checksum 0)
+    _CSUM.pack_into(buf, at, ~r & 0xFFFF if r or not n else 0)
     return ChecksumValid(buf[start:end])             # computed here: no need to verify it again
 
 

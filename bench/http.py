@@ -1,6 +1,6 @@
 """HTTP on synack vs the kernel: one run, one private namespace, the same wrk, the same file.
 
-    sudo .venv/bin/python bench/http.py [--duration 5] [--connections 8] [--size 1024]
+    sudo .venv/bin/python bench/http.py [--duration 5] [--connections 8] [--size 1024] [--rounds 1]
 
 Four servers serve the same directory:
   * synack:      synack.http's h11 server on synack's TCP (asyncio adapter, TUN, 192.0.2.2:80),
@@ -17,7 +17,9 @@ and the requests/s, the 99th-percentile latency and the server's CPU time per re
 system CPU of the serving process(es) over the run, divided by the requests wrk completed; the
 system part, the kernel's work in those processes, also on its own) are
 printed with the ratios. CPU per request is the figure to compare across runs on a shared
-machine: req/s moves with whatever else runs, CPU per request much less. Not a test:
+machine: req/s moves with whatever else runs, CPU per request much less. ``--rounds N`` runs the
+whole sequence N times over and prints the median of each ratio over the rounds (with the
+lowest and highest), since one run's ratios move by 10-30 % on a shared machine. Not a test:
 numbers depend on the machine (wrk shares the CPUs with the servers). Needs root, wrk and /dev/net/tun; everything it makes (namespace,
 TUN device, server processes) is removed at the end, also on Ctrl-C.
 """
@@ -29,6 +31,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -100,13 +103,18 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     ap.add_argument("--size", type=int, default=1024, help="size of the file fetched (default 1024 bytes)")
     ap.add_argument("--workers", type=int, default=2, help="processes of the 'synack xN' row (default 2)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every server and mode this many times, interleaved, and print the "
+                         "median of each ratio over the rounds (default 1)")
     args = ap.parse_args()
+    if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.workers < 1:
+        ap.error("--rounds, --duration, --connections and --workers must be at least 1")
     if shutil.which("wrk") is None:
         print("bench/http.py: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="synack-bench-http-"))
     (tmp / "file.bin").write_bytes(bytes(range(256)) * (args.size // 256) + b"x" * (args.size % 256))
-    results: dict[tuple[str, str], dict] = {}
+    results: dict[tuple[str, str], list[dict]] = {}
     multi = f"synack x{args.workers}"
     workers = mq = None
     try:
@@ -137,25 +145,26 @@ def main() -> int:
                       "http.server": lambda: pid_cpu(http_server.pid)}
             print(f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.size}-byte file, "
                   f"namespace {peer.ns}", flush=True)
-            for mode in ("keep-alive", "close"):
-                for name, url in targets.items():
-                    argv = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-                            "--timeout", "10s", url]
-                    if mode == "close":
-                        argv[1:1] = ["-H", "Connection: close"]
-                    cpu0 = cpu_of[name]()
-                    r = peer.run(argv, timeout=args.duration + 60)
-                    cpu1 = cpu_of[name]()
-                    res = parse_wrk(r.stdout)
-                    n = res["requests"] or float("nan")
-                    res["cpu_ms"] = (cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1]) / n * 1e3
-                    res["sys_ms"] = (cpu1[1] - cpu0[1]) / n * 1e3
-                    results[(name, mode)] = res
-                    print(f"  {name:<12} {mode:<10} {res['rps'] or 0:>9.0f} req/s  p50 {res['p50_ms'] or 0:>8.2f} ms"
-                          f"  p99 {res['p99_ms'] or 0:>8.2f} ms  CPU {res['cpu_ms']:6.3f} ms/req"
-                          f" (system {res['sys_ms']:5.3f})"
-                          f"  errors {res['errors']:.0f}"
-                          f"  non-2xx {res['non2xx']:.0f}", flush=True)
+            for rnd in range(1, args.rounds + 1):
+                for mode in ("keep-alive", "close"):
+                    for name, url in targets.items():
+                        argv = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+                                "--timeout", "10s", url]
+                        if mode == "close":
+                            argv[1:1] = ["-H", "Connection: close"]
+                        cpu0 = cpu_of[name]()
+                        r = peer.run(argv, timeout=args.duration + 60)
+                        cpu1 = cpu_of[name]()
+                        res = parse_wrk(r.stdout)
+                        n = res["requests"] or float("nan")
+                        res["cpu_ms"] = (cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1]) / n * 1e3
+                        res["sys_ms"] = (cpu1[1] - cpu0[1]) / n * 1e3
+                        results.setdefault((name, mode), []).append(res)
+                        tag = f"[{rnd}] " if args.rounds > 1 else ""
+                        print(f"  {tag}{name:<12} {mode:<10} {res['rps'] or 0:>9.0f} req/s"
+                              f"  p50 {res['p50_ms'] or 0:>8.2f} ms  p99 {res['p99_ms'] or 0:>8.2f} ms"
+                              f"  CPU {res['cpu_ms']:6.3f} ms/req (system {res['sys_ms']:5.3f})"
+                              f"  errors {res['errors']:.0f}  non-2xx {res['non2xx']:.0f}", flush=True)
             try:
                 astack.run(server.shutdown(1.0), timeout=5)
             finally:
@@ -170,19 +179,24 @@ def main() -> int:
         if mq is not None:
             mq.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    rounds = f", median of {args.rounds} rounds (min-max)" if args.rounds > 1 else ""
     print(f"\nratios (requests/s; p99 latency; CPU per request; {multi} is {args.workers} processes, "
-          f"http.server one):")
+          f"http.server one{rounds}):")
     for mode in ("keep-alive", "close"):
         for mine in ("synack", multi):
-            s = results[(mine, mode)]
             for other in ("kernel-h11", "http.server"):
-                o = results[(other, mode)]
-                rps = (s["rps"] or 0) / o["rps"] if o["rps"] else float("nan")
-                p99 = (s["p99_ms"] or 0) / o["p99_ms"] if o["p99_ms"] else float("nan")
-                cpu = s["cpu_ms"] / o["cpu_ms"] if o["cpu_ms"] else float("nan")
-                print(f"  {mode:<10} {mine:<9} / {other:<12} {rps:6.2f}x req/s   {p99:6.2f}x p99"
-                      f"   {cpu:6.2f}x CPU/req")
+                pairs = list(zip(results[(mine, mode)], results[(other, mode)]))
+                cols = []
+                for key, what in (("rps", "req/s"), ("p99_ms", "p99"), ("cpu_ms", "CPU/req")):
+                    rs = sorted(ratio(s[key], o[key]) for s, o in pairs)
+                    spread = f" ({rs[0]:.2f}-{rs[-1]:.2f})" if len(rs) > 1 else ""
+                    cols.append(f"{statistics.median(rs):6.2f}x {what}{spread}")
+                print(f"  {mode:<10} {mine:<9} / {other:<12} " + "   ".join(cols))
     return 0
+
+
+def ratio(a: float | None, b: float | None) -> float:
+    return (a or 0) / b if b else float("nan")
 
 
 def subprocess_devnull():

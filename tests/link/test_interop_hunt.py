@@ -237,7 +237,7 @@ def test_simultaneous_open_with_the_kernel():
     """synack connects first (its SYN is dropped by nft in the namespace, so it stays in
     SYN-SENT); the kernel then connects to synack's port from the port synack aims at. synack
     answers the kernel's SYN from SYN-SENT (RFC 9293 §3.5, Figure 8: to SYN-RECEIVED with a
-    SYN-ACK), the connection opens, 1 MB goes over byte-exact and synack, closing first, ends in
+    SYN-ACK), the connection opens, 1 MB goes over byte-exact and synack, closing first, reaches
     TIME-WAIT."""
     from synack.link.runner import StackRunner
     kport, sport = 7100, 7200
@@ -278,8 +278,12 @@ def test_simultaneous_open_with_the_kernel():
             stop(runner, t)
         assert snd.error is None, snd.error
         assert bytes(snd.received).decode() == f"{len(data)} {hashlib.sha256(data).hexdigest()}"
-        assert states[:3] == [State.SYN_SENT, State.SYN_RECEIVED, State.ESTABLISHED], states
-        assert final is State.TIME_WAIT, states
+        assert states[:6] == [State.SYN_SENT, State.SYN_RECEIVED, State.ESTABLISHED, State.FIN_WAIT_1,
+                              State.FIN_WAIT_2, State.TIME_WAIT], states
+        # Usually still TIME-WAIT. Now and then the kernel's tail-loss probe repeats its FIN before
+        # our ACK reaches it; our second ACK then finds the kernel's socket gone and its RST (at
+        # RCV.NXT) ends our TIME-WAIT (§3.10.7.4; RFC 1337's hazard, Linux does the same by default).
+        assert final is State.TIME_WAIT or states[-2:] == [State.TIME_WAIT, State.CLOSED], states
 
 
 NMAP = shutil.which("nmap")

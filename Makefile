@@ -5,10 +5,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # System tools the tests drive as real peers and checkers (tshark reads our captures; curl, ab,
-# wrk, chromium, socat, hping3 talk to synack inside test namespaces; nft drops packets there).
-APT_PKGS := tshark tcpdump iproute2 nftables socat curl hping3 apache2-utils wrk chromium iperf3
+# wrk, chromium, socat, hping3, nmap talk to synack inside test namespaces; nft drops packets there).
+APT_PKGS := tshark tcpdump iproute2 nftables socat curl hping3 apache2-utils wrk chromium iperf3 nmap
 # Commands that must exist; apt-get runs only if one is missing.
-APT_CMDS := tshark tcpdump ip nft socat curl hping3 ab wrk chromium iperf3
+APT_CMDS := tshark tcpdump ip nft socat curl hping3 ab wrk chromium iperf3 nmap
 
 .PHONY: all setup sysdeps demo test test-fast bench gallery clean
 

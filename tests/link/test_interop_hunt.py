@@ -1,14 +1,15 @@
 """Found by driving synack against the Linux kernel in private namespaces (interop hunt).
 
 Each test builds its own namespace with ``kernel_peer`` (192.0.2.0/24, 2001:db8::/64 inside it),
-bounds every wait, and removes everything on exit. The xfail(strict=True) ones pin a bug that is
-still there (the reason says where); the others pin interop no other test covers.
+bounds every wait, and removes everything on exit.
 
-* Fault injection: ``Faults(corrupt=...)`` around a TUN with offloads lets corrupted TSO
-  super-segments reach the kernel with a valid checksum (the kernel completes the partial
-  checksum over the flipped bytes), so the application gets corrupted data.
+* Fault injection: ``Faults(corrupt=...)`` around a TUN with offloads used to let corrupted TSO
+  super-segments reach the kernel with a valid checksum (the kernel completed the partial
+  checksum over the flipped bytes), so the application got corrupted data; Faults now cuts such
+  a super-segment into MTU-sized segments with full checksums before it flips a bit.
 * Socket API: after ``recv()`` has raised ECONNRESET, Linux clears the pending error (SO_ERROR
-  reads 0) and a later ``send()`` fails with EPIPE; synack's socket keeps reporting ECONNRESET.
+  reads 0) and a later ``send()`` fails with EPIPE; synack's socket used to keep reporting
+  ECONNRESET.
 * Simultaneous open (synack in SYN-SENT receives the kernel's SYN) and nmap's scan types against
   a listening stack: both behave, and nothing else checks them against a real peer.
 """
@@ -72,11 +73,6 @@ ECHO_CLIENT = textwrap.dedent("""
 # ------------------------------------------------------------------ fault injection and TSO
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason=(
-    "Faults(corrupt) flips bits in a TSO super-segment whose TCP checksum is only the pseudo-header "
-    "sum (host.py packets_to_send: partial_checksum); TunLink.transmit (_gso_header, tun.py) sends it "
-    "with NEEDS_CSUM and the kernel computes the checksum over the flipped bytes, so the corruption "
-    "is delivered as good data instead of failing a checksum (faults.py _apply/_flip)"))
 def test_faults_corruption_of_tso_super_segments_is_caught_by_the_kernel():
     """synack's echo through Faults(corrupt=5 %, tx) on an offloading TUN, TSO on: the kernel
     client must get exactly its bytes back (a corrupted segment fails its checksum and is
@@ -119,10 +115,6 @@ class _Recorder:
         return None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a corrupted TSO super-segment (partial checksum, as synack sends them with tso_max) is cut "
-    "by the kernel/gso_segment with checksums computed over the corrupted bytes: every piece "
-    "verifies (faults.py _flip does not account for partial checksums)"))
 def test_a_corrupted_tso_super_segment_does_not_verify_after_segmentation():
     """No root: the same as above at the packet level. One super-segment (3 MSS of payload,
     partial checksum) through Faults(corrupt=1.0, tx), then cut at the MTU as the kernel does:
@@ -186,11 +178,6 @@ AFTER_RESET_CLIENT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "synack.api.socket reports a connection's error on every later call: after recv() raised "
-    "ECONNRESET, SO_ERROR still reads ECONNRESET (_take_error, api/socket.py, does not know the "
-    "error was already raised) and send() raises ECONNRESET where Linux, having consumed sk_err "
-    "(sock_error), gives SO_ERROR 0 and EPIPE"))
 @needs_root
 def test_socket_errors_after_a_reset_match_linux():
     from synack import socket as ssock

@@ -14,7 +14,12 @@ probability is non-zero, so a run is a pure function of the seed and the traffic
    IPv4 packet fails a checksum: a single-bit error always changes the ones'-complement sum
    (RFC 1071 §1), and the IPv4 header checksum (RFC 791 §3.1) plus the TCP/UDP/ICMP checksums
    cover every octet. IPv6 has no header checksum (RFC 8200 §5), so a flip in its Traffic
-   Class, Flow Label or Hop Limit goes unseen, as it would on a real link without an L2 CRC;
+   Class, Flow Label or Hop Limit goes unseen, as it would on a real link without an L2 CRC.
+   A TCP super-segment larger than the wrapped link's MTU (TSO, ``TcpConfig.tso_max``) carries
+   only the pseudo-header sum for the link to complete, which would complete it over the flipped
+   bits: such a packet is first cut into MTU-sized segments with their own checksums, as the
+   kernel would cut it (``gso_segment``), the bits are flipped in one of them, and all of them
+   go on (the other steps treat them as one packet);
 4. ``dup``: a second, identical copy follows the packet;
 5. ``delay``/``jitter``: each copy is held ``delay + uniform(-jitter, +jitter)`` seconds (at
    least 0), and never released before an earlier delayed packet: jitter alone does not
@@ -37,6 +42,7 @@ import random
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Callable
 
+from synack.link.tun import gso_segment
 from synack.wire.errors import WireError
 
 if TYPE_CHECKING:
@@ -158,6 +164,7 @@ class Faults:
         self._held: dict[str, list[tuple[float, int, bytes]]] = {"tx": [], "rx": []}
         self._fifo_floor = {"tx": float("-inf"), "rx": float("-inf")}
         self._seq = itertools.count()
+        self._mtu: int | None = None             # the wrapped link's, once looked up (_cut)
 
     # --- scripted faults ------------------------------------------------------------------
 
@@ -259,15 +266,20 @@ class Faults:
         if self.loss and rng.random() < self.loss:
             self._record(now, "loss", direction, packet)
             return []
+        pieces = [packet]
         if self.corrupt and packet and rng.random() < self.corrupt:
-            packet, bits = self._flip(packet)
-            self._record(now, "corrupt", direction, packet, "bits " + ",".join(map(str, bits)))
-        copies = [packet]
+            pieces = self._cut(packet)
+            i = rng.randrange(len(pieces)) if len(pieces) > 1 else 0
+            pieces[i], bits = self._flip(pieces[i])
+            self._record(now, "corrupt", direction, pieces[i], "bits " + ",".join(map(str, bits))
+                         + (f" of piece {i + 1}/{len(pieces)}" if len(pieces) > 1 else ""))
+        copies = [pieces]
         if self.dup and rng.random() < self.dup:
-            copies.append(packet)
+            copies.append(pieces)
             self._record(now, "dup", direction, packet)
         out = []
-        for p in copies:
+        for group in copies:
+            p = group[0]
             release = now
             if self.delay or self.jitter:
                 extra = self.delay + (rng.uniform(-self.jitter, self.jitter) if self.jitter else 0.0)
@@ -278,8 +290,22 @@ class Faults:
             if self.reorder and rng.random() < self.reorder:
                 release += self.reorder_delay
                 self._record(now, "reorder", direction, p, f"held until {release!r}")
-            out.append((release, p))
+            out += [(release, piece) for piece in group]
         return out
+
+    def _cut(self, packet: bytes) -> list[bytes]:
+        """``packet`` as the wrapped link would put it on the wire: a TCP super-segment over the
+        link's MTU (partial checksum, TSO) cut into segments with full checksums; else itself."""
+        mtu = self._mtu
+        if mtu is None:
+            mtu = self._mtu = _link_mtu(self.inner)
+        if len(packet) <= mtu:
+            return [packet]
+        version = packet[0] >> 4
+        proto = packet[9] if version == 4 else packet[6] if version == 6 else None
+        if proto != 6:
+            return [packet]
+        return gso_segment(packet, mtu)
 
     def _flip(self, packet: bytes) -> tuple[bytes, list[int]]:
         buf = bytearray(packet)
@@ -287,6 +313,19 @@ class Faults:
         for b in bits:
             buf[b >> 3] ^= 0x80 >> (b & 7)       # bit 0 is the first octet's most significant bit
         return bytes(buf), bits
+
+
+def _link_mtu(link) -> int:
+    """The MTU of ``link`` or of the link it wraps (``.inner``, as pcap and tracer wrappers
+    have); 1500, Ethernet's, when none says."""
+    for _ in range(16):
+        mtu = getattr(link, "mtu", None)
+        if isinstance(mtu, int) and mtu > 0:
+            return mtu
+        link = getattr(link, "inner", None)
+        if link is None:
+            break
+    return 1500
 
 
 __all__ = ["Faults", "FaultApplied", "FaultCounters", "ScriptedDrop"]

@@ -7,7 +7,9 @@ It is not a second engine: each ``AsyncStack`` runs on one private event-loop th
 non-blocking modes behave as in the ``socket`` module, with the same exceptions: ``OSError``
 subclasses carrying ``errno`` (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ENOTCONN, EPIPE,
 EADDRINUSE, EINPROGRESS, EAGAIN) and ``socket.timeout`` (``TimeoutError("timed out")``, errno
-None) when a timeout expires.
+None) when a timeout expires. As on Linux, a connection's error (reset, timeout, refused) is
+reported once, by whichever of ``recv``, ``send`` and SO_ERROR comes first; after that SO_ERROR
+reads 0, ``recv`` returns ``b""`` and ``send`` raises EPIPE.
 
 The stack comes from ``stack=`` or from the module default set with ``use_stack()``. Options:
 TCP_NODELAY, SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT, SO_RCVBUF/SO_SNDBUF (returned as
@@ -344,6 +346,9 @@ class socket:
             return self._run(lambda: ac.send(mv), self._timeout)
         except NotConnected:
             raise BrokenPipeError(errno.EPIPE, "Broken pipe") from None
+        except OSError as e:
+            self._report_once(ac, e)
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe") from None
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         if self._timeout == 0.0 or flags & MSG_DONTWAIT:
@@ -359,6 +364,9 @@ class socket:
         try:
             self._run(lambda: ac.sendall(mv), self._timeout)
         except NotConnected:
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe") from None
+        except OSError as e:
+            self._report_once(ac, e)
             raise BrokenPipeError(errno.EPIPE, "Broken pipe") from None
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
@@ -383,18 +391,22 @@ class socket:
             op = ac.peek
         else:
             op = ac.try_recv
-        if self._timeout == 0.0 or flags & MSG_DONTWAIT:
-            data = self._call(op, bufsize)
-            if data is None:
-                raise _would_block()
-            return data
-        if flags & MSG_PEEK:
-            async def peek_wait() -> bytes:
-                while (d := ac.peek(bufsize)) is None:
-                    await ac._wait()
-                return d
-            return self._run(peek_wait, self._timeout)
-        return self._run(lambda: ac.recv(bufsize), self._timeout)
+        try:
+            if self._timeout == 0.0 or flags & MSG_DONTWAIT:
+                data = self._call(op, bufsize)
+                if data is None:
+                    raise _would_block()
+                return data
+            if flags & MSG_PEEK:
+                async def peek_wait() -> bytes:
+                    while (d := ac.peek(bufsize)) is None:
+                        await ac._wait()
+                    return d
+                return self._run(peek_wait, self._timeout)
+            return self._run(lambda: ac.recv(bufsize), self._timeout)
+        except OSError as e:
+            self._report_once(ac, e)
+            return b""             # Linux: the reset was reported; the socket is shut both ways
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         mv = memoryview(buffer).cast("B")
@@ -695,6 +707,19 @@ class socket:
             self._error_taken.add(id(ac.conn.error))
             return ac.conn.error.errno or 0
         return 0
+
+    def _report_once(self, ac: AsyncConnection, e: OSError) -> None:
+        """Raise ``e`` if it is the connection's error (reset, timeout, refused) not reported yet,
+        and mark it reported; return if it was reported before; re-raise anything else. Linux
+        reports a connection's error once (sock_error() clears sk_err): then SO_ERROR reads 0,
+        recv() returns b"" and send() fails with EPIPE (the reset shut the socket both ways,
+        tcp_done)."""
+        err = ac.conn.error
+        if err is None or e is not err:
+            raise e
+        if id(err) not in self._error_taken:
+            self._error_taken.add(id(err))
+            raise e
 
     def _take_error_of(self, ac: AsyncConnection) -> None:
         if ac.conn.error is not None:

@@ -77,6 +77,15 @@ def _positive(s: str) -> int:
     return n
 
 
+def _mtu(s: str) -> int:
+    """A link MTU: 68 to 65535 (RFC 791: every IPv4 module must take 68-octet datagrams; 65535
+    is a TUN device's largest)."""
+    n = _positive(s)
+    if not 68 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"an MTU is 68 to 65535 octets, got {n}")
+    return n
+
+
 def _probability(s: str) -> float:
     try:
         p = float(s)
@@ -133,7 +142,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="synack's address, repeatable (default 192.0.2.2/24 and 2001:db8::2/64)")
     where.add_argument("--peer-addr", type=_address, action="append", metavar="ADDR",
                        help="the kernel's address on the link, repeatable (default: first host of each prefix)")
-    where.add_argument("--mtu", type=_positive, default=1500, help="link MTU (default 1500)")
+    where.add_argument("--mtu", type=_mtu, default=1500,
+                       help="link MTU, 68-65535 (default 1500; 1280 at least with an IPv6 address)")
     where.add_argument("--no-offload", action="store_true", help="no virtio-net offloads (GSO/checksum) on the TUN")
     svc = p.add_argument_group("services (all three on their well-known ports if none is given)")
     for name, port in DEFAULT_PORTS.items():
@@ -339,6 +349,11 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     if args.netns is None and args.tun is None:
         raise UsageError("give --netns NAME (a private namespace for the kernel's side; safest) or --tun NAME")
     addrs, kernel = plan_addresses(args.addr, args.peer_addr)
+    if args.mtu < 1280 and any(a.version == 6 for a in addrs):
+        # RFC 8200 §5: every link carrying IPv6 has an MTU of 1280 or more (Linux turns IPv6 off
+        # on a device below it, and adding the address fails)
+        raise UsageError(f"--mtu {args.mtu}: IPv6 needs an MTU of 1280 or more; give IPv4 addresses "
+                         "only (--addr) or a larger MTU")
     services = _services(args)
     if args.duration is not None and not args.duration > 0:
         raise UsageError("--duration must be positive")

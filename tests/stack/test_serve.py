@@ -264,8 +264,13 @@ def test_existing_namespace_is_left_in_place():
     ["--echo"],
     ["--netns", "BADARGS", "--cc", "vegas"],
     ["--netns", "BADARGS", "--profile", "windows"],
+    ["--netns", "BADARGS", "--mtu", "10"],
+    ["--netns", "BADARGS", "--mtu", "70000"],
+    ["--netns", "BADARGS", "--mtu", "1000"],
+    ["--netns", "BADARGS", "--http", "8080", "--http-max-body", "-5"],
+    ["--netns", "BADARGS", "--http", "8080", "--http-idle-timeout", "nan"],
 ], ids=["cookies", "loss", "port", "backlog", "no-prefix", "peer-outside", "same-port", "no-netns-no-tun",
-        "cc", "profile"])
+        "cc", "profile", "mtu-small", "mtu-large", "mtu-ipv6", "max-body", "idle-timeout"])
 def test_bad_arguments_exit_2_with_one_line(args):
     r = synack("serve", *args)
     assert r.returncode == 2, (r.stdout, r.stderr)

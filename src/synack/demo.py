@@ -43,6 +43,15 @@ def tun_available() -> tuple[bool, str]:
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = "it is a file, not a directory" if out.exists() else f"cannot make that directory ({e.strerror})"
+        print(f"synack demo: error: --out {out}: {why}", file=sys.stderr)
+        return 2
+    if not os.access(out, os.W_OK | os.X_OK):
+        print(f"synack demo: error: --out {out}: cannot write there", file=sys.stderr)
+        return 2
     t0 = time.monotonic()
     ok, why = (False, "--sim given") if args.sim else tun_available()
     if ok:

@@ -77,3 +77,17 @@ def test_demo_as_nobody_falls_back_to_the_simulated_network():
         assert (out / "demo.pcap").stat().st_uid == NOBODY
     finally:
         shutil.rmtree(out_parent, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["file", "under-a-file"])
+def test_demo_out_that_cannot_be_a_directory_is_a_one_line_error(tmp_path, kind):
+    """--out naming a file, or a path below one, exits 2 with one line, before anything runs."""
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    out = f if kind == "file" else f / "demo"
+    r = subprocess.run([sys.executable, "-m", "synack", "demo", "--sim", "--out", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout == ""
+    assert r.stderr.startswith(f"synack demo: error: --out {out}: ") and len(r.stderr.splitlines()) == 1
+    assert f.read_text() == "x"

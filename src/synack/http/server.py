@@ -145,6 +145,11 @@ class _Close(Exception):
         self.detail = detail
 
 
+# h11's names, looked up once (the per-request paths test event types with ``type(ev) is``)
+_Request, _Data, _EndOfMessage, _ConnectionClosed = h11.Request, h11.Data, h11.EndOfMessage, h11.ConnectionClosed
+_NEED_DATA, _MUST_CLOSE = h11.NEED_DATA, h11.MUST_CLOSE
+_RemoteProtocolError = h11.RemoteProtocolError
+
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -274,10 +279,12 @@ class HttpServer:
         extra = writer.get_extra_info
         conn, astack = extra("synack_connection"), extra("synack_stack")
         peer, sock = extra("peername"), extra("sockname")
+        fresh = True                  # h11 holds no bytes yet: no need to ask it for an event first
         while True:
             # ---- the head of the next request
             try:
-                ev = await self._next_head(c, h, reader)
+                ev = await self._next_head(c, h, reader, fresh)
+                fresh = False
             except _Close as e:
                 if e.status is not None:
                     await self._send_error(h, writer, e.status, e.detail)
@@ -305,42 +312,54 @@ class HttpServer:
                 self.stats["errors"] += 1
                 resp = Response.error(500)
             last = self.closing or (cfg.max_requests is not None and c.requests >= cfg.max_requests)
-            await self._send(h, writer, req.method, resp, close=last)
+            eof = await self._send(h, writer, req.method, resp, close=last)
             if h.our_state is h11.MUST_CLOSE or h.their_state in (h11.MUST_CLOSE, h11.CLOSED) or last:
                 if h.their_state is not h11.CLOSED:
-                    await _linger(reader, writer, cfg.linger)
+                    await _linger(reader, writer, cfg.linger, eof_sent=eof)
                 return
             if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
                 return
             h.start_next_cycle()
 
-    async def _next_head(self, c: _Conn, h: h11.Connection, reader: asyncio.StreamReader) -> h11.Request | None:
+    async def _next_head(self, c: _Conn, h: h11.Connection, reader: asyncio.StreamReader,
+                         fresh: bool = False) -> h11.Request | None:
         """Wait for the next request's head. None: the peer closed cleanly before one began.
-        Raises ``_Close`` for a timeout, an oversized head or a malformed one."""
+        Raises ``_Close`` for a timeout, an oversized head or a malformed one. ``fresh``: h11
+        has been given no bytes yet (a new connection), so the first step is a read."""
         cfg = self.config
         loop = asyncio.get_running_loop()
         deadline: float | None = None                 # set once the first byte of the head is here
+        fed = 0                                       # bytes given to h11 here
+        carried = not fresh                           # h11 may hold bytes given before this call
         c.idle = True
         try:
             while True:
-                try:
-                    ev = h.next_event()
-                except h11.RemoteProtocolError as e:
-                    status = e.error_status_hint if e.error_status_hint in (400, 431) else 400
-                    raise _Close(status, str(e)) from None
-                if isinstance(ev, h11.Request):
+                if fresh:
+                    ev = _NEED_DATA
+                else:
+                    try:
+                        ev = h.next_event()
+                    except _RemoteProtocolError as e:
+                        status = e.error_status_hint if e.error_status_hint in (400, 431) else 400
+                        raise _Close(status, str(e)) from None
+                if type(ev) is _Request:
                     if len(ev.headers) > cfg.max_headers:
                         raise _Close(431, f"more than {cfg.max_headers} header fields")
-                    # h11 bounds only a head still incomplete; one that arrived whole is measured here
-                    size = len(ev.method) + len(ev.target) + 12 + sum(len(k) + len(v) + 4 for k, v in ev.headers)
-                    if size > cfg.max_header_bytes:
-                        raise _Close(431, f"the request head may be at most {cfg.max_header_bytes} bytes")
+                    # h11 bounds only a head still incomplete; one that arrived whole is measured
+                    # here, unless what h11 was given (head and more) is within the bound: this
+                    # size is at most the head's bytes plus one per field ("name:value" counts 4)
+                    if carried or fed + len(ev.headers) > cfg.max_header_bytes:
+                        size = len(ev.method) + len(ev.target) + 12 + sum(len(k) + len(v) + 4 for k, v in ev.headers)
+                        if size > cfg.max_header_bytes:
+                            raise _Close(431, f"the request head may be at most {cfg.max_header_bytes} bytes")
                     return ev
-                if isinstance(ev, h11.ConnectionClosed):
+                if type(ev) is _ConnectionClosed:
                     return None
-                if ev is not h11.NEED_DATA:           # PAUSED cannot happen: a cycle was started
+                if ev is not _NEED_DATA:              # PAUSED cannot happen: a cycle was started
                     raise _Close(None, f"unexpected {ev!r}")
-                if h.trailing_data[0]:
+                if fresh:
+                    fresh = False
+                elif h.trailing_data[0]:
                     c.idle = False
                     if deadline is None:
                         deadline = loop.time() + cfg.header_timeout
@@ -361,11 +380,12 @@ class HttpServer:
                     raise
                 if data:
                     c.idle = False
+                    fed += len(data)
                     if deadline is None:
                         deadline = loop.time() + cfg.header_timeout
                 try:
                     h.receive_data(data)
-                except h11.RemoteProtocolError as e:
+                except _RemoteProtocolError as e:
                     raise _Close(400, str(e)) from None
         finally:
             c.idle = False
@@ -373,11 +393,12 @@ class HttpServer:
     def _request(self, ev: h11.Request, number: int, peer: Any, sock: Any, conn: Any, astack: Any) -> Request:
         target = ev.target.decode("latin-1")
         raw = target
-        if raw.startswith(("http://", "https://")):          # absolute-form (RFC 9112 §3.2.2)
+        if raw[:1] != "/" and raw.startswith(("http://", "https://")):   # absolute-form (RFC 9112 §3.2.2)
             rest = raw.split("://", 1)[1]
             raw = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
         raw_path, _, query = raw.partition("?")
-        raw_path = raw_path.split("#", 1)[0]
+        if "#" in raw_path:
+            raw_path = raw_path.split("#", 1)[0]
         return Request(
             method=ev.method.decode("latin-1"), target=target, raw_path=raw_path,
             path=unquote(raw_path, errors="replace"), query=query,
@@ -388,36 +409,46 @@ class HttpServer:
     async def _read_body(self, h: h11.Connection, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter, req: Request) -> bytes:
         cfg = self.config
-        cl = req.header("content-length")
+        error: h11.RemoteProtocolError | None = None
+        try:
+            ev = h.next_event()
+        except _RemoteProtocolError as e:
+            error = e
+        else:
+            if type(ev) is _EndOfMessage:                      # no body (GET, HEAD, ...)
+                return b""
+        cl = req.header("content-length")                     # before any of the body is taken
         if cl is not None and cl.isdigit() and int(cl) > cfg.max_body:
             raise _Close(413, f"the body may be at most {cfg.max_body} bytes")
+        if error is not None:
+            raise _Close(400, str(error))
         chunks: list[bytes] = []
         size = 0
         while True:
-            try:
-                ev = h.next_event()
-            except h11.RemoteProtocolError as e:
-                raise _Close(400, str(e)) from None
             if isinstance(ev, h11.Data):
                 size += len(ev.data)
                 if size > cfg.max_body:
                     raise _Close(413, f"the body may be at most {cfg.max_body} bytes")
                 chunks.append(bytes(ev.data))
-                continue
-            if isinstance(ev, h11.EndOfMessage):
+            elif isinstance(ev, h11.EndOfMessage):
                 return b"".join(chunks)
-            if isinstance(ev, h11.ConnectionClosed):
+            elif isinstance(ev, h11.ConnectionClosed):
                 raise _Close(None, "closed during the body")
-            if ev is not h11.NEED_DATA:
+            elif ev is not h11.NEED_DATA:
                 raise _Close(None, f"unexpected {ev!r}")
-            if h.they_are_waiting_for_100_continue:           # RFC 9110 §10.1.1
-                await self._write(writer, h.send(h11.InformationalResponse(status_code=100, headers=[])))
+            else:
+                if h.they_are_waiting_for_100_continue:           # RFC 9110 §10.1.1
+                    await self._write(writer, h.send(h11.InformationalResponse(status_code=100, headers=[])))
+                try:
+                    data = await _read_within(reader, cfg.body_timeout)
+                except TimeoutError:
+                    raise _Close(408, "the request body took too long") from None
+                try:
+                    h.receive_data(data)
+                except h11.RemoteProtocolError as e:
+                    raise _Close(400, str(e)) from None
             try:
-                data = await _read_within(reader, cfg.body_timeout)
-            except TimeoutError:
-                raise _Close(408, "the request body took too long") from None
-            try:
-                h.receive_data(data)
+                ev = h.next_event()
             except h11.RemoteProtocolError as e:
                 raise _Close(400, str(e)) from None
 
@@ -432,36 +463,43 @@ class HttpServer:
         return hs
 
     async def _send(self, h: h11.Connection, writer: asyncio.StreamWriter, method: str, resp: Response,
-                    *, close: bool) -> None:
+                    *, close: bool) -> bool:
+        """Write ``resp``; True if the FIN went with it (the connection's last response)."""
         body = resp.body
+        status = resp.status
         extra: list[tuple[str, str]] = []
-        no_body = method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
+        no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         if isinstance(body, (bytes, bytearray, memoryview)):
-            if resp.status not in (204, 304):
+            if status != 204 and status != 304:
                 extra.append(("content-length", str(len(body))))
-            chunks: Iterable[bytes] = (bytes(body),) if body else ()
+            chunks: Iterable[bytes] = (body if type(body) is bytes else bytes(body),) if body else ()
         else:
-            if resp.length is not None and resp.status not in (204, 304):
+            if resp.length is not None and status not in (204, 304):
                 extra.append(("content-length", str(resp.length)))
             chunks = body() if callable(body) else body
-        head = _response_head(resp.status, self._headers(resp, close, extra))
+        head = _response_head(status, self._headers(resp, close, extra))
         # The head and the first chunks go out in one write: one segment for a small response,
         # not a header segment and then the body (Nagle would hold the body for an ACK).
-        pending = bytearray(h.send(head) or b"")
+        pending = [h.send(head)]
+        size = 0
         try:
             if not no_body:
                 for chunk in chunks:
                     if chunk:
-                        pending += h.send(h11.Data(data=chunk)) or b""
-                        if len(pending) >= WRITE_CHUNK:
-                            await self._write(writer, bytes(pending))
+                        data = h.send(_Data(data=chunk))
+                        pending.append(data)
+                        size += len(data)
+                        if size >= WRITE_CHUNK:
+                            await self._write(writer, b"".join(pending))
                             pending.clear()
-            pending += h.send(h11.EndOfMessage()) or b""
+                            size = 0
+            pending.append(h.send(_EndOfMessage()))
             # The last response on this connection: the FIN goes with it (RFC 9112 §9.6: the
             # server closes after the final response; half-close first, see _linger), in the
             # same segment for a small response rather than one more segment after the drain.
-            eof = h.our_state is h11.MUST_CLOSE and writer.can_write_eof()
-            await self._write(writer, bytes(pending), eof=eof)
+            eof = h.our_state is _MUST_CLOSE and writer.can_write_eof()
+            await self._write(writer, b"".join(pending), eof=eof)
+            return eof
         finally:
             close_it = getattr(chunks, "close", None)
             if close_it is not None:
@@ -487,7 +525,8 @@ class HttpServer:
         writer.write(data)
         if eof:
             writer.write_eof()
-        if writer.transport.get_write_buffer_size() == 0 and not writer.transport.is_closing():
+        transport = writer.transport
+        if not transport.get_write_buffer_size() and not transport.is_closing():
             # Everything went to the transport's socket (or synack's send buffer): drain() has
             # nothing to wait for, so no timer for write_timeout (one fewer per response).
             await writer.drain()
@@ -566,12 +605,13 @@ def _abort(writer: asyncio.StreamWriter) -> None:
         pass
 
 
-async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float) -> None:
-    """Half-close, then read and drop the peer's input until its FIN (at most ``seconds``), so
-    that closing with unread bytes does not send a RST that could destroy our last response
-    before the client reads it (RFC 9112 §9.6)."""
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float,
+                  *, eof_sent: bool = False) -> None:
+    """Half-close (unless ``eof_sent``: done already), then read and drop the peer's input until
+    its FIN (at most ``seconds``), so that closing with unread bytes does not send a RST that
+    could destroy our last response before the client reads it (RFC 9112 §9.6)."""
     try:
-        if writer.can_write_eof():
+        if not eof_sent and writer.can_write_eof():
             writer.write_eof()
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds

@@ -300,8 +300,12 @@ class HttpServer:
             # ---- body, with limits
             try:
                 req = self._request(ev, c.requests, peer, sock, conn, astack)
-                body = await self._read_body(h, reader, writer, req)
-                req.body = body
+                try:
+                    first: Any = h.next_event()
+                except _RemoteProtocolError as e:
+                    first = e
+                if type(first) is not _EndOfMessage:               # else no body (GET, HEAD, ...)
+                    req.body = await self._read_body(h, reader, writer, req, first)
             except _Close as e:
                 if e.status is not None:
                     await self._send_error(h, writer, e.status, e.detail)
@@ -394,37 +398,22 @@ class HttpServer:
             c.idle = False
 
     def _request(self, ev: h11.Request, number: int, peer: Any, sock: Any, conn: Any, astack: Any) -> Request:
-        target = ev.target.decode("latin-1")
-        raw = target
-        if raw[:1] != "/" and raw.startswith(("http://", "https://")):   # absolute-form (RFC 9112 §3.2.2)
-            rest = raw.split("://", 1)[1]
-            raw = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-        raw_path, _, query = raw.partition("?")
-        if "#" in raw_path:
-            raw_path = raw_path.split("#", 1)[0]
-        return Request(
-            method=ev.method.decode("latin-1"), target=target, raw_path=raw_path,
-            path=unquote(raw_path, errors="replace"), query=query,
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in ev.headers],
-            http_version=ev.http_version.decode("latin-1"), body=b"", number=number,
-            peername=peer, sockname=sock, conn=conn, astack=astack, server=self)
+        hit = _request_parts.get(id(ev))
+        if hit is None or hit[0] is not ev:
+            hit = _decode_request(ev)
+        _, method, target, raw_path, path, query, headers, version = hit
+        return Request(method, target, raw_path, path, query, list(headers), version, b"", number,
+                       peer, sock, conn, astack, self)
 
-    async def _read_body(self, h: h11.Connection, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter, req: Request) -> bytes:
+    async def _read_body(self, h: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         req: Request, ev: Any) -> bytes:
+        """The body; ``ev`` is h11's first event after the head (or the error it raised)."""
         cfg = self.config
-        error: h11.RemoteProtocolError | None = None
-        try:
-            ev = h.next_event()
-        except _RemoteProtocolError as e:
-            error = e
-        else:
-            if type(ev) is _EndOfMessage:                      # no body (GET, HEAD, ...)
-                return b""
         cl = req.header("content-length")                     # before any of the body is taken
         if cl is not None and cl.isdigit() and int(cl) > cfg.max_body:
             raise _Close(413, f"the body may be at most {cfg.max_body} bytes")
-        if error is not None:
-            raise _Close(400, str(error))
+        if isinstance(ev, _RemoteProtocolError):
+            raise _Close(400, str(ev))
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -542,6 +531,31 @@ class HttpServer:
             raise ConnectionAbortedError("the client stopped reading") from None
 
 
+MEMO_HEAD_MAX = 2048                    # bytes of a request head at most, for it to be remembered
+_request_parts: dict[int, tuple] = {}   # id(h11 event) -> (the event, what _decode_request made)
+
+
+def _decode_request(ev: h11.Request) -> tuple:
+    """A request head's fields as ``Request`` holds them (str, the path percent-decoded),
+    remembered per h11 event: the same event comes back for the same head (see
+    ``_memo_read_from_idle_client``)."""
+    target = ev.target.decode("latin-1")
+    raw = target
+    if raw[:1] != "/" and raw.startswith(("http://", "https://")):   # absolute-form (RFC 9112 §3.2.2)
+        rest = raw.split("://", 1)[1]
+        raw = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    raw_path, _, query = raw.partition("?")
+    raw_path = raw_path.split("#", 1)[0]
+    out = (ev, ev.method.decode("latin-1"), target, raw_path, unquote(raw_path, errors="replace"), query,
+           tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in ev.headers),
+           ev.http_version.decode("latin-1"))
+    if len(raw) + sum(len(k) + len(v) for k, v in out[6]) <= MEMO_HEAD_MAX:
+        if len(_request_parts) >= 512:
+            _request_parts.clear()
+        _request_parts[id(ev)] = out      # the event is held: its id stays its own
+    return out
+
+
 _heads: dict[tuple, Any] = {}        # header list -> the h11 Headers value made from it
 
 
@@ -575,7 +589,6 @@ def _idle_client_reader() -> tuple[Any, Any] | None:
 
 _IDLE_READER, _ReceiveBuffer = _idle_client_reader() or (None, None)
 _parsed_heads: dict[bytes, h11.Request] = {}
-MEMO_HEAD_MAX = 2048            # bytes of a request head at most, for it to be remembered
 
 
 def _memo_read_from_idle_client(buf: Any) -> h11.Request | None:
@@ -616,13 +629,18 @@ class _MemoH11(h11.Connection):
 
     Likewise the parsing of a request head is remembered per distinct head
     (``_memo_read_from_idle_client``; ~2 % of a close-mode connection), by putting that
-    reader in the place of h11's where h11 picks its reader for a client's next request."""
+    reader in the place of h11's when h11 has just picked its own: at the start and at the start
+    of each next cycle, the only ways to a client's IDLE state."""
 
-    def _get_io_object(self, role: Any, event: Any, io_dict: Any) -> Any:
-        io = super()._get_io_object(role, event, io_dict)
-        if io is _IDLE_READER and io is not None:
-            return _memo_read_from_idle_client
-        return io
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        if self._reader is _IDLE_READER and _IDLE_READER is not None:
+            self._reader = _memo_read_from_idle_client
+
+    def start_next_cycle(self) -> None:
+        super().start_next_cycle()          # the other way back to reading a request head
+        if self._reader is _IDLE_READER and _IDLE_READER is not None:
+            self._reader = _memo_read_from_idle_client
 
     def _clean_up_response_headers_for_sending(self, response: h11.Response) -> h11.Response:
         hs = response.headers

@@ -556,7 +556,7 @@ def _decode_request(ev: h11.Request) -> tuple:
     return out
 
 
-_heads: dict[tuple, Any] = {}        # header list -> the h11 Headers value made from it
+_heads: dict[tuple, Any] = {}        # (status, *header list) -> the h11 Response made from them
 
 
 def _response_head(status: int, headers: list[tuple[str, str]]) -> h11.Response:
@@ -564,14 +564,16 @@ def _response_head(status: int, headers: list[tuple[str, str]]) -> h11.Response:
     the headers done once per distinct header list: h11 takes the ``Headers`` value of an
     earlier event as it is (it is checked already), and a server sends the same few header
     lists again and again within a second (same Date, same file). The checks are h11's own,
-    run on the first use of each list; they were ~20 us of a request."""
-    key = tuple(headers)
-    hs = _heads.get(key)
-    if hs is None:
+    run on the first use of each list; they were ~20 us of a request. The event itself is
+    reused (h11's events are frozen)."""
+    key = (status, *headers)
+    ev = _heads.get(key)
+    if ev is None:
         if len(_heads) >= 512:
             _heads.clear()
-        hs = _heads[key] = h11.Response(status_code=status, headers=headers).headers
-    return h11.Response(status_code=status, headers=hs, reason=_REASON_BYTES.get(status, b""))
+        hs = h11.Response(status_code=status, headers=headers).headers
+        ev = _heads[key] = h11.Response(status_code=status, headers=hs, reason=_REASON_BYTES.get(status, b""))
+    return ev
 
 
 _REASON_BYTES = {k: v.encode() for k, v in REASONS.items()}
@@ -651,9 +653,12 @@ class _MemoH11(h11.Connection):
             out = super()._clean_up_response_headers_for_sending(response)
             if len(_cleaned) >= 512:
                 _cleaned.clear()
-            _cleaned[key] = (hs, out.headers)      # hs is held: its id stays its own
+            _cleaned[key] = (hs, out)              # hs is held: its id stays its own
             return out
-        return h11.Response(headers=hit[1], status_code=response.status_code,
+        out = hit[1]
+        if out.http_version == response.http_version and out.reason == response.reason:
+            return out                              # the same event again (h11's are frozen)
+        return h11.Response(headers=out.headers, status_code=response.status_code,
                             http_version=response.http_version, reason=response.reason)
 
 

@@ -151,6 +151,7 @@ class _Close(Exception):
 _Request, _Data, _EndOfMessage, _ConnectionClosed = h11.Request, h11.Data, h11.EndOfMessage, h11.ConnectionClosed
 _NEED_DATA, _MUST_CLOSE = h11.NEED_DATA, h11.MUST_CLOSE
 _RemoteProtocolError = h11.RemoteProtocolError
+_END = h11.EndOfMessage()         # one for every response: h11's events are frozen
 
 _date_cache: tuple[int, str] = (0, "")
 
@@ -485,7 +486,7 @@ class HttpServer:
                             await self._write(writer, b"".join(pending))
                             pending.clear()
                             size = 0
-            pending.append(h.send(_EndOfMessage()))
+            pending.append(h.send(_END))
             # The last response on this connection: the FIN goes with it (RFC 9112 §9.6: the
             # server closes after the final response; half-close first, see _linger), in the
             # same segment for a small response rather than one more segment after the drain.

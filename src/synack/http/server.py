@@ -1,7 +1,9 @@
 """An HTTP/1.1 server on h11, written against asyncio streams.
 
-The same ``HttpServer`` runs on the kernel's TCP (``asyncio.start_server``) and on synack's
-(``synack.asyncio.start_server``): it sees only a ``StreamReader``/``StreamWriter`` pair, plus
+The same ``HttpServer`` runs on the kernel's TCP (``loop.create_server``) and on synack's
+(``AsyncStack.create_server``): it sees only a ``StreamReader``/``StreamWriter`` pair (its
+listeners give it a ``synack.http.stream.ServerStream``, both in one protocol object; ``handle``
+takes ``asyncio.start_server``'s pair as well), plus
 ``writer.get_extra_info("synack_connection")`` when synack carries the connection. All HTTP
 parsing and framing is h11's (RFC 9112); this module adds the policies around it:
 
@@ -38,6 +40,8 @@ from typing import Any, Awaitable, Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 import h11
+
+from synack.http.stream import LIMIT, stream_factory
 
 log = logging.getLogger("synack.http")
 
@@ -206,13 +210,19 @@ class HttpServer:
 
     # ------------------------------------------------------------------ listening
 
+    # Both take ``asyncio.start_server``'s keywords; each connection is a ``ServerStream``
+    # (synack.http.stream), reader and writer in one protocol object, served by ``handle``.
+
     async def listen_kernel(self, host: str | None, port: int, **kw: Any) -> asyncio.AbstractServer:
-        srv = await asyncio.start_server(self.handle, host, port, **kw)
+        loop = asyncio.get_running_loop()
+        factory = stream_factory(self.handle, loop, kw.pop("limit", LIMIT))
+        srv = await loop.create_server(factory, host, port, **kw)
         self.listeners.append(srv)
         return srv
 
     async def listen_synack(self, astack: Any, host: str | None, port: int, **kw: Any) -> Any:
-        srv = await astack.start_server(self.handle, host, port, **kw)
+        factory = stream_factory(self.handle, astack.loop, kw.pop("limit", LIMIT))
+        srv = await astack.create_server(factory, host, port, **kw)
         self.listeners.append(srv)
         return srv
 

@@ -1,13 +1,13 @@
-"""``synack.http.server._read_within``: ``asyncio.timeout`` around a read, written out (it runs
-twice per close-mode request). The same outcomes as ``async with asyncio.timeout(s): await
-reader.read(n)``: the data, ``TimeoutError`` when the time is up, a cancellation from elsewhere
-stays a cancellation."""
+"""``synack.http.server._read_within`` and ``ReadTimeouts.read`` (what the server uses: one timer
+for all its reads): ``asyncio.timeout`` around a read, written out (it runs twice per close-mode
+request). The same outcomes as ``async with asyncio.timeout(s): await reader.read(n)``: the data,
+``TimeoutError`` when the time is up, a cancellation from elsewhere stays a cancellation."""
 
 import asyncio
 
 import pytest
 
-from synack.http.server import _read_within
+from synack.http.server import ReadTimeouts, _read_within
 
 
 async def _reference(reader: asyncio.StreamReader, seconds: float) -> bytes:
@@ -15,7 +15,14 @@ async def _reference(reader: asyncio.StreamReader, seconds: float) -> bytes:
         return await reader.read(65536)
 
 
-@pytest.mark.parametrize("read", [_read_within, _reference])
+async def _shared(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    return await _SHARED.read(reader, seconds)
+
+_SHARED = ReadTimeouts()        # it starts afresh on each new event loop
+READS = [_read_within, _reference, _shared]
+
+
+@pytest.mark.parametrize("read", READS)
 def test_data_in_time_eof_and_timeout(read):
     async def main():
         r = asyncio.StreamReader()
@@ -27,12 +34,12 @@ def test_data_in_time_eof_and_timeout(read):
         assert await read(r, 5.0) == b""
         task = asyncio.current_task()
         assert task.cancelling() == 0               # no cancel request left behind
-        assert not asyncio.get_running_loop()._scheduled or all(
-            h.cancelled() for h in asyncio.get_running_loop()._scheduled)   # no timer left armed
+        armed = [h for h in asyncio.get_running_loop()._scheduled if not h.cancelled()]
+        assert len(armed) <= (read is _shared)      # no timer left armed (the shared one: one at most)
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("read", [_read_within, _reference])
+@pytest.mark.parametrize("read", READS)
 def test_a_cancel_from_elsewhere_is_not_a_timeout(read):
     async def main():
         r = asyncio.StreamReader()
@@ -44,7 +51,7 @@ def test_a_cancel_from_elsewhere_is_not_a_timeout(read):
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("read", [_read_within, _reference])
+@pytest.mark.parametrize("read", READS)
 def test_a_timeout_inside_an_outer_cancel_stays_a_cancel(read):
     async def main():
         r = asyncio.StreamReader()
@@ -55,4 +62,42 @@ def test_a_timeout_inside_an_outer_cancel_stays_a_cancel(read):
         t = asyncio.ensure_future(body())
         with pytest.raises(asyncio.CancelledError):
             await t
+    asyncio.run(main())
+
+
+def test_shared_timeouts_expire_each_read_at_its_own_deadline():
+    """Reads with different timeouts, the later ones started with earlier deadlines: each ends
+    with TimeoutError, none before its time, while a read that gets its data is unharmed."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        timeouts = ReadTimeouts()
+        ended = {}
+
+        async def one(name, seconds, reader):
+            t0 = loop.time()
+            try:
+                ended[name] = await timeouts.read(reader, seconds)
+            except TimeoutError:
+                ended[name] = ("timeout", loop.time() - t0 >= seconds - 0.005)
+        fed = asyncio.StreamReader()
+        loop.call_later(0.03, fed.feed_data, b"data")
+        tasks = [asyncio.ensure_future(one("slow", 0.3, asyncio.StreamReader())),
+                 asyncio.ensure_future(one("fed", 0.2, fed)),
+                 asyncio.ensure_future(one("mid", 0.1, asyncio.StreamReader())),
+                 asyncio.ensure_future(one("fast", 0.05, asyncio.StreamReader()))]
+        await asyncio.gather(*tasks)
+        assert ended == {"slow": ("timeout", True), "mid": ("timeout", True), "fast": ("timeout", True),
+                         "fed": b"data"}
+        assert all(t.cancelling() == 0 for t in tasks)
+    asyncio.run(main())
+
+
+def test_shared_timeouts_do_not_keep_every_read_that_ended():
+    async def main():
+        timeouts = ReadTimeouts()
+        r = asyncio.StreamReader()
+        for _ in range(5000):
+            r.feed_data(b"x")
+            assert await timeouts.read(r, 30.0) == b"x"
+        assert len(timeouts._heap) <= 300
     asyncio.run(main())

@@ -277,6 +277,30 @@ async def test_graceful_shutdown_finishes_the_response_in_flight(kind, root):
         await idle.close()
 
 
+# ------------------------------------------------------------------ requests parsed once per head
+
+@run_async
+async def test_the_same_head_twice_gives_two_requests_each_with_its_own_fields(kind, root):
+    """The server remembers what a head parses to; an application that changes one request's
+    fields does not change the next request's."""
+    seen = []
+
+    async def app(req):
+        seen.append((req.number, req.path, req.query, list(req.headers)))
+        req.headers.append(("x-added", "by the app"))
+        req.headers[0] = ("host", "changed")
+        return Response.text(200, "ok\n")
+    async with serving(kind, app) as h:
+        c = await h.client()
+        await c.send(get("/a%20b?q=1", "X-Test: 1") * 2)
+        rs = await c.responses(["GET", "GET"])
+        assert [r.status for r in rs] == [200, 200]
+        await c.close()
+    assert seen[0][1:] == seen[1][1:] and seen[0][:2] == (1, "/a b") and seen[1][0] == 2
+    assert seen[0][2] == "q=1" and ("x-test", "1") in seen[0][3] and ("x-added", "by the app") not in seen[1][3]
+    assert seen[1][3][0][0] == "host" and seen[1][3][0][1] != "changed"
+
+
 # ------------------------------------------------------------------ directories
 
 @run_async

@@ -1,7 +1,9 @@
 """An HTTP/1.1 server on h11, written against asyncio streams.
 
-The same ``HttpServer`` runs on the kernel's TCP (``asyncio.start_server``) and on synack's
-(``synack.asyncio.start_server``): it sees only a ``StreamReader``/``StreamWriter`` pair, plus
+The same ``HttpServer`` runs on the kernel's TCP (``loop.create_server``) and on synack's
+(``AsyncStack.create_server``): it sees only a ``StreamReader``/``StreamWriter`` pair (its
+listeners give it a ``synack.http.stream.ServerStream``, both in one protocol object; ``handle``
+takes ``asyncio.start_server``'s pair as well), plus
 ``writer.get_extra_info("synack_connection")`` when synack carries the connection. All HTTP
 parsing and framing is h11's (RFC 9112); this module adds the policies around it:
 
@@ -28,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import heapq
+import itertools
 import json
 import logging
 import time
@@ -36,6 +40,8 @@ from typing import Any, Awaitable, Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 import h11
+
+from synack.http.stream import LIMIT, stream_factory
 
 log = logging.getLogger("synack.http")
 
@@ -145,6 +151,12 @@ class _Close(Exception):
         self.detail = detail
 
 
+# h11's names, looked up once (the per-request paths test event types with ``type(ev) is``)
+_Request, _Data, _EndOfMessage, _ConnectionClosed = h11.Request, h11.Data, h11.EndOfMessage, h11.ConnectionClosed
+_NEED_DATA, _MUST_CLOSE = h11.NEED_DATA, h11.MUST_CLOSE
+_RemoteProtocolError = h11.RemoteProtocolError
+_END = h11.EndOfMessage()         # one for every response: h11's events are frozen
+
 _date_cache: tuple[int, str] = (0, "")
 
 
@@ -194,16 +206,23 @@ class HttpServer:
         self.closing = False
         self.stats = {"connections": 0, "requests": 0, "errors": 0}
         self._all_done: asyncio.Event | None = None
+        self._reads = ReadTimeouts()
 
     # ------------------------------------------------------------------ listening
 
+    # Both take ``asyncio.start_server``'s keywords; each connection is a ``ServerStream``
+    # (synack.http.stream), reader and writer in one protocol object, served by ``handle``.
+
     async def listen_kernel(self, host: str | None, port: int, **kw: Any) -> asyncio.AbstractServer:
-        srv = await asyncio.start_server(self.handle, host, port, **kw)
+        loop = asyncio.get_running_loop()
+        factory = stream_factory(self.handle, loop, kw.pop("limit", LIMIT))
+        srv = await loop.create_server(factory, host, port, **kw)
         self.listeners.append(srv)
         return srv
 
     async def listen_synack(self, astack: Any, host: str | None, port: int, **kw: Any) -> Any:
-        srv = await astack.start_server(self.handle, host, port, **kw)
+        factory = stream_factory(self.handle, astack.loop, kw.pop("limit", LIMIT))
+        srv = await astack.create_server(factory, host, port, **kw)
         self.listeners.append(srv)
         return srv
 
@@ -274,14 +293,16 @@ class HttpServer:
         extra = writer.get_extra_info
         conn, astack = extra("synack_connection"), extra("synack_stack")
         peer, sock = extra("peername"), extra("sockname")
+        fresh = True                  # h11 holds no bytes yet: no need to ask it for an event first
         while True:
             # ---- the head of the next request
             try:
-                ev = await self._next_head(c, h, reader)
+                ev = await self._next_head(c, h, reader, fresh)
+                fresh = False
             except _Close as e:
                 if e.status is not None:
                     await self._send_error(h, writer, e.status, e.detail)
-                    await _linger(reader, writer, cfg.linger)
+                    await _linger(reader, writer, cfg.linger, read=self._reads.read)
                 return
             if ev is None:                                     # peer closed between requests
                 return
@@ -290,12 +311,16 @@ class HttpServer:
             # ---- body, with limits
             try:
                 req = self._request(ev, c.requests, peer, sock, conn, astack)
-                body = await self._read_body(h, reader, writer, req)
-                req.body = body
+                try:
+                    first: Any = h.next_event()
+                except _RemoteProtocolError as e:
+                    first = e
+                if type(first) is not _EndOfMessage:               # else no body (GET, HEAD, ...)
+                    req.body = await self._read_body(h, reader, writer, req, first)
             except _Close as e:
                 if e.status is not None:
                     await self._send_error(h, writer, e.status, e.detail)
-                    await _linger(reader, writer, cfg.linger)
+                    await _linger(reader, writer, cfg.linger, read=self._reads.read)
                 return
             # ---- the application
             try:
@@ -305,42 +330,54 @@ class HttpServer:
                 self.stats["errors"] += 1
                 resp = Response.error(500)
             last = self.closing or (cfg.max_requests is not None and c.requests >= cfg.max_requests)
-            await self._send(h, writer, req.method, resp, close=last)
+            eof = await self._send(h, writer, req.method, resp, close=last)
             if h.our_state is h11.MUST_CLOSE or h.their_state in (h11.MUST_CLOSE, h11.CLOSED) or last:
                 if h.their_state is not h11.CLOSED:
-                    await _linger(reader, writer, cfg.linger)
+                    await _linger(reader, writer, cfg.linger, eof_sent=eof, read=self._reads.read)
                 return
             if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
                 return
             h.start_next_cycle()
 
-    async def _next_head(self, c: _Conn, h: h11.Connection, reader: asyncio.StreamReader) -> h11.Request | None:
+    async def _next_head(self, c: _Conn, h: h11.Connection, reader: asyncio.StreamReader,
+                         fresh: bool = False) -> h11.Request | None:
         """Wait for the next request's head. None: the peer closed cleanly before one began.
-        Raises ``_Close`` for a timeout, an oversized head or a malformed one."""
+        Raises ``_Close`` for a timeout, an oversized head or a malformed one. ``fresh``: h11
+        has been given no bytes yet (a new connection), so the first step is a read."""
         cfg = self.config
         loop = asyncio.get_running_loop()
         deadline: float | None = None                 # set once the first byte of the head is here
+        fed = 0                                       # bytes given to h11 here
+        carried = not fresh                           # h11 may hold bytes given before this call
         c.idle = True
         try:
             while True:
-                try:
-                    ev = h.next_event()
-                except h11.RemoteProtocolError as e:
-                    status = e.error_status_hint if e.error_status_hint in (400, 431) else 400
-                    raise _Close(status, str(e)) from None
-                if isinstance(ev, h11.Request):
+                if fresh:
+                    ev = _NEED_DATA
+                else:
+                    try:
+                        ev = h.next_event()
+                    except _RemoteProtocolError as e:
+                        status = e.error_status_hint if e.error_status_hint in (400, 431) else 400
+                        raise _Close(status, str(e)) from None
+                if type(ev) is _Request:
                     if len(ev.headers) > cfg.max_headers:
                         raise _Close(431, f"more than {cfg.max_headers} header fields")
-                    # h11 bounds only a head still incomplete; one that arrived whole is measured here
-                    size = len(ev.method) + len(ev.target) + 12 + sum(len(k) + len(v) + 4 for k, v in ev.headers)
-                    if size > cfg.max_header_bytes:
-                        raise _Close(431, f"the request head may be at most {cfg.max_header_bytes} bytes")
+                    # h11 bounds only a head still incomplete; one that arrived whole is measured
+                    # here, unless what h11 was given (head and more) is within the bound: this
+                    # size is at most the head's bytes plus one per field ("name:value" counts 4)
+                    if carried or fed + len(ev.headers) > cfg.max_header_bytes:
+                        size = len(ev.method) + len(ev.target) + 12 + sum(len(k) + len(v) + 4 for k, v in ev.headers)
+                        if size > cfg.max_header_bytes:
+                            raise _Close(431, f"the request head may be at most {cfg.max_header_bytes} bytes")
                     return ev
-                if isinstance(ev, h11.ConnectionClosed):
+                if type(ev) is _ConnectionClosed:
                     return None
-                if ev is not h11.NEED_DATA:           # PAUSED cannot happen: a cycle was started
+                if ev is not _NEED_DATA:              # PAUSED cannot happen: a cycle was started
                     raise _Close(None, f"unexpected {ev!r}")
-                if h.trailing_data[0]:
+                if fresh:
+                    fresh = False
+                elif h.trailing_data[0]:
                     c.idle = False
                     if deadline is None:
                         deadline = loop.time() + cfg.header_timeout
@@ -350,7 +387,7 @@ class HttpServer:
                 if timeout <= 0:
                     raise _Close(408, "the request head took too long")
                 try:
-                    data = await _read_within(reader, timeout)
+                    data = await self._reads.read(reader, timeout)
                 except TimeoutError:
                     if deadline is None:
                         raise _Close(None, "idle") from None
@@ -361,63 +398,60 @@ class HttpServer:
                     raise
                 if data:
                     c.idle = False
+                    fed += len(data)
                     if deadline is None:
                         deadline = loop.time() + cfg.header_timeout
                 try:
                     h.receive_data(data)
-                except h11.RemoteProtocolError as e:
+                except _RemoteProtocolError as e:
                     raise _Close(400, str(e)) from None
         finally:
             c.idle = False
 
     def _request(self, ev: h11.Request, number: int, peer: Any, sock: Any, conn: Any, astack: Any) -> Request:
-        target = ev.target.decode("latin-1")
-        raw = target
-        if raw.startswith(("http://", "https://")):          # absolute-form (RFC 9112 §3.2.2)
-            rest = raw.split("://", 1)[1]
-            raw = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-        raw_path, _, query = raw.partition("?")
-        raw_path = raw_path.split("#", 1)[0]
-        return Request(
-            method=ev.method.decode("latin-1"), target=target, raw_path=raw_path,
-            path=unquote(raw_path, errors="replace"), query=query,
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in ev.headers],
-            http_version=ev.http_version.decode("latin-1"), body=b"", number=number,
-            peername=peer, sockname=sock, conn=conn, astack=astack, server=self)
+        hit = _request_parts.get(id(ev))
+        if hit is None or hit[0] is not ev:
+            hit = _decode_request(ev)
+        _, method, target, raw_path, path, query, headers, version = hit
+        return Request(method, target, raw_path, path, query, list(headers), version, b"", number,
+                       peer, sock, conn, astack, self)
 
-    async def _read_body(self, h: h11.Connection, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter, req: Request) -> bytes:
+    async def _read_body(self, h: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         req: Request, ev: Any) -> bytes:
+        """The body; ``ev`` is h11's first event after the head (or the error it raised)."""
         cfg = self.config
-        cl = req.header("content-length")
+        cl = req.header("content-length")                     # before any of the body is taken
         if cl is not None and cl.isdigit() and int(cl) > cfg.max_body:
             raise _Close(413, f"the body may be at most {cfg.max_body} bytes")
+        if isinstance(ev, _RemoteProtocolError):
+            raise _Close(400, str(ev))
         chunks: list[bytes] = []
         size = 0
         while True:
-            try:
-                ev = h.next_event()
-            except h11.RemoteProtocolError as e:
-                raise _Close(400, str(e)) from None
             if isinstance(ev, h11.Data):
                 size += len(ev.data)
                 if size > cfg.max_body:
                     raise _Close(413, f"the body may be at most {cfg.max_body} bytes")
                 chunks.append(bytes(ev.data))
-                continue
-            if isinstance(ev, h11.EndOfMessage):
+            elif isinstance(ev, h11.EndOfMessage):
                 return b"".join(chunks)
-            if isinstance(ev, h11.ConnectionClosed):
+            elif isinstance(ev, h11.ConnectionClosed):
                 raise _Close(None, "closed during the body")
-            if ev is not h11.NEED_DATA:
+            elif ev is not h11.NEED_DATA:
                 raise _Close(None, f"unexpected {ev!r}")
-            if h.they_are_waiting_for_100_continue:           # RFC 9110 §10.1.1
-                await self._write(writer, h.send(h11.InformationalResponse(status_code=100, headers=[])))
+            else:
+                if h.they_are_waiting_for_100_continue:           # RFC 9110 §10.1.1
+                    await self._write(writer, h.send(h11.InformationalResponse(status_code=100, headers=[])))
+                try:
+                    data = await self._reads.read(reader, cfg.body_timeout)
+                except TimeoutError:
+                    raise _Close(408, "the request body took too long") from None
+                try:
+                    h.receive_data(data)
+                except h11.RemoteProtocolError as e:
+                    raise _Close(400, str(e)) from None
             try:
-                data = await _read_within(reader, cfg.body_timeout)
-            except TimeoutError:
-                raise _Close(408, "the request body took too long") from None
-            try:
-                h.receive_data(data)
+                ev = h.next_event()
             except h11.RemoteProtocolError as e:
                 raise _Close(400, str(e)) from None
 
@@ -432,36 +466,43 @@ class HttpServer:
         return hs
 
     async def _send(self, h: h11.Connection, writer: asyncio.StreamWriter, method: str, resp: Response,
-                    *, close: bool) -> None:
+                    *, close: bool) -> bool:
+        """Write ``resp``; True if the FIN went with it (the connection's last response)."""
         body = resp.body
+        status = resp.status
         extra: list[tuple[str, str]] = []
-        no_body = method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200
+        no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         if isinstance(body, (bytes, bytearray, memoryview)):
-            if resp.status not in (204, 304):
+            if status != 204 and status != 304:
                 extra.append(("content-length", str(len(body))))
-            chunks: Iterable[bytes] = (bytes(body),) if body else ()
+            chunks: Iterable[bytes] = (body if type(body) is bytes else bytes(body),) if body else ()
         else:
-            if resp.length is not None and resp.status not in (204, 304):
+            if resp.length is not None and status not in (204, 304):
                 extra.append(("content-length", str(resp.length)))
             chunks = body() if callable(body) else body
-        head = _response_head(resp.status, self._headers(resp, close, extra))
+        head = _response_head(status, self._headers(resp, close, extra))
         # The head and the first chunks go out in one write: one segment for a small response,
         # not a header segment and then the body (Nagle would hold the body for an ACK).
-        pending = bytearray(h.send(head) or b"")
+        pending = [h.send(head)]
+        size = 0
         try:
             if not no_body:
                 for chunk in chunks:
                     if chunk:
-                        pending += h.send(h11.Data(data=chunk)) or b""
-                        if len(pending) >= WRITE_CHUNK:
-                            await self._write(writer, bytes(pending))
+                        data = h.send(_Data(data=chunk))
+                        pending.append(data)
+                        size += len(data)
+                        if size >= WRITE_CHUNK:
+                            await self._write(writer, b"".join(pending))
                             pending.clear()
-            pending += h.send(h11.EndOfMessage()) or b""
+                            size = 0
+            pending.append(h.send(_END))
             # The last response on this connection: the FIN goes with it (RFC 9112 §9.6: the
             # server closes after the final response; half-close first, see _linger), in the
             # same segment for a small response rather than one more segment after the drain.
-            eof = h.our_state is h11.MUST_CLOSE and writer.can_write_eof()
-            await self._write(writer, bytes(pending), eof=eof)
+            eof = h.our_state is _MUST_CLOSE and writer.can_write_eof()
+            await self._write(writer, b"".join(pending), eof=eof)
+            return eof
         finally:
             close_it = getattr(chunks, "close", None)
             if close_it is not None:
@@ -487,7 +528,8 @@ class HttpServer:
         writer.write(data)
         if eof:
             writer.write_eof()
-        if writer.transport.get_write_buffer_size() == 0 and not writer.transport.is_closing():
+        transport = writer.transport
+        if not transport.get_write_buffer_size() and not transport.is_closing():
             # Everything went to the transport's socket (or synack's send buffer): drain() has
             # nothing to wait for, so no timer for write_timeout (one fewer per response).
             await writer.drain()
@@ -500,7 +542,32 @@ class HttpServer:
             raise ConnectionAbortedError("the client stopped reading") from None
 
 
-_heads: dict[tuple, Any] = {}        # header list -> the h11 Headers value made from it
+MEMO_HEAD_MAX = 2048                    # bytes of a request head at most, for it to be remembered
+_request_parts: dict[int, tuple] = {}   # id(h11 event) -> (the event, what _decode_request made)
+
+
+def _decode_request(ev: h11.Request) -> tuple:
+    """A request head's fields as ``Request`` holds them (str, the path percent-decoded),
+    remembered per h11 event: the same event comes back for the same head (see
+    ``_memo_read_from_idle_client``)."""
+    target = ev.target.decode("latin-1")
+    raw = target
+    if raw[:1] != "/" and raw.startswith(("http://", "https://")):   # absolute-form (RFC 9112 §3.2.2)
+        rest = raw.split("://", 1)[1]
+        raw = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    raw_path, _, query = raw.partition("?")
+    raw_path = raw_path.split("#", 1)[0]
+    out = (ev, ev.method.decode("latin-1"), target, raw_path, unquote(raw_path, errors="replace"), query,
+           tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in ev.headers),
+           ev.http_version.decode("latin-1"))
+    if len(raw) + sum(len(k) + len(v) for k, v in out[6]) <= MEMO_HEAD_MAX:
+        if len(_request_parts) >= 512:
+            _request_parts.clear()
+        _request_parts[id(ev)] = out      # the event is held: its id stays its own
+    return out
+
+
+_heads: dict[tuple, Any] = {}        # (status, *header list) -> the h11 Response made from them
 
 
 def _response_head(status: int, headers: list[tuple[str, str]]) -> h11.Response:
@@ -508,17 +575,58 @@ def _response_head(status: int, headers: list[tuple[str, str]]) -> h11.Response:
     the headers done once per distinct header list: h11 takes the ``Headers`` value of an
     earlier event as it is (it is checked already), and a server sends the same few header
     lists again and again within a second (same Date, same file). The checks are h11's own,
-    run on the first use of each list; they were ~20 us of a request."""
-    key = tuple(headers)
-    hs = _heads.get(key)
-    if hs is None:
+    run on the first use of each list; they were ~20 us of a request. The event itself is
+    reused (h11's events are frozen)."""
+    key = (status, *headers)
+    ev = _heads.get(key)
+    if ev is None:
         if len(_heads) >= 512:
             _heads.clear()
-        hs = _heads[key] = h11.Response(status_code=status, headers=headers).headers
-    return h11.Response(status_code=status, headers=hs, reason=_REASON_BYTES.get(status, b""))
+        hs = h11.Response(status_code=status, headers=headers).headers
+        ev = _heads[key] = h11.Response(status_code=status, headers=hs, reason=_REASON_BYTES.get(status, b""))
+    return ev
 
 
 _REASON_BYTES = {k: v.encode() for k, v in REASONS.items()}
+
+
+def _idle_client_reader() -> tuple[Any, Any] | None:
+    """h11's reader of a request head and its receive buffer class, if this h11 has them."""
+    try:
+        from h11._readers import READERS
+        from h11._receivebuffer import ReceiveBuffer
+        return READERS[(h11.CLIENT, h11.IDLE)], ReceiveBuffer
+    except (ImportError, KeyError, TypeError):
+        return None
+
+
+_IDLE_READER, _ReceiveBuffer = _idle_client_reader() or (None, None)
+_parsed_heads: dict[bytes, h11.Request] = {}
+
+
+def _memo_read_from_idle_client(buf: Any) -> h11.Request | None:
+    """h11's reader of a request head (``maybe_read_from_IDLE_client``), with the event it
+    makes remembered per distinct head: a client sends the same head again and again, and h11's
+    events are frozen. h11 does the parsing: the head's lines, as h11 splits them off its
+    buffer, are joined again (each line ended by CRLF, as h11 would split them the same way)
+    and given to h11's own reader, on the first sight of a head and whenever it is malformed
+    (its error is raised anew each time)."""
+    lines = buf.maybe_extract_lines()
+    if lines is None:
+        if buf.is_next_line_obviously_invalid_request_line():
+            raise h11.LocalProtocolError("illegal request line")
+        return None
+    key = b"\n".join(lines)
+    ev = _parsed_heads.get(key)
+    if ev is None:
+        head = _ReceiveBuffer()
+        head += b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+        ev = _IDLE_READER(head)
+        if len(key) <= MEMO_HEAD_MAX:
+            if len(_parsed_heads) >= 512:
+                _parsed_heads.clear()
+            _parsed_heads[key] = ev
+    return ev
 
 
 class _MemoH11(h11.Connection):
@@ -530,7 +638,22 @@ class _MemoH11(h11.Connection):
     response had its headers rebuilt and validated again (~4 % of a close-mode connection's
     instructions, ``bench/http_cpu.py``). It overrides one private h11 method, so it is used
     only where that method and the attributes it keys on exist (``_H11`` below); tests check
-    the bytes are h11's own."""
+    the bytes are h11's own.
+
+    Likewise the parsing of a request head is remembered per distinct head
+    (``_memo_read_from_idle_client``; ~2 % of a close-mode connection), by putting that
+    reader in the place of h11's when h11 has just picked its own: at the start and at the start
+    of each next cycle, the only ways to a client's IDLE state."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        if self._reader is _IDLE_READER and _IDLE_READER is not None:
+            self._reader = _memo_read_from_idle_client
+
+    def start_next_cycle(self) -> None:
+        super().start_next_cycle()          # the other way back to reading a request head
+        if self._reader is _IDLE_READER and _IDLE_READER is not None:
+            self._reader = _memo_read_from_idle_client
 
     def _clean_up_response_headers_for_sending(self, response: h11.Response) -> h11.Response:
         hs = response.headers
@@ -541,9 +664,12 @@ class _MemoH11(h11.Connection):
             out = super()._clean_up_response_headers_for_sending(response)
             if len(_cleaned) >= 512:
                 _cleaned.clear()
-            _cleaned[key] = (hs, out.headers)      # hs is held: its id stays its own
+            _cleaned[key] = (hs, out)              # hs is held: its id stays its own
             return out
-        return h11.Response(headers=hit[1], status_code=response.status_code,
+        out = hit[1]
+        if out.http_version == response.http_version and out.reason == response.reason:
+            return out                              # the same event again (h11's are frozen)
+        return h11.Response(headers=out.headers, status_code=response.status_code,
                             http_version=response.http_version, reason=response.reason)
 
 
@@ -566,12 +692,14 @@ def _abort(writer: asyncio.StreamWriter) -> None:
         pass
 
 
-async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float) -> None:
-    """Half-close, then read and drop the peer's input until its FIN (at most ``seconds``), so
-    that closing with unread bytes does not send a RST that could destroy our last response
-    before the client reads it (RFC 9112 §9.6)."""
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float,
+                  *, eof_sent: bool = False,
+                  read: Callable[[asyncio.StreamReader, float], Awaitable[bytes]] | None = None) -> None:
+    """Half-close (unless ``eof_sent``: done already), then read and drop the peer's input until
+    its FIN (at most ``seconds``), so that closing with unread bytes does not send a RST that
+    could destroy our last response before the client reads it (RFC 9112 §9.6)."""
     try:
-        if writer.can_write_eof():
+        if not eof_sent and writer.can_write_eof():
             writer.write_eof()
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
@@ -580,7 +708,7 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
             left = end - loop.time()
             if left <= 0:
                 break
-            data = await _read_within(reader, left)
+            data = await (read or _read_within)(reader, left)
             if not data:
                 break
             dropped += len(data)
@@ -618,6 +746,83 @@ def _expire(task: asyncio.Task, expired: list[bool]) -> None:
     if not task.done():
         expired.append(True)
         task.cancel()
+
+
+class ReadTimeouts:
+    """``read(reader, seconds)``: what ``_read_within`` does, for all of a server's reads at
+    once. Each read pushes its deadline on a heap; one ``call_at`` handle waits for the
+    earliest, and it is moved only when a read's deadline is earlier still. A read that ends
+    leaves its entry behind (popped when it comes to the top, or in a rebuild when the heap
+    holds many more ended reads than waiting ones), so the common read, answered before its
+    deadline, costs a heap push and no ``TimerHandle`` made, cancelled and popped (two per
+    close-mode request; ~1.5 % of a close-mode connection's instructions in
+    ``bench/http_cpu.py``). A timed-out read gets ``TimeoutError`` at its deadline, as with
+    ``asyncio.timeout``; a cancellation from elsewhere stays a cancellation."""
+
+    __slots__ = ("_heap", "_seq", "_waiting", "_loop", "_handle", "_at")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, list]] = []   # (deadline, seq, [task or None, expired])
+        self._seq = itertools.count()
+        self._waiting = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = float("inf")                          # when _handle fires
+
+    async def read(self, reader: asyncio.StreamReader, seconds: float) -> bytes:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:                       # first use, or a new loop: start afresh
+            self.__init__()
+            self._loop = loop
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        when = loop.time() + seconds
+        entry = [task, False]
+        heapq.heappush(self._heap, (when, next(self._seq), entry))
+        self._waiting += 1
+        if when < self._at:
+            self._arm(when)
+        try:
+            data = await reader.read(READ_CHUNK)
+        except BaseException as e:
+            if entry[1] and task.uncancel() <= cancelling and isinstance(e, asyncio.CancelledError):
+                raise TimeoutError from None
+            raise
+        finally:
+            entry[0] = None
+            self._waiting -= 1
+            if len(self._heap) > 4 * self._waiting + 256:
+                self._compact()
+        if entry[1]:                      # it fired as the data came: the task's cancel stays pending
+            task.uncancel()
+        return data
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop.call_at(when, self._fire)
+        self._at = when
+
+    def _fire(self) -> None:
+        self._handle, self._at = None, float("inf")
+        heap = self._heap
+        now = self._loop.time()
+        while heap:
+            when, _, entry = heap[0]
+            task = entry[0]
+            if task is not None:
+                if when > now:
+                    self._arm(when)
+                    return
+                if not task.done():
+                    entry[1] = True
+                    task.cancel()
+            heapq.heappop(heap)
+
+    def _compact(self) -> None:
+        self._heap = [x for x in self._heap if x[2][0] is not None]
+        heapq.heapify(self._heap)
 
 
 async def serve_forever_kernel(app: App, host: str, port: int, config: ServerConfig | None = None,

@@ -10,7 +10,13 @@
 * a directory: its ``index.html``, else a listing if ``listing=True``, else 403; a directory
   named without its trailing slash is redirected (301) to it;
 * traversal is refused (403): a ``..`` segment, an encoded ``/`` or ``\\`` or NUL in a segment,
-  or a path (after symlinks) that leaves the root.
+  or a path (after symlinks) that leaves the root;
+* small files (up to ``SMALL`` bytes) are kept in memory with their headers, found by the
+  request's path; each request still walks the path with one ``lstat`` per segment, as an
+  uncached request does, and serves the copy only if no segment is a symlink now and the file's
+  inode, size, mtime and ctime are what they were when it was read. A file whose ctime is less
+  than ``RACY`` seconds old is not kept: a second write within the file system's timestamp
+  granularity could leave all four the same (git's "racy clean" problem).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import html
 import mimetypes
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote, unquote
@@ -30,6 +37,39 @@ from synack.http.server import Request, Response, http_date
 CHUNK = 65536
 SMALL = 65536          # files up to this size are read at once and sent as bytes
 ALLOW = "GET, HEAD"
+CACHE_FILES = 1024     # small files kept in memory (see the module docstring) ...
+CACHE_BYTES = 16 << 20  # ... and their bytes at most
+RACY = 3.0             # seconds: a file changed more recently than this is read afresh each time
+
+
+class _Cached:
+    """A small file as read: the paths its lookup lstats (root/a, root/a/b, ...), the identity
+    it had (inode, device, size, mtime, ctime), its headers and its bytes."""
+    __slots__ = ("chain", "ident", "meta", "data")
+
+    def __init__(self, chain: tuple[str, ...], ident: tuple, meta: "_Meta", data: bytes) -> None:
+        self.chain, self.ident, self.meta, self.data = chain, ident, meta, data
+
+
+class _Meta:
+    """What a file's responses say of it, from one stat."""
+    __slots__ = ("size", "mtime", "etag", "ctype", "validators", "full")
+
+    def __init__(self, path: str | os.PathLike, st: os.stat_result) -> None:
+        self.size = st.st_size
+        self.mtime = int(st.st_mtime)
+        self.etag = f'"{st.st_mtime_ns:x}-{self.size:x}"'
+        self.ctype, enc = _content_type(os.path.basename(path))
+        # a 304 carries these; a 200 or 206 has Content-Type first
+        self.validators = [("last-modified", http_date(self.mtime)), ("etag", self.etag),
+                           ("accept-ranges", "bytes")]
+        if enc:
+            self.validators.append(("content-encoding", enc))
+        self.full = [("content-type", self.ctype), *self.validators]
+
+
+def _ident(st: os.stat_result) -> tuple:
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class StaticFiles:
@@ -46,6 +86,8 @@ class StaticFiles:
         self.listing = listing
         self.index = index
         self.prefix = prefix.rstrip("/")
+        self._cache: dict[str, _Cached] = {}    # path after the prefix -> the file as read
+        self._cached_bytes = 0
 
     async def __call__(self, req: Request) -> Response:
         if req.method not in ("GET", "HEAD"):
@@ -55,13 +97,22 @@ class StaticFiles:
             if not (raw == self.prefix or raw.startswith(self.prefix + "/")):
                 return Response.error(404)
             raw = raw[len(self.prefix):] or "/"
+        hit = self._cache.get(raw)
+        if hit is not None:
+            if self._still_valid(hit):
+                return self._respond(req, hit.meta, hit.data, None)
+            self._forget(raw)
         parts = self.segments(raw)
         if parts is None:
             return Response.error(403, "path traversal refused")
         found = self._lookup(parts)
         if isinstance(found, Response):
             return found
-        real, st = found
+        real, st, plain = found
+        if plain and req.method == "GET" and stat.S_ISREG(st.st_mode) and st.st_size <= SMALL:
+            cached = self._remember(raw, parts, real, st)
+            if cached is not None:
+                return self._respond(req, cached.meta, cached.data, None)
         if stat.S_ISDIR(st.st_mode):
             if not req.raw_path.endswith("/"):
                 loc = req.raw_path + "/" + (f"?{req.query}" if req.query else "")
@@ -80,8 +131,9 @@ class StaticFiles:
             return Response.error(404)
         return self.file(req, real, st)
 
-    def _lookup(self, parts: list[str]) -> tuple[str, os.stat_result] | Response:
-        """The real path of root/parts and its stat, or the error response. The root is real
+    def _lookup(self, parts: list[str]) -> tuple[str, os.stat_result, bool] | Response:
+        """The real path of root/parts, its stat and whether no segment is a symlink (then the
+        path is root/parts as it is), or the error response. The root is real
         (resolved once); when no segment below it is a symlink, root/parts is the real path and
         one lstat per segment says so (the last one is the file's stat). A symlink anywhere
         takes the full ``realpath`` and the check that the result stays under the root."""
@@ -93,7 +145,7 @@ class StaticFiles:
                 if stat.S_ISLNK(st.st_mode):
                     break
             else:
-                return cur, os.stat(cur) if not parts else st
+                return cur, os.stat(cur) if not parts else st, True
         except OSError:
             return Response.error(404)
         target = os.path.join(self._root, *parts)
@@ -106,9 +158,49 @@ class StaticFiles:
         if real != self._root and not real.startswith(self._under):
             return Response.error(403, "path traversal refused")
         try:
-            return real, os.stat(real)
+            return real, os.stat(real), False
         except OSError:
             return Response.error(404)
+
+    # ------------------------------------------------------------------ the small-file cache
+
+    def _still_valid(self, e: _Cached) -> bool:
+        """The lookup's lstat walk again: no segment a symlink now, the file what it was."""
+        try:
+            for path in e.chain:
+                st = os.lstat(path)
+                if stat.S_ISLNK(st.st_mode):
+                    return False
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and _ident(st) == e.ident
+
+    def _remember(self, raw: str, parts: list[str], real: str, st: os.stat_result) -> _Cached | None:
+        """Read the file and keep it, unless it changed too recently to be told apart from its
+        next version (``RACY``) or changed while being read. None: not kept."""
+        if time.time() - st.st_ctime < RACY:
+            return None
+        try:
+            data = _read_small(real, 0, st.st_size)
+        except OSError:
+            return None
+        if len(data) != st.st_size:
+            return None
+        chain, cur = [], self._root
+        for p in parts:
+            cur = os.path.join(cur, p)
+            chain.append(cur)
+        e = _Cached(tuple(chain), _ident(st), _Meta(real, st), data)
+        while self._cache and (len(self._cache) >= CACHE_FILES or self._cached_bytes + len(data) > CACHE_BYTES):
+            self._forget(next(iter(self._cache)))          # the oldest entry
+        self._cache[raw] = e
+        self._cached_bytes += len(data)
+        return e
+
+    def _forget(self, raw: str) -> None:
+        e = self._cache.pop(raw, None)
+        if e is not None:
+            self._cached_bytes -= len(e.data)
 
     @staticmethod
     def segments(raw_path: str) -> list[str] | None:
@@ -129,29 +221,34 @@ class StaticFiles:
     # ------------------------------------------------------------------ files
 
     def file(self, req: Request, path: str | os.PathLike, st: os.stat_result) -> Response:
-        size = st.st_size
-        mtime = int(st.st_mtime)
-        etag = f'"{st.st_mtime_ns:x}-{size:x}"'
-        ctype, enc = _content_type(os.path.basename(path))
-        headers = [("last-modified", http_date(mtime)), ("etag", etag), ("accept-ranges", "bytes")]
-        if enc:
-            headers.append(("content-encoding", enc))
+        return self._respond(req, _Meta(path, st), None, path)
+
+    def _respond(self, req: Request, meta: _Meta, data: bytes | None, path: str | os.PathLike | None) -> Response:
+        """The response for a file: ``data`` is its whole content when it is held in memory,
+        else it is read from ``path``."""
+        size, mtime, etag = meta.size, meta.mtime, meta.etag
+        inm = ims = rng = if_range = None
+        for k, v in req.headers:
+            if k == "if-none-match":
+                inm = v if inm is None else inm
+            elif k == "if-modified-since":
+                ims = v if ims is None else ims
+            elif k == "range":
+                rng = v if rng is None else rng
+            elif k == "if-range":
+                if_range = v if if_range is None else if_range
         # RFC 9110 §13.2.2: If-None-Match, else If-Modified-Since (GET and HEAD only)
-        inm = req.header("if-none-match")
         if inm is not None:
             if _etag_matches(inm, etag):
-                return Response(304, headers)
-        else:
-            ims = req.header("if-modified-since")
-            if ims is not None:
-                since = _parse_date(ims)
-                if since is not None and mtime <= since:
-                    return Response(304, headers)
-        headers.insert(0, ("content-type", ctype))
+                return Response(304, list(meta.validators))
+        elif ims is not None:
+            since = _parse_date(ims)
+            if since is not None and mtime <= since:
+                return Response(304, list(meta.validators))
+        headers = list(meta.full)
         start, end = 0, size                     # [start, end)
         status = 200
-        rng = req.header("range")
-        if rng is not None and req.method == "GET" and _if_range_ok(req.header("if-range"), etag, mtime):
+        if rng is not None and req.method == "GET" and _if_range_ok(if_range, etag, mtime):
             r = parse_range(rng, size)
             if r == "unsatisfiable":
                 return Response(416, [("content-range", f"bytes */{size}"),
@@ -162,6 +259,10 @@ class StaticFiles:
                 status = 206
                 headers.append(("content-range", f"bytes {start}-{end - 1}/{size}"))
         length = end - start
+        if data is not None:
+            if req.method == "HEAD":
+                return Response(status, headers, (), length=length)
+            return Response(status, headers, data if length == size else data[start:end])
         if length <= SMALL and req.method == "GET":
             # One pread for a small file, sent as bytes: no generator, no buffered file object
             # (io.open costs an fstat, an ioctl and a seek besides the open). A file that

@@ -1,0 +1,160 @@
+"""``synack.http.stream.ServerStream``: the reader/writer pair of the server in one protocol
+object, with asyncio's stream semantics for what the server uses (the server's own tests run it
+on both TCPs; these drive it with a recording transport)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from synack.http.stream import ServerStream
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.calls: list = []
+        self.closing = False
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause_reading")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume_reading")
+
+    def write(self, data) -> None:
+        self.calls.append(("write", bytes(data)))
+
+    def write_eof(self) -> None:
+        self.calls.append("write_eof")
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+        self.calls.append("close")
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("192.0.2.1", 1234)}.get(name, default)
+
+
+def _stream(limit: int = 16):
+    started = []
+
+    async def cb(reader, writer):
+        started.append((reader, writer))
+    s = ServerStream(cb, asyncio.get_running_loop(), limit)
+    t = FakeTransport()
+    s.connection_made(t)
+    return s, t, started
+
+
+def test_read_gives_what_arrived_in_order_and_then_eof():
+    async def main():
+        s, t, started = _stream()
+        await asyncio.sleep(0)
+        assert started == [(s, s)]                       # the callback runs as a task
+        chunk = b"GET / HTTP/1.1\r\n"
+        s.data_received(chunk)
+        assert await s.read(100) is chunk                # handed over as it came, no copy
+        s.data_received(b"abc")
+        s.data_received(b"defg")
+        assert await s.read(5) == b"abcde"               # across two deliveries
+        assert await s.read(5) == b"fg"
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.01, s.data_received, b"late")
+        assert await s.read(2) == b"la"                  # waits for data
+        assert await s.read(10) == b"te"
+        loop.call_later(0.01, s.eof_received)
+        assert await s.read(10) == b""                   # waits for EOF
+        assert await s.read(10) == b""
+        assert s.eof_received() is True                  # the transport stays open: half-close
+    asyncio.run(main())
+
+
+def test_a_lost_connection_wakes_the_reader_with_its_error_and_drain_raises():
+    async def main():
+        s, t, _ = _stream()
+        r = asyncio.ensure_future(s.read(10))
+        await asyncio.sleep(0)
+        s.connection_lost(ConnectionResetError("reset by peer"))
+        with pytest.raises(ConnectionResetError, match="reset by peer"):
+            await r
+        with pytest.raises(ConnectionResetError):
+            await s.read(10)
+        assert isinstance(s.exception(), ConnectionResetError)
+        with pytest.raises(ConnectionResetError):
+            await s.drain()
+    asyncio.run(main())
+
+
+def test_a_clean_close_is_eof_and_drain_then_says_connection_lost():
+    async def main():
+        s, t, _ = _stream()
+        s.data_received(b"tail")
+        s.connection_lost(None)
+        assert await s.read(10) == b"tail" and await s.read(10) == b""
+        with pytest.raises(ConnectionResetError, match="Connection lost"):
+            await s.drain()
+    asyncio.run(main())
+
+
+def test_reading_pauses_beyond_twice_the_limit_and_resumes_at_the_limit():
+    async def main():
+        s, t, _ = _stream(limit=16)
+        s.data_received(b"x" * 20)
+        s.data_received(b"y" * 12)
+        assert "pause_reading" not in t.calls            # 32 bytes: not beyond 2 * 16
+        s.data_received(b"z")
+        assert t.calls == ["pause_reading"]
+        assert await s.read(10) == b"x" * 10             # 23 wait: still paused
+        assert t.calls == ["pause_reading"]
+        assert await s.read(10) == b"x" * 10             # 13 wait: resumed
+        assert t.calls == ["pause_reading", "resume_reading"]
+        assert await s.read(100) == b"y" * 12 + b"z"
+    asyncio.run(main())
+
+
+def test_writing_passes_through_and_drain_waits_while_paused():
+    async def main():
+        s, t, _ = _stream()
+        s.write(b"hello")
+        s.write_eof()
+        assert s.can_write_eof() and s.get_extra_info("peername") == ("192.0.2.1", 1234)
+        assert s.transport is t and t.calls == [("write", b"hello"), "write_eof"]
+        await s.drain()                                  # not paused: returns at once
+        s.pause_writing()
+        d = asyncio.ensure_future(s.drain())
+        await asyncio.sleep(0.01)
+        assert not d.done()
+        s.resume_writing()
+        await asyncio.wait_for(d, 1)
+        assert not s.is_closing()
+        s.close()
+        assert s.is_closing() and t.calls[-1] == "close"
+    asyncio.run(main())
+
+
+def test_handle_still_serves_asyncio_start_server_streams():
+    """``HttpServer.handle`` as ``asyncio.start_server``'s callback (StreamReader/StreamWriter)."""
+    from synack.http.server import HttpServer, Response
+
+    async def app(req):
+        return Response.text(200, f"hi {req.path}\n")
+
+    async def main():
+        server = HttpServer(app)
+        srv = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = await asyncio.wait_for(r.read(), 5)
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"hi /x\n")
+        w.close()
+        srv.close()
+        await srv.wait_closed()
+    asyncio.run(main())

@@ -81,6 +81,7 @@ class AsyncStack:
         self._deadline: float | None = None
         self._handlers: dict[int, Any] = {}        # id(conn or listener) -> handler with _on_event
         self._bound: dict[tuple[str | None, int], int] = {}   # bind()-only ports (socket API)
+        self._reusable: set[tuple[str | None, int]] = set()    # bound/listened with SO_REUSEADDR
         self._writing = False
         # only a link with ``wants_write`` can ask for add_writer: others skip the look per pump
         self._watch_write = hasattr(link, "wants_write")
@@ -329,19 +330,29 @@ class AsyncStack:
         return str(a)
 
     def port_in_use(self, addr: str | None, port: int, *, reuse: bool = False) -> bool:
-        """Is ``port`` taken on ``addr`` (None: any) by a listener, a bind()-only socket or (unless
-        ``reuse``: SO_REUSEADDR) a connection?"""
+        """Is ``port`` taken on ``addr`` (None: any) by a listener, a bind()-only socket or a
+        connection? With ``reuse`` (SO_REUSEADDR) a connection (TIME-WAIT included) does not
+        count if its socket had SO_REUSEADDR too: Linux asks it of both (inet_bind_conflict)."""
         for (a, p) in self.stack.listeners:
             if p == port and (a is None or addr is None or str(a) == addr):
                 return True
         for (a, p) in self._bound:
             if p == port and (a is None or addr is None or a == addr):
                 return True
-        if not reuse:
-            for key in list(self.stack.conns) + list(self.stack.time_wait):
-                if key[1] == port and (addr is None or str(key[0]) == addr):
-                    return True
+        for key in list(self.stack.conns) + list(self.stack.time_wait):
+            if key[1] == port and (addr is None or str(key[0]) == addr):
+                if reuse and ((str(key[0]), port) in self._reusable or (None, port) in self._reusable):
+                    continue
+                return True
         return False
+
+    def _mark_reusable(self, addr: str | None, port: int, reuse: bool) -> None:
+        """Remember whether the socket bound to ``(addr, port)`` had SO_REUSEADDR (its
+        connections, and their TIME-WAIT, keep that), for ``port_in_use``."""
+        if reuse:
+            self._reusable.add((addr, port))
+        else:
+            self._reusable.discard((addr, port))
 
     def choose_port(self, addr: str | None = None) -> int:
         """A free ephemeral port (RFC 6056 hash-based walk of the stack's allocator)."""
@@ -586,6 +597,24 @@ class AsyncConnection(_Waitable):
     @property
     def peername(self) -> tuple:
         return _endpoint(self.conn.id.remote_addr, self.conn.id.remote_port)
+
+
+def socket_error(conn: TcpConnection) -> OSError | None:
+    """The connection's error as a socket reports it: ``conn.error``, except that a reset in
+    CLOSE-WAIT (after the peer's FIN) is EPIPE, not ECONNRESET, as Linux's tcp_reset() has it
+    (RFC 9293 §3.10.7.4 only says "connection reset"; which errno is the API's choice). The
+    same object each time, so "reported once" bookkeeping by identity still works."""
+    err = conn.error
+    if err is None or not isinstance(err, ConnectionResetError):
+        return err
+    hist = conn.state_history
+    if len(hist) < 2 or hist[-1][1] is not State.CLOSED or hist[-2][1] is not State.CLOSE_WAIT:
+        return err
+    mapped = getattr(err, "_as_socket_error", None)
+    if mapped is None:
+        mapped = BrokenPipeError(errno.EPIPE, "Broken pipe")
+        err._as_socket_error = mapped
+    return mapped
 
 
 def _was_established(conn: TcpConnection) -> bool:

@@ -11,6 +11,24 @@ None) when a timeout expires. As on Linux, a connection's error (reset, timeout,
 reported once, by whichever of ``recv``, ``send`` and SO_ERROR comes first; after that SO_ERROR
 reads 0, ``recv`` returns ``b""`` and ``send`` raises EPIPE.
 
+Linux's answers that code may lean on, checked against the kernel by
+tests/link/test_socket_differential.py: a reset after the peer's FIN (CLOSE-WAIT) is EPIPE, not
+ECONNRESET (tcp_reset); once the connection is over (reset, or both FINs: Linux's socket is
+then CLOSE, synack's connection may still be TIME-WAIT) ``getpeername`` and ``shutdown`` raise
+ENOTCONN; after ``shutdown(SHUT_RD)`` ``recv`` still returns data that was queued or arrives,
+and ``b""`` instead of waiting; a connect that failed in timeout or non-blocking mode leaves
+the socket "connecting" as the kernel sees it (``recv`` returns ``b""``; after a non-blocking
+one, the next ``connect`` raises the error if nothing reported it, else ECONNABORTED), while a
+failed blocking connect may be retried at once; ``send`` on a listener raises EPIPE;
+SO_REUSEADDR lets ``bind`` take a port held by a connection (or its TIME-WAIT) only if that
+connection's socket had SO_REUSEADDR too.
+
+Two differences are deliberate, both from the socket module's timeout mode (``settimeout(t)``,
+t > 0), where CPython polls before each call: MSG_DONTWAIT never waits here (the socket module
+waits for readiness first, then raises ``socket.timeout``), and after a connect failed in
+timeout mode the next ``connect`` tries again (Linux answers it ECONNABORTED, the one after
+tries again).
+
 The stack comes from ``stack=`` or from the module default set with ``use_stack()``. Options:
 TCP_NODELAY, SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT, SO_RCVBUF/SO_SNDBUF (returned as
 set: Linux would report twice the value), SO_LINGER (``l_onoff=1, l_linger=0``: close sends
@@ -32,7 +50,7 @@ import struct
 import threading
 from typing import Any, Callable
 
-from synack.api.aio import AsyncConnection, AsyncListener, AsyncStack
+from synack.api.aio import AsyncConnection, AsyncListener, AsyncStack, _was_established, socket_error
 from synack.tcp import congestion
 from synack.tcp.errors import NotConnected
 from synack.tcp.states import State
@@ -121,6 +139,7 @@ class socket:
         self._conn: AsyncConnection | None = None
         self._lst: AsyncListener | None = None
         self._connecting = False          # a non-blocking connect in progress
+        self._retry_ok = False            # a timeout-mode connect failed: the next one starts afresh
         self._was_connected = False
         self._error = 0                   # SO_ERROR waiting to be read
         self._error_taken: set[int] = set()   # id(error) already reported through SO_ERROR
@@ -203,6 +222,7 @@ class socket:
             if self._astack.port_in_use(a, p, reuse=reuse):
                 raise OSError(errno.EADDRINUSE, "Address already in use")
             self._astack._bind(a, p)
+            self._astack._mark_reusable(a, p, reuse)
             return a, p
         self._bound = self._call(do)
         self._bind_held = True
@@ -224,8 +244,11 @@ class socket:
             self.bind(("", 0))
         addr, port = self._bound  # type: ignore[misc]
 
+        reuse = bool(self._reuseaddr)
+
         def do() -> AsyncListener:
             self._release_bind()
+            self._astack._mark_reusable(addr, port, reuse)
             return self._astack.listen(addr, port, backlog=max(backlog, 0), config=self._config)
         self._lst = self._call(do)
 
@@ -269,8 +292,22 @@ class socket:
         """0 once connected; EINPROGRESS/EALREADY in non-blocking mode; raises other errors."""
         if self._lst is not None:
             raise OSError(errno.EISCONN, "Transport endpoint is already connected")
+        if self._conn is not None and self._retry_ok:
+            self._retry_ok = False        # a failed timeout-mode connect: connect again at once
+            self._conn = None
         if self._conn is not None:
             ac = self._conn
+            err = ac.conn.error
+            if ac.conn.state is State.CLOSED and err is not None and not _was_established(ac.conn):
+                # A connect that failed (refused, timed out) and that connect() has not reported:
+                # Linux reports the error if SO_ERROR/recv/send have not, else ECONNABORTED, and
+                # the socket is unconnected again (__inet_stream_connect, SS_CONNECTING in CLOSE).
+                self._connecting = False
+                self._conn = None
+                if id(err) not in self._error_taken:
+                    self._error_taken.add(id(err))
+                    raise err
+                raise ConnectionAbortedError(errno.ECONNABORTED, "Software caused connection abort")
             if self._connecting:
                 st = ac.conn.state
                 if ac.connected or st is State.CLOSED:
@@ -287,6 +324,7 @@ class socket:
                 return 0
             raise OSError(errno.EISCONN, "Transport endpoint is already connected")
         addr, port = self._parse_addr(address, for_bind=False)
+        self._retry_ok = False
         local = None
         if self._bound is not None:
             local = (self._bound[0] or "", self._bound[1])
@@ -311,8 +349,16 @@ class socket:
             self._connecting = False
             raise
         except OSError:
-            self._conn = None             # a failed connect may be retried, as on Linux
             self._connecting = False
+            if self._timeout is None:
+                self._conn = None         # blocking: may be retried at once, as on Linux
+                raise
+            # Timeout mode: the socket module connects without blocking and polls, so Linux's
+            # socket stays "connecting" in CLOSE: recv returns b"" and send raises EPIPE. Keep
+            # the failed connection for that (its error is reported by this raise). The next
+            # connect starts afresh (Linux would answer it ECONNABORTED: module docstring).
+            self._take_error_of(ac)
+            self._retry_ok = True
             raise
         self._connecting = False
         self._was_connected = True
@@ -331,14 +377,14 @@ class socket:
         return ac
 
     def send(self, data: Any, flags: int = 0) -> int:
-        if self._conn is None and not self._closed and self._lst is None:
-            raise BrokenPipeError(errno.EPIPE, "Broken pipe")      # Linux: send() unconnected
+        if self._conn is None and not self._closed:
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")      # Linux: send() unconnected or listening
         ac = self._connected()
         mv = memoryview(data).cast("B")
         if not len(mv):
             return 0
         try:
-            if self._timeout == 0.0 or flags & MSG_DONTWAIT:
+            if self._nonblocking(flags):
                 n = self._call(ac.try_send, mv)
                 if n == 0:
                     raise _would_block()
@@ -351,13 +397,13 @@ class socket:
             raise BrokenPipeError(errno.EPIPE, "Broken pipe") from None
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        if self._timeout == 0.0 or flags & MSG_DONTWAIT:
+        if self._nonblocking(flags):
             mv = memoryview(data).cast("B")
             off = 0
             while off < len(mv):
                 off += self.send(mv[off:], flags)
             return
-        if self._conn is None and not self._closed and self._lst is None:
+        if self._conn is None and not self._closed:
             raise BrokenPipeError(errno.EPIPE, "Broken pipe")
         ac = self._connected()
         mv = memoryview(data).cast("B")
@@ -381,19 +427,28 @@ class socket:
             total += len(chunk)
         return total
 
+    def _nonblocking(self, flags: int) -> bool:
+        """Does this call not wait? Non-blocking mode or MSG_DONTWAIT, also in timeout mode (see
+        the module docstring: there the socket module waits for readiness first)."""
+        return self._timeout == 0.0 or bool(flags & MSG_DONTWAIT)
+
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
+        if self._conn is None and self._shut_rd and not self._closed and self._lst is None:
+            return b""                    # Linux: shutdown(SHUT_RD) marks even an unconnected socket
         ac = self._connected()
-        if self._shut_rd or bufsize == 0:
+        if bufsize == 0:
             return b""
         if flags & MSG_PEEK:
             op = ac.peek
         else:
             op = ac.try_recv
         try:
-            if self._timeout == 0.0 or flags & MSG_DONTWAIT:
+            if self._nonblocking(flags) or self._shut_rd:
                 data = self._call(op, bufsize)
+                if data is None and self._shut_rd:
+                    return b""            # shut for reading: what is queued, else b"" at once
                 if data is None:
                     raise _would_block()
                 return data
@@ -434,11 +489,11 @@ class socket:
         if self._lst is not None:
             self._call(self._lst.close)         # Linux: shutdown() of a listener stops it
             return
-        if self._conn is None:
-            raise _not_connected()
         ac = self._conn
         if how in (SHUT_RD, SHUT_RDWR):
-            self._shut_rd = True
+            self._shut_rd = True          # Linux marks the socket even when it says ENOTCONN
+        if ac is None or ac.conn.state in (State.CLOSED, State.TIME_WAIT):
+            raise _not_connected()        # (Linux's socket is CLOSE once the connection is over)
         if how in (SHUT_WR, SHUT_RDWR):
             def do() -> None:
                 st = ac.conn.state
@@ -516,6 +571,7 @@ class socket:
     # ---- modes ----
 
     def settimeout(self, value: float | None) -> None:
+        self._check_open()                # the socket module: EBADF on a closed socket
         if value is not None:
             value = float(value)
             if value < 0:
@@ -526,6 +582,7 @@ class socket:
         return self._timeout
 
     def setblocking(self, flag: bool) -> None:
+        self._check_open()
         self._timeout = None if flag else 0.0
 
     def getblocking(self) -> bool:
@@ -542,8 +599,8 @@ class socket:
         ac = self._conn
         if ac is None or self._connecting and not ac.connected:
             raise _not_connected()
-        if ac.conn.state is State.CLOSED and ac.conn.error is not None:
-            raise _not_connected()
+        if ac.conn.state in (State.CLOSED, State.TIME_WAIT):
+            raise _not_connected()        # Linux: ENOTCONN once the socket is CLOSE (reset, or both FINs)
         return ac.peername
 
     def getsockname(self) -> tuple:
@@ -660,9 +717,9 @@ class socket:
         if key == (SOL_SOCKET, SO_ERROR):
             v = self._take_error()
         elif key == (SOL_SOCKET, SO_TYPE):
-            v = SOCK_STREAM
+            v = int(SOCK_STREAM)
         elif key == (SOL_SOCKET, SO_ACCEPTCONN):
-            v = 1 if self._lst is not None else 0
+            v = 1 if self._lst is not None and not self._lst.listener.closed else 0
         elif key == (IPPROTO_TCP, TCP_NODELAY):
             v = 0 if cfg.nagle else 1
         elif key == (SOL_SOCKET, SO_KEEPALIVE):
@@ -705,7 +762,7 @@ class socket:
         ac = self._conn
         if ac is not None and ac.conn.error is not None and id(ac.conn.error) not in self._error_taken:
             self._error_taken.add(id(ac.conn.error))
-            return ac.conn.error.errno or 0
+            return socket_error(ac.conn).errno or 0
         return 0
 
     def _report_once(self, ac: AsyncConnection, e: OSError) -> None:
@@ -719,7 +776,7 @@ class socket:
             raise e
         if id(err) not in self._error_taken:
             self._error_taken.add(id(err))
-            raise e
+            raise socket_error(ac.conn)
 
     def _take_error_of(self, ac: AsyncConnection) -> None:
         if ac.conn.error is not None:

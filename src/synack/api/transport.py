@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-from synack.api.aio import _READ_CHUNK, AsyncListener, AsyncStack, _endpoint
+from synack.api.aio import _READ_CHUNK, AsyncListener, AsyncStack, _endpoint, socket_error
 from synack.stack.host import Listener
 from synack.tcp.connection import TcpConnection
 from synack.tcp.errors import NotConnected
@@ -278,6 +278,8 @@ class SynackTransport(asyncio.Transport):
     def _fatal(self, exc: BaseException) -> None:
         if self._lost:
             return
+        if exc is self.conn.error:
+            exc = socket_error(self.conn)     # e.g. a reset in CLOSE-WAIT is EPIPE, as on Linux
         self._closing = True
         self._wbuf.clear()
         if self.conn.state is not State.CLOSED:

@@ -159,7 +159,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     tcp.add_argument("--profile", choices=sorted(PROFILES), default=None,
                      help="TCP defaults of a kernel, as synack pdrill --profile uses them "
                           "(default: synack's own, RFC-first)")
-    add_cc_argument(tcp)
+    add_cc_argument(tcp, profile=True)
     out = p.add_argument_group("recording and faults")
     out.add_argument("--pcap", metavar="FILE", help="write every packet synack sends and receives (pcap)")
     out.add_argument("--events", metavar="FILE", help="write the event log (JSON lines)")

@@ -81,9 +81,9 @@ def delayed_ack(new_lab) -> None:
 
 @scenario(SCENARIOS, "out-of-order", group="data", title="Out-of-order arrival and reassembly", teaching="""
     The network holds the second of six data segments back for 3 ms, so the third and fourth
-    overtake it. The receiver keeps them, answers each at once with a duplicate ACK whose SACK
-    block says what it holds, and when the missing segment arrives one cumulative ACK covers
-    all four; the application reads the bytes in order.""", plots=("time-sequence",))
+    overtake it. The receiver keeps them and answers at once with ACKs that stay at the gap, their
+    SACK blocks saying what it holds beyond it; when the missing segment arrives one cumulative
+    ACK covers it and the two that overtook it, and the application reads the bytes in order.""", plots=("time-sequence",))
 def out_of_order(new_lab) -> None:
     lab = new_lab(wrap={"server": lambda link: Scripted(link, match=has_data, n=2, hold=0.003, direction="rx")})
     srv = lab.listen(80)

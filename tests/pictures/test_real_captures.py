@@ -37,8 +37,6 @@ def run(*argv):
     return args.fn(args)
 
 
-@pytest.mark.xfail(strict=True, reason="tracker.py:240 (and :226 for a RST) takes a SYN,ACK as acking the SYN only when "
-                   "ack == ISS+1; with data on the SYN (TFO) it acks ISS+1+len, so the client stays SYN-SENT")
 def test_fast_open_data_on_the_syn_opens_the_connection():
     conn = load(DATA / "tfo.pcap").connection(2)
     syn = conn.segments[0]

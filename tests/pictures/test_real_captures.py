@@ -51,9 +51,6 @@ def test_fast_open_data_on_the_syn_opens_the_connection():
     assert "ESTABLISHED" in render_text(conn).split("SYN,ECE,ACK")[1]
 
 
-@pytest.mark.xfail(strict=True, reason="model.py:663 calls an identical segment within 200 ms a network "
-                   "duplicate unless 2 dup-ACKs came between; Linux (RACK) retransmits after one SACK "
-                   "dup-ACK that shows the hole, microseconds later")
 def test_retransmission_after_one_sack_dup_ack_is_not_a_duplicate():
     conn = load(DATA / "rack_retransmit.pcapng").connection(1)
     dups = [s for s in conn.segments if "duplicate" in s.marks]

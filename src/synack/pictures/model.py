@@ -647,7 +647,7 @@ def _heuristic_marks(segs: list[Segment], raws: list[_Raw], rtt: float) -> list[
     out: list[set[str]] = [set() for _ in segs]
     covered: dict[str, list[list[int]]] = {"A": [], "B": []}    # merged [start, end) ranges
     high: dict[str, tuple[int, float] | None] = {"A": None, "B": None}
-    seen: dict[tuple, tuple[float, int]] = {}          # (sender, key) -> (t, peer's dup-ACKs then)
+    seen: dict[tuple, tuple[float, int, int]] = {}     # (sender, key) -> (t, peer's dup-ACKs then, index)
     last_ack: dict[str, tuple[int, int] | None] = {"A": None, "B": None}
     dupacks: dict[str, int] = {"A": 0, "B": 0}
     base = {side: next((r.seq for r in raws if r.sender == side), 0) for side in ("A", "B")}
@@ -659,8 +659,10 @@ def _heuristic_marks(segs: list[Segment], raws: list[_Raw], rtt: float) -> list[
             start = _unwrap(seq_sub(r.seq, base[side]) & MASK, ref)
             end = start + n
             prev = seen.get((side, r.key))
-            # identical, soon, and not after the dup-ACKs that trigger a fast retransmit
-            if prev is not None and s.t - prev[0] < DUP_WINDOW and dupacks[peer] - prev[1] < 2:
+            # identical, soon, and not after the dup-ACKs that trigger a fast retransmit, nor
+            # after a SACK that reported it missing (RACK retransmits on one such ACK)
+            if prev is not None and s.t - prev[0] < DUP_WINDOW and dupacks[peer] - prev[1] < 2 \
+                    and not _hole_reported(raws, prev[2], i, r.seq):
                 out[i].add("duplicate")
             elif high[side] is not None and start < high[side][0]:
                 if _overlaps(covered[side], start, end):
@@ -672,7 +674,7 @@ def _heuristic_marks(segs: list[Segment], raws: list[_Raw], rtt: float) -> list[
             _add_range(covered[side], start, end)
             if high[side] is None or end > high[side][0]:
                 high[side] = (end, s.t)
-            seen.setdefault((side, r.key), (s.t, dupacks[peer]))
+            seen.setdefault((side, r.key), (s.t, dupacks[peer], i))
         elif not s.flags & (Flags.RST | Flags.SYN | Flags.FIN) and s.flags & Flags.ACK and not s.len:
             la = last_ack[side]
             outstanding = high[peer] is not None and _unwrap(seq_sub(r.ack, base[peer]) & MASK,
@@ -683,6 +685,18 @@ def _heuristic_marks(segs: list[Segment], raws: list[_Raw], rtt: float) -> list[
         if s.flags & Flags.ACK:
             last_ack[side] = (r.ack, r.window)
     return out
+
+
+def _hole_reported(raws: list[_Raw], first: int, i: int, seq: int) -> bool:
+    """Between segments ``first`` and ``i``, the peer of ``raws[i]``'s sender acknowledged up to
+    ``seq`` at most and selectively acknowledged data above it (RFC 2018): ``seq`` was missing
+    there, so a copy of it sent after that is a retransmission, not a network duplicate."""
+    sender = raws[i].sender
+    for r in raws[max(first + 1, i - 256):i]:
+        if r.sender != sender and r.flags & Flags.ACK and r.sack and seq_sub(r.ack, seq) <= 0 \
+                and any(seq_sub(b, seq) > 0 for _a, b in r.sack):
+            return True
+    return False
 
 
 def _overlaps(ranges: list[list[int]], start: int, end: int) -> bool:

@@ -52,6 +52,7 @@ _NAMES = ((Flags.SYN, "SYN"), (Flags.FIN, "FIN"), (Flags.RST, "RST"), (Flags.PSH
 _PCAP_MAGICS = {bytes.fromhex(m) for m in ("d4c3b2a1", "a1b2c3d4", "4d3cb2a1", "a1b23c4d", "34cdb2a1",
                                            "a1b2cd34", "0a0d0d0a")}
 DUP_WINDOW = 0.2            # s: an identical segment sooner than this (min RTO) is a duplicate
+OPTIONS_CUT = "options cut by snaplen"   # the last of a segment's options when the capture cut them
 DEFAULT_RTT = 0.003         # s: Wireshark's out-of-order threshold when no handshake was seen
 
 
@@ -250,20 +251,38 @@ def _load_capture(path: str, absolute: bool, strict: bool) -> Capture:
     groups: dict[frozenset, list] = {}          # current connection of each 4-tuple
     order: list[list] = []                      # [A endpoint, B endpoint, raws]
     warnings: list[str] = []
-    malformed = 0
+    malformed = header_cut = options_cut = 0
     reader = read_pcap(path, strict=strict)
     try:
         for rec in reader:
             data = rec.data
-            if rec.orig_len > len(data):        # snaplen cut the payload: the headers still tell
+            cut = rec.orig_len > len(data)
+            if cut:                             # snaplen cut the payload: the headers still tell
                 data = data + bytes(rec.orig_len - len(data))
             try:
                 pkt = parse_packet(data, verify=False)
                 seg = tcp_in(pkt, verify=False)   # offloaded checksums are not yet filled in
             except WireError as e:
                 if "is not TCP" not in str(e):
-                    malformed += 1
+                    if cut:
+                        header_cut += 1
+                    else:
+                        malformed += 1
                 continue
+            options = seg.options
+            if cut:
+                got = _options_captured(data, len(rec.data), len(pkt.payload))
+                if got is None:                 # the fixed TCP header itself was cut: no numbers
+                    header_cut += 1
+                    continue
+                if got[1]:
+                    options = options[:got[0]]
+                    options_cut += 1
+                    cut_note: tuple[str, ...] = (OPTIONS_CUT,)
+                else:
+                    cut_note = ()
+            else:
+                cut_note = ()
             src, dst = Endpoint(str(pkt.src), seg.sport), Endpoint(str(pkt.dst), seg.dport)
             k = frozenset((src, dst))
             g = groups.get(k)
@@ -274,9 +293,9 @@ def _load_capture(path: str, absolute: bool, strict: bool) -> Capture:
                 groups[k] = g
                 order.append(g)
             sender = "A" if src == g[0] else "B"
-            sack = next((o.blocks for o in seg.options if isinstance(o, Sack)), ())
-            ws = next((o.shift for o in seg.options if isinstance(o, WindowScale)), None)
-            opts = tuple(format_option(o) for o in seg.options)
+            sack = next((o.blocks for o in options if isinstance(o, Sack)), ())
+            ws = next((o.shift for o in options if isinstance(o, WindowScale)), None)
+            opts = tuple(format_option(o) for o in options) + cut_note
             key = (seg.seq, seg.ack, int(seg.flags), seg.window, len(seg.payload), opts)
             g[2].append(_Raw(rec.t, sender, Flags(seg.flags), seg.seq, seg.ack, len(seg.payload),
                              seg.window, opts, sack, ws, key))
@@ -288,9 +307,51 @@ def _load_capture(path: str, absolute: bool, strict: bool) -> Capture:
         warnings.append(reader.warning)
     if malformed:
         warnings.append(f"{malformed} malformed TCP/IP packet(s) skipped")
+    if header_cut:
+        warnings.append(f"{header_cut} packet(s) cut by the capture's snaplen inside their IP/TCP header skipped")
+    if options_cut:
+        warnings.append(f"{options_cut} packet(s) cut by the capture's snaplen inside their TCP options: "
+                        "options past the cut (window scale, SACK blocks, timestamps) are unknown")
     conns = [_finish(i + 1, a, b, raws, "capture", absolute, {}, frozenset())
              for i, (a, b, raws) in enumerate(order)]
     return Capture(path, reader.format or "pcap", conns, warnings)
+
+
+def _tcp_header(data: bytes, payload_len: int) -> tuple[int, int]:
+    """(offset of the TCP header in the IP packet ``data``, its length from the data offset)."""
+    if data[0] >> 4 == 4:
+        total = _u16(data, 2) or len(data)           # 0: a TSO super-packet's unfilled length
+    else:
+        total = 40 + _u16(data, 4) if _u16(data, 4) else len(data)     # 0: a jumbogram
+    at = min(total, len(data)) - payload_len
+    return at, (data[at + 12] >> 4) * 4
+
+
+def _options_captured(data: bytes, captured: int, payload_len: int) -> tuple[int, bool] | None:
+    """For a snaplen-cut segment: how many of its options (NOPs included) lie wholly in the
+    ``captured`` bytes, and whether any option bytes were cut off (an end-of-options inside the
+    captured bytes means none were); None if even the 20-byte fixed TCP header was cut."""
+    at, hlen = _tcp_header(data, payload_len)
+    end = captured - at
+    if end < 20:
+        return None
+    tcp = data[at:at + hlen]
+    i, n = 20, 0
+    while i < min(hlen, end):
+        kind = tcp[i]
+        if kind == 0:
+            return n + 1, False
+        if kind == 1:
+            i, n = i + 1, n + 1
+            continue
+        if i + 1 >= end or tcp[i + 1] < 2 or i + tcp[i + 1] > end:
+            break
+        i, n = i + tcp[i + 1], n + 1
+    return n, end < hlen
+
+
+def _u16(b: bytes, i: int) -> int:
+    return (b[i] << 8) | b[i + 1]
 
 
 def _restarts(g: list, src: Endpoint, seg) -> bool:
@@ -647,7 +708,7 @@ def _heuristic_marks(segs: list[Segment], raws: list[_Raw], rtt: float) -> list[
     out: list[set[str]] = [set() for _ in segs]
     covered: dict[str, list[list[int]]] = {"A": [], "B": []}    # merged [start, end) ranges
     high: dict[str, tuple[int, float] | None] = {"A": None, "B": None}
-    seen: dict[tuple, tuple[float, int]] = {}          # (sender, key) -> (t, peer's dup-ACKs then)
+    seen: dict[tuple, tuple[float, int, int]] = {}     # (sender, key) -> (t, peer's dup-ACKs then, index)
     last_ack: dict[str, tuple[int, int] | None] = {"A": None, "B": None}
     dupacks: dict[str, int] = {"A": 0, "B": 0}
     base = {side: next((r.seq for r in raws if r.sender == side), 0) for side in ("A", "B")}
@@ -659,8 +720,10 @@ def _heuristic_marks(segs: list[Segment], raws: list[_Raw], rtt: float) -> list[
             start = _unwrap(seq_sub(r.seq, base[side]) & MASK, ref)
             end = start + n
             prev = seen.get((side, r.key))
-            # identical, soon, and not after the dup-ACKs that trigger a fast retransmit
-            if prev is not None and s.t - prev[0] < DUP_WINDOW and dupacks[peer] - prev[1] < 2:
+            # identical, soon, and not after the dup-ACKs that trigger a fast retransmit, nor
+            # after a SACK that reported it missing (RACK retransmits on one such ACK)
+            if prev is not None and s.t - prev[0] < DUP_WINDOW and dupacks[peer] - prev[1] < 2 \
+                    and not _hole_reported(raws, prev[2], i, r.seq):
                 out[i].add("duplicate")
             elif high[side] is not None and start < high[side][0]:
                 if _overlaps(covered[side], start, end):
@@ -672,7 +735,7 @@ def _heuristic_marks(segs: list[Segment], raws: list[_Raw], rtt: float) -> list[
             _add_range(covered[side], start, end)
             if high[side] is None or end > high[side][0]:
                 high[side] = (end, s.t)
-            seen.setdefault((side, r.key), (s.t, dupacks[peer]))
+            seen.setdefault((side, r.key), (s.t, dupacks[peer], i))
         elif not s.flags & (Flags.RST | Flags.SYN | Flags.FIN) and s.flags & Flags.ACK and not s.len:
             la = last_ack[side]
             outstanding = high[peer] is not None and _unwrap(seq_sub(r.ack, base[peer]) & MASK,
@@ -683,6 +746,18 @@ def _heuristic_marks(segs: list[Segment], raws: list[_Raw], rtt: float) -> list[
         if s.flags & Flags.ACK:
             last_ack[side] = (r.ack, r.window)
     return out
+
+
+def _hole_reported(raws: list[_Raw], first: int, i: int, seq: int) -> bool:
+    """Between segments ``first`` and ``i``, the peer of ``raws[i]``'s sender acknowledged up to
+    ``seq`` at most and selectively acknowledged data above it (RFC 2018): ``seq`` was missing
+    there, so a copy of it sent after that is a retransmission, not a network duplicate."""
+    sender = raws[i].sender
+    for r in raws[max(first + 1, i - 256):i]:
+        if r.sender != sender and r.flags & Flags.ACK and r.sack and seq_sub(r.ack, seq) <= 0 \
+                and any(seq_sub(b, seq) > 0 for _a, b in r.sack):
+            return True
+    return False
 
 
 def _overlaps(ranges: list[list[int]], start: int, end: int) -> bool:

@@ -136,11 +136,12 @@ def delivery(segments: Sequence[TrackedSegment]) -> dict[int, tuple[float, tuple
 
 
 class _End:
-    __slots__ = ("state", "iss", "fin_pos", "peer_fin_seen", "passive", "pending_syn")
+    __slots__ = ("state", "iss", "syn_end", "fin_pos", "peer_fin_seen", "passive", "pending_syn")
 
     def __init__(self) -> None:
         self.state = CLOSED
         self.iss: int | None = None
+        self.syn_end: int | None = None        # SND.NXT after our SYN: ISS+1, plus any data on it (TFO)
         self.fin_pos: int | None = None        # sequence number of our FIN
         self.peer_fin_seen = False
         self.passive = False
@@ -198,6 +199,10 @@ def _on_send(e: _End, s: TrackedSegment, i: int, t: float, go, move, side: str) 
     if f & Flags.SYN:
         if e.iss is None:
             e.iss = s.raw_seq
+        if s.raw_seq == e.iss:
+            end = seq_add(e.iss, 1 + s.len)
+            if e.syn_end is None or seq_gt(end, e.syn_end):
+                e.syn_end = end
         if e.state == CLOSED:
             pending = e.pending_syn
             if f & Flags.ACK and pending is not None:
@@ -219,11 +224,18 @@ def _on_send(e: _End, s: TrackedSegment, i: int, t: float, go, move, side: str) 
             go(LAST_ACK, "CLOSE / snd FIN")
 
 
+def _acks_our_syn(e: _End, s: TrackedSegment) -> bool:
+    """SYN-SENT's acceptable ACK, SND.UNA < SEG.ACK =< SND.NXT (RFC 9293 §3.10.7.3): ISS+1, or
+    up to the end of data sent on the SYN (TCP Fast Open, RFC 7413)."""
+    return e.iss is not None and e.syn_end is not None and seq_gt(s.raw_ack, e.iss) \
+        and not seq_gt(s.raw_ack, e.syn_end)
+
+
 def _on_recv(e: _End, s: TrackedSegment, i: int, t: float, go) -> None:
     f = s.flags
     if f & Flags.RST:
         if e.state == SYN_SENT:
-            if f & Flags.ACK and e.iss is not None and s.raw_ack == seq_add(e.iss, 1):
+            if f & Flags.ACK and _acks_our_syn(e, s):
                 go(CLOSED, "rcv RST")         # connection refused (§3.10.7.3)
         elif e.state == SYN_RCVD and e.passive:
             go(LISTEN, "rcv RST")             # back to LISTEN (§3.10.7.4, second check)
@@ -237,7 +249,7 @@ def _on_recv(e: _End, s: TrackedSegment, i: int, t: float, go) -> None:
             go(SYN_RCVD, "rcv SYN / snd SYN,ACK")
         return
     if f & Flags.SYN and f & Flags.ACK:
-        if e.iss is not None and e.state == SYN_SENT and s.raw_ack == seq_add(e.iss, 1):
+        if e.state == SYN_SENT and _acks_our_syn(e, s):
             go(ESTAB, "rcv SYN,ACK / snd ACK")
         elif e.state == SYN_RCVD and e.iss is not None and _acks(s, e.iss):
             go(ESTAB, "rcv ACK of SYN")

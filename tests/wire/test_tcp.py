@@ -14,7 +14,8 @@ from synack.wire.ip6 import IPv6Packet, emit_ipv6
 from synack.wire.packet import build_tcp_packet, parse_packet, tcp_in
 from synack.wire.seq import seq_add, seq_ge, seq_gt, seq_in, seq_le, seq_lt, seq_max, seq_min, seq_sub
 from synack.wire.tcp import (Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps,
-                             UnknownOption, WindowScale, emit_options, emit_tcp, parse_options, parse_tcp)
+                             UnknownOption, WindowScale, emit_options, emit_tcp, format_option, parse_options,
+                             parse_tcp)
 
 PROPS = settings(max_examples=150, deadline=None, database=None)
 SRC4, DST4 = bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])
@@ -312,3 +313,17 @@ def test_seq_across_the_wrap():
     assert seq_sub(5, 2**32 - 3) == 8 and seq_add(2**32 - 3, 8) == 5
     assert seq_in(0, 2**32 - 2, 3) and not seq_in(3, 2**32 - 2, 3)
     assert not seq_lt(0, 2**31) and not seq_lt(2**31, 0)     # the antipode: neither is less
+
+
+@pytest.mark.parametrize("kind, data, text", [
+    (34, b"", "tfo cookiereq"),
+    (34, bytes.fromhex("0011223344556677"), "tfo cookie 0011223344556677"),
+    (254, bytes.fromhex("f989"), "exp-tfo cookiereq"),
+    (254, bytes.fromhex("f989aabbccdd"), "exp-tfo cookie aabbccdd"),
+    (254, bytes.fromhex("0102"), "opt-254 0102"),
+    (99, b"\x01", "opt-99 01"),
+])
+def test_fast_open_options_are_named_as_tcpdump_names_them(kind, data, text):
+    """RFC 7413 §4.1.1 (kind 34) and its experimental form (kind 254, magic 0xF989, RFC 6994):
+    synack does not speak TCP Fast Open, but diagrams of others' captures name the option."""
+    assert format_option(UnknownOption(kind, data)) == text

@@ -309,6 +309,11 @@ def format_option(o: TcpOption) -> str:
         return "sack " + " ".join(f"{a}:{b}" for a, b in o.blocks)
     if isinstance(o, Timestamps):
         return f"TS val {o.val} ecr {o.ecr}"
+    # TCP Fast Open (RFC 7413 §4.1.1): kind 34, or the experimental kind 254 with magic 0xF989
+    # (RFC 6994); synack does not speak it, but names what others send, in tcpdump's words
+    if o.kind == 34 or (o.kind == 254 and o.data[:2] == b"\xf9\x89"):
+        name, cookie = ("tfo", o.data) if o.kind == 34 else ("exp-tfo", o.data[2:])
+        return f"{name} cookie {cookie.hex()}" if cookie else f"{name} cookiereq"
     return f"opt-{o.kind} {o.data.hex()}"
 
 

@@ -88,7 +88,7 @@ def test_plot_command(bulk, tmp_path):
     (["draw", "{pcap}", "--conn", "7"], "no connection 7"),
     (["draw", "{pcap}", "--conn", "10.0.0.1:1>10.0.0.2:2"], "no connection matches"),
     (["draw", "{garbage}"], "not a pcap, pcapng or synack event log"),
-    (["draw", "{truncated}"], "bad or truncated capture"),
+    (["draw", "{truncated}"], "(--partial reads it up to the cut)"),
     (["plot", "{pcap}", "--kind", "rtt", "-o", "{tmp}/r.png"], "needs RttSample"),
     (["plot", "{jsonl}", "--kind", "rtt", "-o", "{tmp}/r.gif"], ".png or .svg"),
     (["draw", "{pcap}", "-o", "{tmp}/no/such/dir/x.svg"], "No such file"),
@@ -102,6 +102,19 @@ def test_errors_are_one_line_and_exit_2(bulk, tmp_path, capsys, argv, match):
     assert run(*[a.format(**names) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"synack {argv[0]}: error: ") and match in err[0]
+
+
+def test_partial_reads_a_capture_cut_inside_a_record(bulk, tmp_path, capsys):
+    """A capture whose writer was killed mid-record: --partial draws what is whole and warns."""
+    pcap, _ = bulk
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(pcap.read_bytes()[:-5])
+    assert run("draw", str(cut), "--list", "--partial") == 0
+    out, err = capsys.readouterr()
+    assert "1  " in out and "segments" in out
+    assert err.startswith("synack draw: warning: file ends inside a record") and len(err.splitlines()) == 1
+    assert run("plot", str(cut), "--kind", "time-sequence", "-o", str(tmp_path / "t.png"), "--partial") == 0
+    assert (tmp_path / "t.png").stat().st_size > 0
 
 
 def test_bad_arguments_exit_2(bulk):

@@ -25,6 +25,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conn", metavar="N|4-TUPLE",
                         help="which connection: its number in --list, or addr:port>addr:port (default: the first)")
     parser.add_argument("--absolute", action="store_true", help="absolute sequence numbers (default: relative)")
+    parser.add_argument("--partial", action="store_true",
+                        help="read a capture or log that ends inside a record (a capture killed "
+                             "mid-write) up to its last whole one, with a warning, instead of failing")
 
 
 def add_draw_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +62,15 @@ def _pick(cap, spec: str | None, cmd: str):
     return conn
 
 
+def _load(args: argparse.Namespace, cmd: str):
+    try:
+        return load(args.input, absolute=args.absolute, strict=not args.partial)
+    except PictureError as e:
+        if not args.partial and "ends inside" in str(e):
+            raise PictureError(f"{e} (--partial reads it up to the cut)") from None
+        raise
+
+
 def run_draw(args: argparse.Namespace) -> int:
     from synack.pictures import seqdiag
     try:
@@ -70,7 +82,7 @@ def run_draw(args: argparse.Namespace) -> int:
                                      "use .svg, .mmd or .txt, or --format")
             fmt = _EXT_FORMAT[ext]
         fmt = fmt or "text"
-        cap = load(args.input, absolute=args.absolute)
+        cap = _load(args, "draw")
         for w in cap.warnings:
             print(f"synack draw: warning: {w}", file=sys.stderr)
         if args.list:
@@ -104,7 +116,7 @@ def run_draw(args: argparse.Namespace) -> int:
 def run_plot(args: argparse.Namespace) -> int:
     try:
         from synack.pictures.plots import plot
-        cap = load(args.input, absolute=args.absolute)
+        cap = _load(args, "plot")
         for w in cap.warnings:
             print(f"synack plot: warning: {w}", file=sys.stderr)
         plot(_pick(cap, args.conn, "plot"), args.kind, args.output)

@@ -38,6 +38,7 @@ import sys
 import time
 from typing import NoReturn
 
+from synack.argtypes import whole_number
 from synack.pdrill.profiles import PROFILES
 from synack.tcp.congestion.cli import add_cc_argument
 from synack.control import ControlError, ControlServer, connection_rows, default_control_path, listener_rows
@@ -67,23 +68,9 @@ def _port(s: str) -> int:
     return n
 
 
-def _positive(s: str) -> int:
-    try:
-        n = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
-
-
-def _mtu(s: str) -> int:
-    """A link MTU: 68 to 65535 (RFC 791: every IPv4 module must take 68-octet datagrams; 65535
-    is a TUN device's largest)."""
-    n = _positive(s)
-    if not 68 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"an MTU is 68 to 65535 octets, got {n}")
-    return n
+_positive = whole_number(1)
+# a link MTU: RFC 791, every IPv4 module must take 68-octet datagrams; 65535 is a TUN device's largest
+_mtu = whole_number(68, 65535, what="an MTU")
 
 
 def _probability(s: str) -> float:

@@ -34,6 +34,7 @@ from synack.link.tun import gso_segment
 from synack.stack.host import Stack
 from synack.tcp.config import TcpConfig
 from synack.tcp.states import State
+from synack.testing.peers import ECHO_CLIENT
 from synack.wire.errors import WireError
 from synack.wire.packet import build_tcp_packet, parse_packet
 from synack.wire.tcp import Flags, TcpSegment, parse_tcp
@@ -47,27 +48,6 @@ def needs_root(fn):
 
 SECRET = b"interop-hunt"
 PORT = 7000
-
-# argv: host port n seed. Sends n seeded bytes, half-closes, reads the echo to EOF and prints
-# "<bytes received> <sha256>" (the kernel side of an echo).
-ECHO_CLIENT = textwrap.dedent("""
-    import hashlib, random, socket, sys, threading
-    host, port, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    data = random.Random(seed).randbytes(n)
-    s = socket.create_connection((host, port), timeout=30)
-    def writer():
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-    t = threading.Thread(target=writer); t.start()
-    h, got = hashlib.sha256(), 0
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        h.update(b); got += len(b)
-    t.join(); s.close()
-    print(got, h.hexdigest(), flush=True)
-""")
 
 
 # ------------------------------------------------------------------ fault injection and TSO

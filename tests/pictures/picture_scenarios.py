@@ -114,3 +114,18 @@ SIMULTANEOUS_OPEN = [(0.000, "A", "S", 0, None, 0), (0.001, "B", "S", 0, None, 0
 LOST_FIN = HANDSHAKE + [(0.030, "A", "F.", 1, 1, 0), (0.040, "B", ".", 1, 1, 0),       # FIN lost after us
                         (1.030, "A", "F.", 1, 1, 0), (1.040, "B", ".", 1, 2, 0),
                         (1.050, "B", "F.", 1, 2, 0), (1.060, "A", ".", 2, 2, 0)]
+
+
+def run(*argv):
+    """``synack draw|plot ARGV...`` in this process: the command's exit status."""
+    import argparse
+
+    from synack.pictures import cli
+    parser = argparse.ArgumentParser(prog="synack")
+    sub = parser.add_subparsers(dest="cmd")
+    cli.add_draw_arguments(d := sub.add_parser("draw"))
+    d.set_defaults(fn=cli.run_draw)
+    cli.add_plot_arguments(p := sub.add_parser("plot"))
+    p.set_defaults(fn=cli.run_plot)
+    args = parser.parse_args([str(a) for a in argv])
+    return args.fn(args)

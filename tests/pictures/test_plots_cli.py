@@ -1,12 +1,10 @@
 """Plots (matplotlib, Agg) and the ``draw`` / ``plot`` subcommands."""
 
-import argparse
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from picture_scenarios import sim_connection
-from synack.pictures import cli
+from picture_scenarios import run, sim_connection
 from synack.pictures.model import PictureError, load
 from synack.pictures.plots import KINDS, plot
 
@@ -45,17 +43,6 @@ def test_plot_errors(bulk, tmp_path):
         plot(conn, "throughput", tmp_path / "x.jpg")
     with pytest.raises(PictureError, match="unknown plot kind"):
         plot(conn, "pie", tmp_path / "x.png")
-
-
-def run(*argv):
-    parser = argparse.ArgumentParser(prog="synack")
-    sub = parser.add_subparsers(dest="cmd")
-    cli.add_draw_arguments(d := sub.add_parser("draw"))
-    d.set_defaults(fn=cli.run_draw)
-    cli.add_plot_arguments(p := sub.add_parser("plot"))
-    p.set_defaults(fn=cli.run_plot)
-    args = parser.parse_args([str(a) for a in argv])
-    return args.fn(args)
 
 
 def test_draw_to_stdout_and_files(bulk, tmp_path, capsys):

@@ -16,27 +16,15 @@ The captures under ``data/`` were taken inside two network namespaces joined by 
 Each test here failed before its fix (see the git log of this file for the xfail reasons).
 """
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from synack.pictures import cli
+from picture_scenarios import run
 from synack.pictures.model import load
 from synack.pictures.seqdiag import render_mermaid, render_svg, render_text
 
 DATA = Path(__file__).parent / "data"
-
-
-def run(*argv):
-    parser = argparse.ArgumentParser(prog="synack")
-    sub = parser.add_subparsers(dest="cmd")
-    cli.add_draw_arguments(d := sub.add_parser("draw"))
-    d.set_defaults(fn=cli.run_draw)
-    cli.add_plot_arguments(p := sub.add_parser("plot"))
-    p.set_defaults(fn=cli.run_plot)
-    args = parser.parse_args([str(a) for a in argv])
-    return args.fn(args)
 
 
 def test_fast_open_data_on_the_syn_opens_the_connection():

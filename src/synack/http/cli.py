@@ -23,6 +23,7 @@ import argparse
 import os
 from typing import Any
 
+from synack.argtypes import positive_seconds, whole_number
 from synack.http.server import HttpServer, ServerConfig
 
 
@@ -44,26 +45,6 @@ def parse_http_spec(text: str) -> tuple[int, str | None]:
     return port, None
 
 
-def _nonnegative_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
-    return n
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        t = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not t > 0 or t == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return t
-
-
 def attach_http(p: argparse.ArgumentParser) -> None:
     """Add the HTTP options to a parser (``synack serve``)."""
     g = p.add_argument_group("HTTP (h11 on synack's TCP)")
@@ -71,9 +52,9 @@ def attach_http(p: argparse.ArgumentParser) -> None:
                    help="serve HTTP on PORT: files from DIR, or without DIR the built-in site that shows "
                         "each visitor its own connection (repeatable)")
     g.add_argument("--http-listing", action="store_true", help="list directories that have no index.html")
-    g.add_argument("--http-max-body", type=_nonnegative_int, default=1 << 20, metavar="BYTES",
+    g.add_argument("--http-max-body", type=whole_number(0), default=1 << 20, metavar="BYTES",
                    help="largest request body accepted (default 1 MiB; larger: 413)")
-    g.add_argument("--http-idle-timeout", type=_positive_seconds, default=15.0, metavar="SECONDS",
+    g.add_argument("--http-idle-timeout", type=positive_seconds, default=15.0, metavar="SECONDS",
                    help="close a kept-alive connection idle this long (default 15)")
 
 

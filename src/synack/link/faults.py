@@ -42,6 +42,7 @@ import random
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Callable
 
+from synack.link.base import link_mtu
 from synack.link.tun import gso_segment
 from synack.wire.errors import WireError
 
@@ -298,7 +299,7 @@ class Faults:
         link's MTU (partial checksum, TSO) cut into segments with full checksums; else itself."""
         mtu = self._mtu
         if mtu is None:
-            mtu = self._mtu = _link_mtu(self.inner)
+            mtu = self._mtu = link_mtu(self.inner) or 1500     # none says: Ethernet's
         if len(packet) <= mtu:
             return [packet]
         version = packet[0] >> 4
@@ -313,19 +314,6 @@ class Faults:
         for b in bits:
             buf[b >> 3] ^= 0x80 >> (b & 7)       # bit 0 is the first octet's most significant bit
         return bytes(buf), bits
-
-
-def _link_mtu(link) -> int:
-    """The MTU of ``link`` or of the link it wraps (``.inner``, as pcap and tracer wrappers
-    have); 1500, Ethernet's, when none says."""
-    for _ in range(16):
-        mtu = getattr(link, "mtu", None)
-        if isinstance(mtu, int) and mtu > 0:
-            return mtu
-        link = getattr(link, "inner", None)
-        if link is None:
-            break
-    return 1500
 
 
 __all__ = ["Faults", "FaultApplied", "FaultCounters", "ScriptedDrop"]

@@ -17,20 +17,11 @@ import os
 import sys
 from pathlib import Path
 
+from synack.argtypes import whole_number
 from synack.pdrill.outcome import Outcome
 
 __all__ = ["add_arguments", "run", "find_scripts"]
 
-
-
-def _jobs(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="scripts, or directories of *.pkt")
@@ -44,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timing tolerance in µs (default: the script's, else 4000); 5%% of "
                              "the gap to the previous event is allowed when larger")
     parser.add_argument("--json", action="store_true", help="one JSON object per script per line")
-    parser.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
+    parser.add_argument("-j", "--jobs", type=whole_number(1), default=1, metavar="N",
                         help="run N scripts in parallel (processes)")
     parser.add_argument("--pcap", metavar="DIR", default=None,
                         help="write each script's packets (both directions) to DIR/<script>.pcap")

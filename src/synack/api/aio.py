@@ -602,19 +602,14 @@ class AsyncConnection(_Waitable):
 def socket_error(conn: TcpConnection) -> OSError | None:
     """The connection's error as a socket reports it: ``conn.error``, except that a reset in
     CLOSE-WAIT (after the peer's FIN) is EPIPE, not ECONNRESET, as Linux's tcp_reset() has it
-    (RFC 9293 §3.10.7.4 only says "connection reset"; which errno is the API's choice). The
-    same object each time, so "reported once" bookkeeping by identity still works."""
+    (RFC 9293 §3.10.7.4 only says "connection reset"; which errno is the API's choice)."""
     err = conn.error
     if err is None or not isinstance(err, ConnectionResetError):
         return err
     hist = conn.state_history
     if len(hist) < 2 or hist[-1][1] is not State.CLOSED or hist[-2][1] is not State.CLOSE_WAIT:
         return err
-    mapped = getattr(err, "_as_socket_error", None)
-    if mapped is None:
-        mapped = BrokenPipeError(errno.EPIPE, "Broken pipe")
-        err._as_socket_error = mapped
-    return mapped
+    return BrokenPipeError(errno.EPIPE, "Broken pipe")
 
 
 def _was_established(conn: TcpConnection) -> bool:

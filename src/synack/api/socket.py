@@ -304,9 +304,9 @@ class socket:
                 # the socket is unconnected again (__inet_stream_connect, SS_CONNECTING in CLOSE).
                 self._connecting = False
                 self._conn = None
-                if id(err) not in self._error_taken:
-                    self._error_taken.add(id(err))
-                    raise err
+                unreported = self._claim_error(ac)
+                if unreported is not None:
+                    raise unreported
                 raise ConnectionAbortedError(errno.ECONNABORTED, "Software caused connection abort")
             if self._connecting:
                 st = ac.conn.state
@@ -760,10 +760,17 @@ class socket:
             e, self._error = self._error, 0
             return e
         ac = self._conn
-        if ac is not None and ac.conn.error is not None and id(ac.conn.error) not in self._error_taken:
-            self._error_taken.add(id(ac.conn.error))
-            return socket_error(ac.conn).errno or 0
-        return 0
+        unreported = self._claim_error(ac) if ac is not None else None
+        return unreported.errno or 0 if unreported is not None else 0
+
+    def _claim_error(self, ac: AsyncConnection) -> OSError | None:
+        """The connection's error as the socket reports it (``socket_error``), if no call has
+        reported it yet; it counts as reported from now on. None when there is none to report."""
+        err = ac.conn.error
+        if err is None or id(err) in self._error_taken:
+            return None
+        self._error_taken.add(id(err))
+        return socket_error(ac.conn)
 
     def _report_once(self, ac: AsyncConnection, e: OSError) -> None:
         """Raise ``e`` if it is the connection's error (reset, timeout, refused) not reported yet,
@@ -771,12 +778,11 @@ class socket:
         reports a connection's error once (sock_error() clears sk_err): then SO_ERROR reads 0,
         recv() returns b"" and send() fails with EPIPE (the reset shut the socket both ways,
         tcp_done)."""
-        err = ac.conn.error
-        if err is None or e is not err:
+        if e is not ac.conn.error:
             raise e
-        if id(err) not in self._error_taken:
-            self._error_taken.add(id(err))
-            raise socket_error(ac.conn)
+        unreported = self._claim_error(ac)
+        if unreported is not None:
+            raise unreported
 
     def _take_error_of(self, ac: AsyncConnection) -> None:
         if ac.conn.error is not None:

@@ -165,7 +165,6 @@ class Faults:
         self._held: dict[str, list[tuple[float, int, bytes]]] = {"tx": [], "rx": []}
         self._fifo_floor = {"tx": float("-inf"), "rx": float("-inf")}
         self._seq = itertools.count()
-        self._mtu: int | None = None             # the wrapped link's, once looked up (_cut)
 
     # --- scripted faults ------------------------------------------------------------------
 
@@ -297,9 +296,7 @@ class Faults:
     def _cut(self, packet: bytes) -> list[bytes]:
         """``packet`` as the wrapped link would put it on the wire: a TCP super-segment over the
         link's MTU (partial checksum, TSO) cut into segments with full checksums; else itself."""
-        mtu = self._mtu
-        if mtu is None:
-            mtu = self._mtu = link_mtu(self.inner) or 1500     # none says: Ethernet's
+        mtu = link_mtu(self.inner) or 1500       # none says: Ethernet's
         if len(packet) <= mtu:
             return [packet]
         version = packet[0] >> 4

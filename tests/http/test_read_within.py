@@ -1,13 +1,12 @@
-"""``synack.http.server._read_within`` and ``ReadTimeouts.read`` (what the server uses: one timer
-for all its reads): ``asyncio.timeout`` around a read, written out (it runs twice per close-mode
-request). The same outcomes as ``async with asyncio.timeout(s): await reader.read(n)``: the data,
+"""``synack.http.server.ReadTimeouts.read`` (what the server uses: one timer for all its reads):
+``asyncio.timeout`` around a read, written out (it runs twice per close-mode request). The same outcomes as ``async with asyncio.timeout(s): await reader.read(n)``: the data,
 ``TimeoutError`` when the time is up, a cancellation from elsewhere stays a cancellation."""
 
 import asyncio
 
 import pytest
 
-from synack.http.server import ReadTimeouts, _read_within
+from synack.http.server import ReadTimeouts
 
 
 async def _reference(reader: asyncio.StreamReader, seconds: float) -> bytes:
@@ -19,7 +18,7 @@ async def _shared(reader: asyncio.StreamReader, seconds: float) -> bytes:
     return await _SHARED.read(reader, seconds)
 
 _SHARED = ReadTimeouts()        # it starts afresh on each new event loop
-READS = [_read_within, _reference, _shared]
+READS = [_reference, _shared]
 
 
 @pytest.mark.parametrize("read", READS)

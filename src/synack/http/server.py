@@ -693,11 +693,12 @@ def _abort(writer: asyncio.StreamWriter) -> None:
 
 
 async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float,
-                  *, eof_sent: bool = False,
-                  read: Callable[[asyncio.StreamReader, float], Awaitable[bytes]] | None = None) -> None:
+                  *, read: Callable[[asyncio.StreamReader, float], Awaitable[bytes]],
+                  eof_sent: bool = False) -> None:
     """Half-close (unless ``eof_sent``: done already), then read and drop the peer's input until
-    its FIN (at most ``seconds``), so that closing with unread bytes does not send a RST that
-    could destroy our last response before the client reads it (RFC 9112 §9.6)."""
+    its FIN (at most ``seconds``; ``read`` is ``ReadTimeouts.read``), so that closing with unread
+    bytes does not send a RST that could destroy our last response before the client reads it
+    (RFC 9112 §9.6)."""
     try:
         if not eof_sent and writer.can_write_eof():
             writer.write_eof()
@@ -708,7 +709,7 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
             left = end - loop.time()
             if left <= 0:
                 break
-            data = await (read or _read_within)(reader, left)
+            data = await read(reader, left)
             if not data:
                 break
             dropped += len(data)
@@ -716,41 +717,10 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
         pass
 
 
-async def _read_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
-    """``reader.read(READ_CHUNK)``, raising ``TimeoutError`` after ``seconds``.
-
-    What ``async with asyncio.timeout(seconds)`` does, written out: one ``call_at`` that cancels
-    this task, and a cancellation it caused (and no one else also asked for) becomes
-    ``TimeoutError``; without the context manager's object and state machine, ~1 % of a
-    close-mode request (``bench/http_cpu.py``). (Not ``wait_for``: a Task per call.)"""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    cancelling = task.cancelling()
-    expired: list[bool] = []
-    handle = loop.call_at(loop.time() + seconds, _expire, task, expired)
-    try:
-        data = await reader.read(READ_CHUNK)
-    except BaseException as e:
-        if expired and task.uncancel() <= cancelling and isinstance(e, asyncio.CancelledError):
-            raise TimeoutError from None
-        raise
-    finally:
-        handle.cancel()
-    if expired:                       # it fired as the data came: the task's cancel stays pending
-        task.uncancel()
-    return data
-
-
-def _expire(task: asyncio.Task, expired: list[bool]) -> None:
-    if not task.done():
-        expired.append(True)
-        task.cancel()
-
-
 class ReadTimeouts:
-    """``read(reader, seconds)``: what ``_read_within`` does, for all of a server's reads at
-    once. Each read pushes its deadline on a heap; one ``call_at`` handle waits for the
+    """``read(reader, seconds)``: ``reader.read(READ_CHUNK)`` raising ``TimeoutError`` after
+    ``seconds`` (``async with asyncio.timeout(seconds)`` around it), for all of a server's reads
+    at once. Each read pushes its deadline on a heap; one ``call_at`` handle waits for the
     earliest, and it is moved only when a read's deadline is earlier still. A read that ends
     leaves its entry behind (popped when it comes to the top, or in a rebuild when the heap
     holds many more ended reads than waiting ones), so the common read, answered before its

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from ipaddress import ip_interface, ip_network
 from typing import Sequence
 
-from synack.wire.checksum import ones_sum
+from synack.wire.checksum import checksum, ones_sum
 from synack.wire.packet import ChecksumValid
 
 # <linux/if_tun.h>
@@ -344,14 +344,7 @@ def _complete_checksum(buf: bytearray, start: int, end: int, cstart: int, coff: 
     at = cs + coff
     if at + 2 > end or cs >= end:
         return None
-    # wire.checksum.ones_sum written out (one copy of the bytes fewer, no calls): the 16-bit
-    # words as one big integer modulo 0xFFFF, an odd last octet padded with a zero
-    n = int.from_bytes(buf[cs:end], "big")
-    if (end - cs) & 1:
-        n <<= 8
-    r = n % 0xFFFF
-    # the sum is r, except that a non-zero multiple of 0xFFFF sums to 0xFFFF (checksum 0)
-    _CSUM.pack_into(buf, at, ~r & 0xFFFF if r or not n else 0)
+    _CSUM.pack_into(buf, at, checksum(memoryview(buf)[cs:end]))
     return ChecksumValid(buf[start:end])             # computed here: no need to verify it again
 
 

@@ -11,9 +11,10 @@ import struct
 
 def ones_sum(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
     """Ones'-complement sum of ``data`` as 16-bit big-endian words, folded to 16 bits (not inverted)."""
+    n = int.from_bytes(data, "big")
     if len(data) & 1:
-        data = bytes(data) + b"\x00"
-    n = int.from_bytes(data, "big") + initial
+        n <<= 8                             # an odd last octet is padded with a zero (no copy)
+    n += initial
     if n == 0:
         return 0
     # x mod 0xFFFF, but ones'-complement arithmetic has two zeros: a non-zero sum that is a

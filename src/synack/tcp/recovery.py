@@ -443,15 +443,20 @@ class RecoveryMixin:
         if srtt is not None:
             # 2*SRTT, at least 10 ms (Linux TCP_TIMEOUT_MIN): an SRTT of ~0 on a local path
             # must not turn every flight into an immediate probe.
-            pto = max(2 * srtt, PTO_MIN)
+            pto = 2 * srtt
+            if PTO_MIN > pto:
+                pto = PTO_MIN                  # max(2 * srtt, PTO_MIN)
             if len(self.sb.recs) == 1:
                 pto += self.config.tlp_max_ack_delay
         else:
             pto = 1.0
-        rto_at = self.timers.rto
+        timers = self.timers
+        rto_at = timers.rto
         if rto_at is not None and now + pto > rto_at:
             pto = rto_at - now
-        self.timers.tlp = now + max(pto, 0.0)
+        if 0.0 > pto:
+            pto = 0.0                          # max(pto, 0.0)
+        timers.tlp = now + pto
 
     def _on_tlp_timer(self, now: float) -> None:
         """RFC 8985 §7.3 TLP_send_probe(): new data if the peer's window allows, else the last

@@ -353,7 +353,8 @@ class HyStart:
                     return "ca"
             self.window_end = high
             self.last_min, self.cur_min, self.samples = self.cur_min, math.inf, 0
-        self.cur_min = min(self.cur_min, rtt)
+        if rtt < self.cur_min:
+            self.cur_min = rtt                  # min(self.cur_min, rtt)
         self.samples += 1
         if self.samples < HYSTART_N_RTT_SAMPLE:
             return None

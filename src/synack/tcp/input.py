@@ -613,7 +613,10 @@ class InputMixin:
 
     def _update_window(self, seg: TcpSegment, force: bool = False) -> None:
         """SND.WND update guarded by SND.WL1/SND.WL2 (§3.10.7.4 fifth step)."""
-        if force or seq_lt(self._wl1, seg.seq) or (self._wl1 == seg.seq and seq_le(self._wl2, seg.ack)):
+        # SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), modulo 2**32: seq_lt and
+        # seq_le written out (every ACK asks)
+        wl1, sseq = self._wl1, seg.seq
+        if force or 0 < (sseq - wl1) & MASK < HALF or (wl1 == sseq and (seg.ack - self._wl2) & MASK < HALF):
             self.snd_wnd = wnd = seg.window << self.snd_wscale
             if wnd > self.max_snd_wnd:
                 self.max_snd_wnd = wnd                   # max(MAX.SND.WND, SND.WND)

@@ -158,7 +158,8 @@ class RecoveryMixin:
           SND.UNA = SND.MAX no recovery to enter, no TLP to arm; both timers are disarmed.
 
         tests/tcp/test_sack_fast_path.py runs seeded transfers with and without this path
-        and compares every log record."""
+        and compares every log record and the RACK, TLP, scoreboard, timer and window state
+        after every ACK."""
         prior_una = self._una
         self._lt_credit = 0
         delivered_recs = None

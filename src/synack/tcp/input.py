@@ -12,7 +12,7 @@ from synack.tcp.errors import ConnectionRefused, ConnectionReset, HostUnreachabl
 from synack.tcp.events import (DataReceived, Dropped, EndOfStream, RecoveryEntered, RecoveryExited, Reset,
                                RttSample, SegmentIn, SoftError, UrgentData, Writable)
 from synack.tcp.states import Cause, State
-from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
+from synack.wire.seq import HALF, MASK, MOD, seq_le, seq_lt, seq_sub
 from synack.wire.tcp import Flags, Nop, TcpSegment, Timestamps
 
 S = State
@@ -20,6 +20,12 @@ ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags
 SYNCHRONIZED_DATA_STATES = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)   # where text is accepted
 _FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20             # the same bits as plain ints
 _NOP = Nop()
+# The states as module constants: ``S.X`` looks the member up through the enum's metaclass,
+# several times slower than a global, and the per-segment path asks many times.
+_CLOSED, _LISTEN, _SYN_SENT, _SYN_RECEIVED = S.CLOSED, S.LISTEN, S.SYN_SENT, S.SYN_RECEIVED
+_ESTABLISHED, _FIN_WAIT_1, _FIN_WAIT_2, _CLOSE_WAIT = S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT
+_CLOSING, _LAST_ACK, _TIME_WAIT = S.CLOSING, S.LAST_ACK, S.TIME_WAIT
+_RCV_ACK_OF_SYN, _RCV_ACK_OF_FIN, _RCV_FIN = Cause.RCV_ACK_OF_SYN, Cause.RCV_ACK_OF_FIN, Cause.RCV_FIN
 
 
 class InputMixin:
@@ -82,16 +88,17 @@ class InputMixin:
     def receive_segment(self, seg: TcpSegment, now: float, *, ecn: int = 0) -> None:
         """A segment arrives (§3.10.7). ``ecn``: the ECN field of its IP header (RFC 3168 §5:
         0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE)."""
-        self._now = max(self._now, now)
+        if now > self._now:
+            self._now = now                               # max(self._now, now)
         if self.log:
             self.log(SegmentIn(now, self.id, seg))
         self._ce_in = ecn == 3
         st = self.state
-        if st is S.CLOSED:
+        if st is _CLOSED:
             self._closed_reply(seg, now)                  # §3.10.7.1
-        elif st is S.LISTEN:
+        elif st is _LISTEN:
             self._in_listen(seg, now)                     # §3.10.7.2
-        elif st is S.SYN_SENT:
+        elif st is _SYN_SENT:
             self._in_syn_sent(seg, now)                   # §3.10.7.3
         else:
             self._in_other(seg, now)                      # §3.10.7.4
@@ -183,27 +190,32 @@ class InputMixin:
     def _in_other(self, seg: TcpSegment, now: float) -> None:
         """SYN-RECEIVED and the synchronized states, §3.10.7.4, steps one to eight."""
         f = int(seg.flags)                # a plain int: each ``&`` on Flags is a Python call
-        if (self.state is S.SYN_RECEIVED and f & _SYN and not f & (_ACK | _RST) and seg.seq == self.irs):
-            # the peer retransmitted its SYN: our SYN,ACK was lost; send it again (as Linux does)
-            self._nxt = -1
-            return self._drop(seg, "syn-received: retransmitted SYN, SYN,ACK again", now)
-        if (self.state is S.SYN_RECEIVED and not self.passive and f & _SYN and f & _ACK and not f & _RST
-                and seg.seq == self.irs and not seg.payload and self._ack_off(seg.ack) == self._max):
-            # Simultaneous open, RFC 9293 §3.5 Figure 8 line 6: the peer's SYN,ACK acknowledges our
-            # SYN. Its SYN lies just left of the window (the first check would only ACK it), so
-            # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass"). Its ECE
-            # is ECN setup (RFC 3168 §6.1.1), not an echo of congestion.
-            seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=seg.flags & ~(SYN | Flags.ECE | Flags.CWR))
-            f = int(seg.flags)
+        if self.state is _SYN_RECEIVED:
+            if f & _SYN and not f & (_ACK | _RST) and seg.seq == self.irs:
+                # the peer retransmitted its SYN: our SYN,ACK was lost; send it again (as Linux does)
+                self._nxt = -1
+                return self._drop(seg, "syn-received: retransmitted SYN, SYN,ACK again", now)
+            if (not self.passive and f & _SYN and f & _ACK and not f & _RST
+                    and seg.seq == self.irs and not seg.payload and self._ack_off(seg.ack) == self._max):
+                # Simultaneous open, RFC 9293 §3.5 Figure 8 line 6: the peer's SYN,ACK acknowledges our
+                # SYN. Its SYN lies just left of the window (the first check would only ACK it), so
+                # take it as the ACK it carries, as Linux does (tcp_validate_incoming, "pass"). Its ECE
+                # is ECN setup (RFC 3168 §6.1.1), not an echo of congestion.
+                seg = seg.replace(seq=(seg.seq + 1) & MASK, flags=seg.flags & ~(SYN | Flags.ECE | Flags.CWR))
+                f = int(seg.flags)
         self._dsack_seg = False
         if self.ts_ok and not f & _RST:
-            if seg.timestamps is None and not self.config.tolerate_missing_ts:
-                # RFC 7323 §3.2: "If a non-<RST> segment is received without a TSopt, a TCP
-                # SHOULD silently drop the segment" (and MUST NOT abort the connection).
-                # Linux accepts it (TcpConfig.tolerate_missing_ts): no PAWS check, no TS.Recent.
-                return self._drop(seg, "no timestamp option (RFC 7323 §3.2)", now)
-            if self._paws_reject(seg, now):
-                # RFC 7323 §5.3 R1, before the acceptability test: ACK and drop.
+            ts = seg.timestamps
+            if ts is None:
+                if not self.config.tolerate_missing_ts:
+                    # RFC 7323 §3.2: "If a non-<RST> segment is received without a TSopt, a TCP
+                    # SHOULD silently drop the segment" (and MUST NOT abort the connection).
+                    # Linux accepts it (TcpConfig.tolerate_missing_ts): no PAWS check, no TS.Recent.
+                    return self._drop(seg, "no timestamp option (RFC 7323 §3.2)", now)
+            elif 0 < (self.ts_recent - ts.val) & MASK < HALF and self._paws_reject(seg, now):
+                # RFC 7323 §5.3 R1, before the acceptability test: ACK and drop. (The first
+                # test is _paws_reject's own seq_lt(SEG.TSval, TS.Recent), written out so that
+                # the usual segment, not older than TS.Recent, costs no call.)
                 self._ack_now = True
                 return self._drop(seg, "PAWS: SEG.TSval < TS.Recent (RFC 7323 §5.3 R1)", now)
         orig = seg
@@ -211,7 +223,8 @@ class InputMixin:
         seg = self._trim_to_window(seg, now)
         if seg is None:
             return
-        f = int(seg.flags)
+        if seg is not orig:
+            f = int(seg.flags)
         # ---- second: RST ----
         if f & _RST:
             return self._on_rst(seg, now)
@@ -235,25 +248,32 @@ class InputMixin:
             self._ts_from_segment(orig, now)       # RFC 7323 §5.3 R3 (SEG.SEQ as it arrived)
         if not self._process_ack(seg, now):
             return
-        if self.state is S.CLOSED:
+        st = self.state
+        if st is _CLOSED:
             return
         self._last_rcv = now
         self._ka_probes = 0
-        if self.config.keepalive and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+        if self.config.keepalive and (st is _ESTABLISHED or st is _CLOSE_WAIT):
             self._arm("keepalive", now + self.config.keepalive_idle, now)
-        self._ecn_in(seg, bool(orig.payload), now)      # RFC 3168 §6.1.3 (in-window segments only)
+        if self.ecn_ok:                                 # (_ecn_in does nothing otherwise)
+            self._ecn_in(seg, bool(orig.payload), now)  # RFC 3168 §6.1.3 (in-window segments only)
         # ---- sixth to eighth: URG, text, FIN ----
         self._process_text_and_fin(seg, now)
 
     def _trim_to_window(self, seg: TcpSegment, now: float) -> TcpSegment | None:
         """First check (§3.10.7.4): the four-case acceptability test, then trim to the window.
         Unacceptable: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (unless RST) and drop."""
-        rcv_nxt, wnd = self.rcv_nxt, self.rcv_wnd
+        rcv_nxt = self.rcv_nxt
+        wnd = (self._rcv_adv - rcv_nxt) & MASK   # RCV.WND: self.rcv_wnd, without RCV.NXT again
+        if wnd >= HALF:
+            wnd = 0
         fi = int(seg.flags)
         seg_len = len(seg.payload) + (fi & _SYN and 1) + (fi & _FIN)     # SEG.LEN
-        d = seq_sub(seg.seq, rcv_nxt)            # where the segment starts, relative to RCV.NXT
+        d = (seg.seq - rcv_nxt) & MASK           # where the segment starts, relative to RCV.NXT
+        if d >= HALF:                            # (seq_sub(SEG.SEQ, RCV.NXT), written out)
+            d -= MOD
         end = d + seg_len                        # one past its last octet
-        ok = acceptable(d, seg_len, wnd)
+        ok = 0 <= d < wnd or acceptable(d, seg_len, wnd)   # (the first test holds in all four cases)
         if wnd == 0 and d == 0 and seg_len > 0 and not fi & _SYN:
             # zero window: "special allowance should be made to accept valid ACKs, URGs, and RSTs"
             self._ack_now = True
@@ -264,7 +284,7 @@ class InputMixin:
                 # an old duplicate: report it in a D-SACK block (RFC 2883 §4.1.1)
                 start = self._rcv_off(seg.seq) + (1 if fi & _SYN else 0)
                 self._note_dsack(start, start + len(seg.payload))
-            if self.state is S.TIME_WAIT and fi & _FIN and end == 0:
+            if self.state is _TIME_WAIT and fi & _FIN and end == 0:
                 # a retransmitted FIN: ACK it and restart the 2 MSL timer (§3.10.7.4 eighth step)
                 self._arm("time_wait", now + 2 * self.config.msl, now)
             if not fi & _RST:
@@ -320,11 +340,13 @@ class InputMixin:
 
     def _process_ack(self, seg: TcpSegment, now: float) -> bool:
         """Fifth check (§3.10.7.4). Returns False when the segment is to be dropped."""
-        ack_off = self._ack_off(seg.ack)
+        una = self._una
+        d = (seg.ack - self.iss - 1 - una) & MASK     # self._ack_off(seg.ack), written out:
+        ack_off = una + (d - MOD if d >= HALF else d)  # SND.UNA + seq_sub(SEG.ACK, SND.UNA)
         st = self.state
-        if st is S.SYN_RECEIVED:
-            if self._una < ack_off <= self._max:
-                self._advance(Cause.RCV_ACK_OF_SYN, now)
+        if st is _SYN_RECEIVED:
+            if una < ack_off <= self._max:
+                self._advance(_RCV_ACK_OF_SYN, now)
                 self._update_window(seg, force=True)
                 st = self.state
             else:
@@ -332,36 +354,37 @@ class InputMixin:
                 self._drop(seg, "syn-received: unacceptable ACK, RST", now)
                 return False
         # RFC 5961 §5.2: acceptable when SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT
-        if ack_off > max(self._max, self._probe_end):
+        if ack_off > self._max and ack_off > self._probe_end:
             self._ack_now = True
             self._drop(seg, "ACK of data not yet sent", now)
             return False
-        if self.config.rfc5961 and ack_off < self._una - max(self.max_snd_wnd, 1):
+        # (below SND.UNA - MAX.SND.WND is below SND.UNA, the usual ACK is not: tested first)
+        if ack_off < una and self.config.rfc5961 and ack_off < una - max(self.max_snd_wnd, 1):
             self._challenge_ack(now)
             self._drop(seg, "ACK below SND.UNA - MAX.SND.WND: challenge ACK", now)
             return False
-        flight, cwnd = self._max - self._una, self.cc.cwnd
-        if self.sack_ok and self._una >= 0:
-            if ack_off >= self._una:
+        flight, cwnd = self._max - una, self.cc.cwnd
+        if self.sack_ok and una >= 0:
+            if ack_off >= una:
                 self._sack_ack(seg, ack_off, now)          # recovery.py: RFC 6675, RFC 8985
-        elif ack_off > self._una:
+        elif ack_off > una:
             self._new_ack(ack_off, seg, now)
-        elif ack_off == self._una:
+        elif ack_off == una:
             self._maybe_dupack(seg, now)
         if ack_off >= self._una:
             # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" (fifth step);
             # an older ACK (accepted under RFC 5961 §5.2) says nothing about the window now.
             self._update_window(seg)
-            self._ecn_on_ack(seg, ack_off, flight, cwnd, now)   # RFC 3168 §6.1.2
+            if self.ecn_ok:                                # (_ecn_on_ack does nothing otherwise)
+                self._ecn_on_ack(seg, ack_off, flight, cwnd, now)   # RFC 3168 §6.1.2
         # state-specific parts of the fifth step
-        fin_acked = self._fin_off is not None and self._una > self._fin_off
-        if st is S.FIN_WAIT_1 and fin_acked:
-            self._advance(Cause.RCV_ACK_OF_FIN, now)
-        elif st is S.CLOSING and fin_acked:
-            self._advance(Cause.RCV_ACK_OF_FIN, now)
-        elif st is S.LAST_ACK and fin_acked:
-            self._advance(Cause.RCV_ACK_OF_FIN, now)
-            return False
+        fin_off = self._fin_off
+        if fin_off is not None and self._una > fin_off:    # our FIN is acknowledged
+            if st is _FIN_WAIT_1 or st is _CLOSING:
+                self._advance(_RCV_ACK_OF_FIN, now)
+            elif st is _LAST_ACK:
+                self._advance(_RCV_ACK_OF_FIN, now)
+                return False
         return True
 
     def _new_ack(self, ack_off: int, seg: TcpSegment, now: float) -> None:
@@ -371,14 +394,17 @@ class InputMixin:
             self._max = ack_off
         # octets of data for the congestion controller: the ACK of our SYN (or SYN,ACK) MUST NOT
         # grow cwnd (RFC 5681 §3.1, RFC 6928 §2)
-        acked = ack_off - max(self._una, 0)
+        una = self._una if self._una > 0 else 0       # max(SND.UNA, 0): the SYN is offset -1
+        acked = ack_off - una
         if self._ghost and now >= self._ghost_until:
             self._ghost = 0
         if self._gbn_end > self._una:
             self._note_go_back_n(ack_off, now)
-        flight = self._max - max(self._una, 0)     # FlightSize before this ACK (Appendix G)
-        data_end = self.sndbuf.end
-        self.sndbuf.ack_to(min(max(ack_off, 0), data_end))
+        flight = self._max - una                   # FlightSize before this ACK (Appendix G)
+        sndbuf = self.sndbuf
+        data_end = sndbuf.end
+        # min(max(ack_off, 0), data_end)
+        sndbuf.ack_to(data_end if ack_off > data_end else ack_off if ack_off > 0 else 0)
         self._una = ack_off
         if self._nxt < self._una:
             self._nxt = self._una
@@ -391,7 +417,7 @@ class InputMixin:
         expected = 1                               # samples per window of data (RFC 7323 App. G)
         ts = seg.timestamps if self.ts_ok else None
         if ts is not None and ts.ecr:
-            rtt = max(((self._ts_now(now) - ts.ecr) & MASK) / 1000.0, 0.0)
+            rtt = ((self._ts_now(now) - ts.ecr) & MASK) / 1000.0     # (never negative)
             if rtt > 3600:
                 rtt = None
             elif self.config.rtt_appendix_g:
@@ -411,7 +437,7 @@ class InputMixin:
                 self.log(RttSample(now, self.id, rtt, self.rtt.srtt, self.rtt.rttvar, self.rtt.rto))
         if self._undo is not None:
             self._undo_if_spurious(ts, now)
-        if self.state.synchronized or self.state is S.SYN_RECEIVED:
+        if self.state.synchronized or self.state is _SYN_RECEIVED:
             self.cc.cwnd_limited = self._cwnd_limited()
             self._cc_on_ack(ack_off, acked, now, rtt)
         self._dupacks = 0
@@ -422,7 +448,7 @@ class InputMixin:
                 self.sb.clear()
         elif not self._in_recovery or ack_off >= self._recover or self.sack_ok:
             self._arm_rto(now, self.rtt.rto)
-        if self._was_full and self.sndbuf.free > 0:
+        if self._was_full and sndbuf.free > 0:
             self._was_full = False
             self._events.append(Writable(now, self.id))
 
@@ -587,11 +613,15 @@ class InputMixin:
 
     def _update_window(self, seg: TcpSegment, force: bool = False) -> None:
         """SND.WND update guarded by SND.WL1/SND.WL2 (§3.10.7.4 fifth step)."""
-        if force or seq_lt(self._wl1, seg.seq) or (self._wl1 == seg.seq and seq_le(self._wl2, seg.ack)):
-            self.snd_wnd = seg.window << self.snd_wscale
-            self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+        # SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), modulo 2**32: seq_lt and
+        # seq_le written out (every ACK asks)
+        wl1, sseq = self._wl1, seg.seq
+        if force or 0 < (sseq - wl1) & MASK < HALF or (wl1 == sseq and (seg.ack - self._wl2) & MASK < HALF):
+            self.snd_wnd = wnd = seg.window << self.snd_wscale
+            if wnd > self.max_snd_wnd:
+                self.max_snd_wnd = wnd                   # max(MAX.SND.WND, SND.WND)
             self._wl1, self._wl2 = seg.seq, seg.ack
-            if self.snd_wnd > 0 and self.timers.persist is not None:
+            if wnd > 0 and self.timers.persist is not None:
                 self.timers.persist = None
                 self._persist_backoff = 0
 
@@ -627,11 +657,11 @@ class InputMixin:
             else:
                 self._take_text(seg, now)
         # ---- eighth: FIN ----
-        if f & _FIN and st not in (S.CLOSED, S.LISTEN, S.SYN_SENT):
+        if f & _FIN and st is not _CLOSED and st is not _LISTEN and st is not _SYN_SENT:
             off = self.rcvbuf.next_offset + seq_sub(seg.seq, self.rcv_nxt) + len(seg.payload)
             if self._fin_rcvd:
                 self._ack_now = True                            # a repeated FIN: ACK it again
-                if self.state is S.TIME_WAIT:
+                if self.state is _TIME_WAIT:
                     self._arm("time_wait", now + 2 * self.config.msl, now)
             elif off == self.rcvbuf.next_offset:
                 self._take_fin(now)
@@ -649,15 +679,17 @@ class InputMixin:
         return max(seq_sub(self._rcv_up, (self.irs + 1 + self.rcvbuf.read_offset) & MASK), 0)
 
     def _take_text(self, seg: TcpSegment, now: float) -> None:
-        had_gap = self.rcvbuf.ooo_bytes > 0
-        off = self.rcvbuf.next_offset + seq_sub(seg.seq, self.rcv_nxt)
-        in_order = off == self.rcvbuf.next_offset
+        rcvbuf = self.rcvbuf
+        had_gap = rcvbuf.ooo_bytes > 0
+        nxt = rcvbuf.next_offset
+        before = self.rcv_nxt                       # RCV.NXT (the offset nxt) before the text
+        off = nxt + seq_sub(seg.seq, before)
+        in_order = off == nxt
         if had_gap and self.sack_ok:
-            dup = self.rcvbuf.held_overlap(off, off + len(seg.payload))
+            dup = rcvbuf.held_overlap(off, off + len(seg.payload))
             if dup is not None:
                 self._note_dsack(*dup)              # a duplicate of out-of-order data (RFC 2883 §4.1.3)
-        before = self.rcv_nxt
-        advanced = self.rcvbuf.insert(off, seg.payload)
+        advanced = rcvbuf.insert(off, seg.payload)
         if advanced:
             # urgent: the octets just delivered start before RCV.UP, i.e. include urgent data
             # (§3.8.5, MUST-31/32: urgent data may span any number of segments)
@@ -682,7 +714,7 @@ class InputMixin:
                 self._ack_now = True
             elif self.timers.delayed_ack is None:
                 self._arm("delayed_ack", now + self.config.ack_delay, now)
-        if self._peer_fin_off is not None and self.rcvbuf.next_offset == self._peer_fin_off:
+        if self._peer_fin_off is not None and rcvbuf.next_offset == self._peer_fin_off:
             self._take_fin(now)
 
     def _enter_quickack(self, most: int, leave_pingpong: bool = False) -> None:
@@ -708,9 +740,9 @@ class InputMixin:
         self._ack_now = True
         self._events.append(EndOfStream(now, self.id))
         st = self.state
-        if st in (S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_2):
-            self._advance(Cause.RCV_FIN, now)
-        elif st is S.FIN_WAIT_1:
+        if st is _ESTABLISHED or st is _SYN_RECEIVED or st is _FIN_WAIT_2:
+            self._advance(_RCV_FIN, now)
+        elif st is _FIN_WAIT_1:
             fin_acked = self._fin_off is not None and self._una > self._fin_off
             self._advance(Cause.RCV_FIN_ACK_OF_FIN if fin_acked else Cause.RCV_FIN, now)
 

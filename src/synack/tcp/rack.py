@@ -9,12 +9,14 @@ tells congestion control; nothing here sends, arms or reads a clock.
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 
 from synack.tcp.sack import Rec, Scoreboard
 from synack.wire.seq import MASK
 
 MIN_RTT_WINDOW = 300.0      # seconds; Linux tcp_min_rtt_wlen (RFC 8985 §6.2 Step 1: "windowed")
 REO_WND_PERSIST = 16        # §6.2 Step 4: keep an inflated window for 16 recoveries
+_END = attrgetter("end")
 
 
 class WindowedMin:
@@ -81,7 +83,8 @@ class Rack:
     def update(self, delivered: list[Rec], now: float, tsecr: int | None, tsval_at) -> None:
         """``delivered``: the records this ACK newly acknowledged, cumulatively or selectively.
         ``tsecr``: the ACK's TSecr (None without timestamps); ``tsval_at(t)``: our TSval at t."""
-        min_rtt = self.min_rtt.value
+        s = self.min_rtt._s
+        min_rtt = s[0][1] if s else None                # self.min_rtt.value
         latest: Rec | None = None
         for r in delivered:
             if r.retrans:
@@ -102,7 +105,7 @@ class Rack:
                 self.xmit_ts, self.end_seq = latest.xmit_ts, latest.end
                 self.ack_ts = now
         # Step 3: "a never-retransmitted segment that's below RACK.fack" delivered: reordering.
-        for r in sorted(delivered, key=lambda r: r.end):
+        for r in (sorted(delivered, key=_END) if len(delivered) > 1 else delivered):
             if r.end > self.fack:
                 self.fack = r.end
             elif r.end < self.fack and not r.retrans:
@@ -121,9 +124,10 @@ class Rack:
         if not self.reordering_seen and (in_recovery or segs_sacked >= dupthresh):
             self.reo_wnd = 0.0
             return 0.0
-        min_rtt = self.min_rtt.value or 0.0
+        s = self.min_rtt._s
+        min_rtt = (s[0][1] if s else None) or 0.0       # self.min_rtt.value or 0.0
         w = self.reo_wnd_mult * min_rtt / 4
-        self.reo_wnd = min(w, srtt) if srtt is not None else w
+        self.reo_wnd = (srtt if srtt < w else w) if srtt is not None else w     # min(w, srtt)
         return self.reo_wnd
 
     def recovery_exited(self) -> None:

@@ -135,6 +135,53 @@ class RecoveryMixin:
 
     def _sack_ack(self, seg: TcpSegment, ack_off: int, now: float) -> None:
         """An acceptable ACK (SND.UNA =< SEG.ACK) on a SACK connection: RFC 6675 §5."""
+        if (ack_off >= self._max and not self._in_recovery and not seg.sack_blocks
+                and (ack_off > self._una or self.sb.idle)):
+            self._sack_ack_all(seg, ack_off, now)
+        else:
+            self._sack_ack_general(seg, ack_off, now)
+
+    def _sack_ack_all(self, seg: TcpSegment, ack_off: int, now: float) -> None:
+        """``_sack_ack_general`` for an ACK that leaves nothing outstanding (SEG.ACK = SND.MAX),
+        carries no SACK option and arrives outside fast recovery: in a request-response
+        exchange, nearly every ACK. It does what the general path does then, and skips the
+        steps that provably find nothing to do there:
+
+        * no SACK blocks: no D-SACK, nothing newly SACKed, no scoreboard ``reason`` to log;
+        * the scoreboard is empty and needs no re-sorting (``Scoreboard.idle``): ``_new_ack``
+          clears it when SND.UNA reaches SND.MAX, and without a cumulative part the caller
+          checked. So no reneging (no head record), RACK finds no loss (``detect_loss`` looks
+          at no record, the RACK timer is disarmed below) and RFC 6675 IsLost has no SACKed
+          ranges to look at;
+        * RACK Step 2 on no delivered record changes nothing (``Rack.update``);
+        * not in fast recovery before, and ``_new_ack`` only ever ends one: no PRR, and with
+          SND.UNA = SND.MAX no recovery to enter, no TLP to arm; both timers are disarmed.
+
+        tests/tcp/test_sack_fast_path.py runs seeded transfers with and without this path
+        and compares every log record and the RACK, TLP, scoreboard, timer and window state
+        after every ACK."""
+        prior_una = self._una
+        self._lt_credit = 0
+        delivered_recs = None
+        if ack_off > prior_una:
+            delivered_recs = self.sb.ack(ack_off)
+            prior_cwnd = self.cc.cwnd
+            self._new_ack(ack_off, seg, now)       # frees data, RTT, cwnd, RTO; clears the scoreboard
+            self._dupacks = 0                      # "MUST reset DupAcks to zero" (RFC 6675 §5)
+            # what this ACK's cumulative part lets out is not Limited Transmit (_transmit_new)
+            self._lt_credit = max(ack_off - prior_una + self.cc.cwnd - prior_cwnd, 0)
+        if self._rack_on:
+            if delivered_recs:
+                ts = seg.timestamps if self.ts_ok else None
+                self.rack.update(delivered_recs, now, ts.ecr if ts is not None else None, self._ts_now)
+            self.rack.update_reo_wnd(self._una, self._max, False, self._in_recovery or self._rto_recovering,
+                                     self.sb.sacked_segs, self.config.dupthresh, self.rtt.srtt)
+        if self.tlp.end_seq is not None:
+            self._tlp_on_ack(seg, ack_off, prior_una, None, now)
+        self.timers.tlp = self.timers.rack = None
+
+    def _sack_ack_general(self, seg: TcpSegment, ack_off: int, now: float) -> None:
+        """``_sack_ack``, any ACK."""
         sb = self.sb
         cfg = self.config
         blocks, dsack = self._sack_blocks_in(seg, ack_off)
@@ -397,15 +444,20 @@ class RecoveryMixin:
         if srtt is not None:
             # 2*SRTT, at least 10 ms (Linux TCP_TIMEOUT_MIN): an SRTT of ~0 on a local path
             # must not turn every flight into an immediate probe.
-            pto = max(2 * srtt, PTO_MIN)
+            pto = 2 * srtt
+            if PTO_MIN > pto:
+                pto = PTO_MIN                  # max(2 * srtt, PTO_MIN)
             if len(self.sb.recs) == 1:
                 pto += self.config.tlp_max_ack_delay
         else:
             pto = 1.0
-        rto_at = self.timers.rto
+        timers = self.timers
+        rto_at = timers.rto
         if rto_at is not None and now + pto > rto_at:
             pto = rto_at - now
-        self.timers.tlp = now + max(pto, 0.0)
+        if 0.0 > pto:
+            pto = 0.0                          # max(pto, 0.0)
+        timers.tlp = now + pto
 
     def _on_tlp_timer(self, now: float) -> None:
         """RFC 8985 §7.3 TLP_send_probe(): new data if the peer's window allows, else the last

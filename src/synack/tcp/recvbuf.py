@@ -27,8 +27,8 @@ from bisect import bisect_right
 class ReceiveBuffer:
     """Reassembly buffer in stream offsets. No per-byte Python loops: bytes move by slices."""
 
-    __slots__ = ("_capacity", "_ready", "_read", "_starts", "_bufs", "_stamps", "_clock", "_ooo", "_cut",
-                 "_edge_max")
+    __slots__ = ("_capacity", "_ready", "_read", "next_offset", "_starts", "_bufs", "_stamps", "_clock", "_ooo",
+                 "_cut", "_edge_max")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 0:
@@ -36,6 +36,11 @@ class ReceiveBuffer:
         self._capacity = capacity
         self._ready = bytearray()          # in-order bytes [read_offset, next_offset)
         self._read = 0                     # read_offset
+        # Offset of the next byte expected in order: RCV.NXT as an offset, read_offset +
+        # len(_ready) (a plain attribute, not a property: the connection asks for RCV.NXT
+        # many times a segment). Only bytes appended in order move it (read() moves bytes
+        # from _ready to _read, which leaves the sum alone).
+        self.next_offset = 0
         # Out-of-order ranges, sorted, disjoint and non-adjacent (adjacent ones are coalesced):
         # range k covers [_starts[k], _starts[k] + len(_bufs[k])). _stamps[k] says when it last
         # received bytes, for the SACK block order of RFC 2018 §4.
@@ -61,10 +66,10 @@ class ReceiveBuffer:
         any portions that lie outside the window").
         """
         nxt = self.next_offset
-        s = max(offset, nxt)
+        s = offset if offset > nxt else nxt          # max(offset, nxt)
         end = offset + len(data)
         limit = self._read + self._capacity
-        e = min(end, limit)
+        e = end if end < limit else limit            # min(end, limit)
         if limit > self._edge_max:
             self._edge_max = limit
         # cut short below an edge the buffer once allowed: capacity was lowered (reneging)
@@ -94,6 +99,7 @@ class ReceiveBuffer:
             k += 1
         if k:
             del starts[:k], bufs[:k], self._stamps[:k]
+        self.next_offset = end
         return end - s
 
     def _insert_ooo(self, d: memoryview, s: int, e: int) -> None:
@@ -132,6 +138,8 @@ class ReceiveBuffer:
 
     def read(self, max_bytes: int) -> bytes:
         """Remove and return up to ``max_bytes`` in-order bytes (RFC 9293 §3.10.3 RECEIVE)."""
+        if not self._ready:
+            return b""                     # (what peek() returns then; asked often, in vain)
         data = self.peek(max_bytes)
         if data:
             del self._ready[:len(data)]
@@ -140,7 +148,9 @@ class ReceiveBuffer:
 
     def peek(self, max_bytes: int) -> bytes:
         """Return up to ``max_bytes`` in-order bytes without consuming them."""
-        n = min(max_bytes, len(self._ready))
+        n = len(self._ready)
+        if max_bytes < n:
+            n = max_bytes                  # min(max_bytes, len(self._ready))
         if n <= 0:
             return b""
         with memoryview(self._ready) as mv:
@@ -158,11 +168,6 @@ class ReceiveBuffer:
         return self._read
 
     @property
-    def next_offset(self) -> int:
-        """Offset of the next byte expected in order: RCV.NXT as an offset."""
-        return self._read + len(self._ready)
-
-    @property
     def readable(self) -> int:
         return len(self._ready)
 
@@ -172,7 +177,8 @@ class ReceiveBuffer:
 
         Out-of-order bytes lie inside this window (between RCV.NXT and RCV.NXT + RCV.WND), so
         they do not reduce it."""
-        return max(0, self._capacity - len(self._ready))
+        free = self._capacity - len(self._ready)
+        return free if free > 0 else 0     # max(0, free)
 
     @property
     def ooo_bytes(self) -> int:

@@ -133,9 +133,13 @@ class RttEstimator:
         assert self._srtt is not None and self._rttvar is not None
         # RFC 6298 §2.2/§2.3: RTO <- SRTT + max(G, K*RTTVAR); §4: a zero variance term is rounded
         # to G.
-        rto = self._srtt + max(self.granularity, K * self._rttvar)
+        # (max() and min() written out, each picking what the builtin would, signed zeros too)
+        g, v = self.granularity, K * self._rttvar
+        rto = self._srtt + (v if v > g else g)                 # max(G, K*RTTVAR)
         # RFC 6298 §2.4 (SHOULD): round up to the minimum; §2.5 (MAY): cap at the maximum.
-        return min(max(rto, self.min_rto), self.max_rto)
+        if self.min_rto > rto:
+            rto = self.min_rto                                 # max(rto, min_rto)
+        return self.max_rto if self.max_rto < rto else rto     # min(rto, max_rto)
 
     def __repr__(self) -> str:
         return (f"RttEstimator(srtt={self._srtt!r}, rttvar={self._rttvar!r}, "

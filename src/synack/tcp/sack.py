@@ -90,6 +90,12 @@ class Scoreboard:
         """One past the highest SACKed octet (RACK.fack's sequence bound), or None."""
         return self.ranges[-1][1] if self.ranges else None
 
+    @property
+    def idle(self) -> bool:
+        """No record, and none to re-sort: ``head()`` is None and ``in_flight_by_time()`` is
+        empty and changes nothing."""
+        return not self.recs and not self._tq and not self._tq_dirty
+
     def head(self) -> Rec | None:
         return self.recs[0] if self.recs else None
 

@@ -173,20 +173,24 @@ class CongestionControl(ABC):
         if acked <= 0:
             return
         self._pristine = False
-        self._restart_left = max(self._restart_left - acked, 0)
+        left = self._restart_left - acked
+        self._restart_left = left if left > 0 else 0            # max(left, 0)
         self._rto_repeated = False        # a new ACK ends the run of timeouts (RFC 5681 §3.1)
         if not self.cwnd_limited:
             return                        # RFC 9438 §5.8: "does not increase its congestion window"
         if self.in_slow_start:
+            cwnd, ssthresh = self.cwnd, self.ssthresh
             # RFC 5681 §3.1 eq. (2): cwnd += min(N, SMSS), with L = abc_limit * SMSS (RFC 3465).
             # Slow start stops at ssthresh; congestion avoidance takes over from the next ACK.
-            grow = min(acked, self.abc_limit * self.mss)
+            limit = self.abc_limit * self.mss
+            grow = limit if limit < acked else acked            # min(acked, limit)
             hs = self.hystart
             if hs is not None and hs.css:
                 # RFC 9406 §4.2, in CSS: "cwnd = cwnd + (min(N, L * SMSS) / CSS_GROWTH_DIVISOR)"
                 hs.css_bytes += grow
                 grow, hs.css_bytes = divmod(hs.css_bytes, HYSTART_CSS_GROWTH_DIVISOR)
-            self.cwnd = min(self.cwnd + grow, self.ssthresh)
+            cwnd += grow
+            self.cwnd = ssthresh if ssthresh < cwnd else cwnd   # min(cwnd + grow, ssthresh)
             return
         self._congestion_avoidance(now, acked, flight_size, rtt)
 
@@ -353,7 +357,8 @@ class HyStart:
                     return "ca"
             self.window_end = high
             self.last_min, self.cur_min, self.samples = self.cur_min, math.inf, 0
-        self.cur_min = min(self.cur_min, rtt)
+        if rtt < self.cur_min:
+            self.cur_min = rtt                  # min(self.cur_min, rtt)
         self.samples += 1
         if self.samples < HYSTART_N_RTT_SAMPLE:
             return None

@@ -131,6 +131,9 @@ class Stack:
         # Connections in TIME-WAIT, as compact records (timewait.py): not in ``conns``.
         self.time_wait: dict[Key, TimeWait] = {}
         self._tw_heap: list[tuple[float, int, TimeWait]] = []   # (deadline, seq, record); stale skipped
+        # The records in ``time_wait``, as a set: "is this the current record for its key"
+        # without hashing the key (its addresses hash in Python) for every heap entry looked at.
+        self._tw_live: set[TimeWait] = set()
         self.listeners: dict[tuple[IPAddress | None, int], Listener] = {}
         # Per-connection tables are keyed by the TcpConnection itself (it hashes by identity, in
         # C, without the id() call an int key costs).
@@ -223,22 +226,19 @@ class Stack:
 
     def _new_conn(self, key: Key, now: float, config: TcpConfig | None) -> TcpConnection:
         laddr, lport, raddr, rport = key
-        iss = self.isn.isn(now, laddr.packed, lport, raddr.packed, rport)
+        sp, dp = laddr.packed, raddr.packed       # (a property: asked once)
+        iss = self.isn.isn(now, sp, lport, dp, rport)
         conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), iss,
                              self._conn_config(config or self.config), log=self.log, ts_offset=self.ts_offset)
-        self._register(conn, key)
+        self._register(conn, key, sp, dp)
         return conn
 
-    def _register(self, conn: TcpConnection, key: Key) -> None:
-        """``conn`` answers for ``key`` from now on (until ``_forget``)."""
+    def _register(self, conn: TcpConnection, key: Key, sp: bytes, dp: bytes) -> None:
+        """``conn`` answers for ``key`` (whose addresses packed are ``sp``, ``dp``) from now on,
+        until ``_forget``."""
         self.conns[key] = conn
         self._keys[conn] = key
-        laddr, raddr = key[0], key[2]
-        if laddr.version == 4 and raddr.version == 4:
-            sp, dp = laddr.packed, raddr.packed
-            self._routes[conn] = (sp, dp, int.from_bytes(sp + dp, "big"))
-        else:
-            self._routes[conn] = None
+        self._routes[conn] = (sp, dp, int.from_bytes(sp + dp, "big")) if len(sp) == 4 else None
 
     def _conn_config(self, cfg: TcpConfig) -> TcpConfig:
         """A new connection's own copy of ``cfg``, its MTU that of the link (see ``link_mtu``)."""
@@ -395,7 +395,11 @@ class Stack:
         stack keeps no strong reference to the TCB."""
         tw = TimeWait(key, conn)
         self._forget(conn)
+        old = self.time_wait.get(key)
+        if old is not None:
+            self._tw_live.discard(old)
         self.time_wait[key] = tw
+        self._tw_live.add(tw)
         self._tw_schedule(tw)
         self.stats["time_wait"] += 1
 
@@ -416,14 +420,15 @@ class Stack:
         heapq.heappush(self._tw_heap, (tw.expiry, next(self._seq), tw))
 
     def _tw_remove(self, tw: TimeWait) -> None:
-        if self.time_wait.get(tw.key) is tw:
+        if tw in self._tw_live:                   # self.time_wait.get(tw.key) is tw
+            self._tw_live.discard(tw)
             del self.time_wait[tw.key]
 
     def _tw_due(self, now: float) -> None:
         heap = self._tw_heap
         while heap and heap[0][0] <= now:
             t, _, tw = heapq.heappop(heap)
-            if tw.expiry != t or self.time_wait.get(tw.key) is not tw:
+            if tw.expiry != t or tw not in self._tw_live:
                 continue                          # stale: restarted, or gone already
             tcb = tw.live_tcb()
             if tcb is not None and tcb.state is _TIME_WAIT:
@@ -436,10 +441,10 @@ class Stack:
                 self._tw_remove(tw)
 
     def _tw_next(self) -> float | None:
-        heap = self._tw_heap
+        heap, live = self._tw_heap, self._tw_live
         while heap:
             t, _, tw = heap[0]
-            if tw.expiry == t and self.time_wait.get(tw.key) is tw:
+            if tw.expiry == t and tw in live:     # not stale: see _tw_due
                 return t
             heapq.heappop(heap)
         return None
@@ -540,7 +545,7 @@ class Stack:
         # (the real SYN-ACK was logged when the cookie went out).
         conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), cookie,
                              self._conn_config(cfg), log=None, ts_offset=self.ts_offset)
-        self._register(conn, key)
+        self._register(conn, key, laddr.packed, raddr.packed)
         # Rebuild the half-open state: the SYN as the peer sent it, the SYN-ACK as we sent it.
         syn = TcpSegment(rport, lport, peer_isn, 0, Flags.SYN, seg.window, 0, tuple(opts))
         conn.listen(now)

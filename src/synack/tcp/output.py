@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from synack.tcp.events import OptionError
 from synack.tcp.states import State
-from synack.wire.seq import HALF, MASK, seq_le, seq_lt, seq_sub
+from synack.wire.seq import HALF, MASK, MOD, seq_sub
 from synack.wire.tcp import _FLAGS, Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
 
 S = State
@@ -70,9 +70,11 @@ class OutputMixin:
         ts = seg.timestamps
         if ts is None:
             return
-        if force or (seq_le(seg.seq, self._last_ack_sent)
-                     and (seq_le(self.ts_recent, ts.val) or self._ts_recent_stale(now))):
-            self.ts_recent = ts.val
+        # (seq_le(a, b) written out as ((b - a) & MASK) < HALF: this runs for every segment)
+        val = ts.val
+        if force or (((self._last_ack_sent - seg.seq) & MASK) < HALF
+                     and (((val - self.ts_recent) & MASK) < HALF or self._ts_recent_stale(now))):
+            self.ts_recent = val
             self._ts_recent_age = now
 
     def _ts_recent_stale(self, now: float) -> bool:
@@ -83,7 +85,8 @@ class OutputMixin:
         """RFC 7323 §5.3 R1: a timestamp older than TS.Recent (valid, §5.5) on a non-RST
         segment: not acceptable. Timestamps compare modulo 2**32 like sequence numbers (§5.2)."""
         ts = seg.timestamps
-        return (ts is not None and not int(seg.flags) & _RST and seq_lt(ts.val, self.ts_recent)
+        # (seq_lt(a, b) written out as 0 < ((b - a) & MASK) < HALF: this runs for every segment)
+        return (ts is not None and not int(seg.flags) & _RST and 0 < ((self.ts_recent - ts.val) & MASK) < HALF
                 and not self._ts_recent_stale(now))
 
     def _ts_now(self, now: float) -> int:
@@ -147,9 +150,19 @@ class OutputMixin:
         that window, and the next ACK carries the larger one. The window a segment can carry is
         capped at 65535 << Rcv.Wind.Shift: a larger free buffer is no reason for an update that
         cannot say more (and would look like a duplicate ACK to the peer)."""
-        cur = max(seq_sub(self._rcv_adv, self._rcv_nxt()), 0)
-        could = min(self.rcvbuf.window, 65535 << self.rcv_wscale)
-        step = max(min(self.rcvbuf.capacity // 2, self.config.advertised_mss(self.ipv6)), 1)
+        # (max/min written out: the builtins parse keyword arguments on every call)
+        cur = (self._rcv_adv - self._rcv_nxt()) & MASK
+        if cur >= HALF:
+            cur = 0                                      # max(seq_sub(RCV.ADV, RCV.NXT), 0)
+        rb = self.rcvbuf
+        could, limit = rb.window, 65535 << self.rcv_wscale
+        if limit < could:
+            could = limit
+        step, mss = rb.capacity // 2, self.config.advertised_mss(self.ipv6)
+        if mss < step:
+            step = mss
+        if step < 1:
+            step = 1
         if could - cur >= step and could >= 2 * cur and 2 * cur <= self._rcv_wnd_max:
             self._ack_now = True
 
@@ -159,7 +172,8 @@ class OutputMixin:
         return (self.iss + 1 + off) & MASK
 
     def _ack_off(self, ack: int) -> int:
-        return self._una + seq_sub(ack, self._seq(self._una))
+        d = (ack - (self.iss + 1 + self._una)) & MASK    # seq_sub(ack, self._seq(self._una))
+        return self._una + (d - MOD if d >= HALF else d)
 
     def _nxt_for_rst(self) -> int:
         """The highest SND.NXT reached (BSD snd_max): what RSTs and pure ACKs carry."""

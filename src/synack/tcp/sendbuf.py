@@ -39,7 +39,10 @@ class SendBuffer:
     def append(self, data: bytes) -> int:
         """Queue as much of ``data`` as fits; return the number of bytes taken (RFC 9293 §3.10.2
         SEND: the caller reports a short write instead of blocking)."""
-        take = min(len(data), self.free)
+        take = len(data)
+        free = self._capacity - len(self._buf)      # self.free, min() written out (per write)
+        if free < take:
+            take = free if free > 0 else 0
         if take:
             with memoryview(data) as mv:
                 self._buf += mv[:take]

@@ -395,10 +395,10 @@ class Stack:
         stack keeps no strong reference to the TCB."""
         tw = TimeWait(key, conn)
         self._forget(conn)
-        old = self.time_wait.get(key)
-        if old is not None:
+        old = self.time_wait.setdefault(key, tw)  # (one lookup of the key where get and set take two)
+        if old is not tw:                         # a record for the key already: replaced
             self._tw_live.discard(old)
-        self.time_wait[key] = tw
+            self.time_wait[key] = tw
         self._tw_live.add(tw)
         self._tw_schedule(tw)
         self.stats["time_wait"] += 1

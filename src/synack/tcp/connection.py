@@ -426,8 +426,10 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         if self.state is not TIME_WAIT:
             raise LocalError(f"no TIME-WAIT snapshot in {self.state.name}")
         cfg = self.config
-        window = self._advertise_window()
-        return (self._seq(self._nxt_for_rst()), self.rcv_nxt, self.rcv_wnd, window, self.max_snd_wnd,
+        rcv_nxt = self._rcv_nxt()
+        window = self._advertise_window(rcv_nxt)
+        wnd = (self._rcv_adv - rcv_nxt) & MASK          # self.rcv_wnd, RCV.ADV as the window left it
+        return (self._seq(self._nxt_for_rst()), rcv_nxt, wnd if wnd < HALF else 0, window, self.max_snd_wnd,
                 self.ts_ok, self.ts_recent, self._ts_recent_age, self._ts_offset, self._last_ack_sent,
                 self._chal_second, self._chal_count, self.timers.time_wait, cfg.msl, cfg.rfc5961,
                 cfg.challenge_ack_limit, cfg.tolerate_missing_ts, cfg.tos & ~3, cfg.rst_timestamps)

@@ -152,7 +152,7 @@ class TcpConfig:
         space = self.syn_window if self.syn_window is not None else rcv_buf
         if self.syn_window_round_mss and space > mss > 0:
             space -= space % mss
-        return min(space, 65535)
+        return space if space < 65535 else 65535      # min(); asked for every SYN-ACK
 
     def offered_wscale(self) -> int:
         """The shift we offer: smallest s <= 14 with 65535 << s >= rcv_buf (RFC 7323 §2.3)."""

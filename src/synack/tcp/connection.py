@@ -45,6 +45,7 @@ CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED = S.CLOSED, S.LISTEN, S.SYN_SENT, S.SYN_R
 ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT = S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT
 CLOSING, LAST_ACK, TIME_WAIT = S.CLOSING, S.LAST_ACK, S.TIME_WAIT
 SYNCHRONIZED_DATA_STATES = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2)   # where text is accepted
+_PASSIVE_OPEN, _CLOSE = Cause.PASSIVE_OPEN, Cause.CLOSE   # (causes every served connection takes: globals too)
 
 
 @dataclass(slots=True)
@@ -216,7 +217,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         if self.state is not CLOSED:
             raise ConnectionExists("connection already exists")   # §3.10.1
         self.passive = True
-        self._advance(Cause.PASSIVE_OPEN, now)
+        self._advance(_PASSIVE_OPEN, now)
 
     def connect(self, now: float) -> None:
         """[OPEN, active] CLOSED -> SYN-SENT; the SYN goes out at the next ``segments_to_send``."""
@@ -287,7 +288,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             return
         if st in (SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT):
             self._fin_off = self.sndbuf.end
-            self._advance(Cause.CLOSE, now)   # SYN-RECEIVED/ESTABLISHED -> FIN-WAIT-1, CLOSE-WAIT -> LAST-ACK
+            self._advance(_CLOSE, now)   # SYN-RECEIVED/ESTABLISHED -> FIN-WAIT-1, CLOSE-WAIT -> LAST-ACK
             return
         raise BrokenPipe("connection closing")
 
@@ -461,7 +462,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer whose deadline is <= now."""
-        self._now = max(self._now, now)
+        if now > self._now:
+            self._now = now                 # max(self._now, now)
         t = self.timers
         if t.time_wait is not None and t.time_wait <= now:
             t.time_wait = None

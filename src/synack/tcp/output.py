@@ -272,7 +272,7 @@ class OutputMixin:
             budget = self._sack_send_budget()
             if self._in_recovery and budget > 0:
                 budget = max(budget, mss)          # PRR counts whole segments (RFC 6937 §3)
-            usable = min(wnd_room, budget)
+            usable = wnd_room if wnd_room < budget else budget      # min(); see below
         else:
             cwnd = self._cwnd()
             if self._ghost:
@@ -283,8 +283,13 @@ class OutputMixin:
                     and 0 < self._dupacks < self.config.dupthresh):
                 # RFC 3042 §2: on the first two duplicate ACKs, up to cwnd + 2 segments.
                 cwnd += min(self._dupacks, 2) * self._eff_mss()
-            usable = self._una + min(self.snd_wnd, cwnd) - nxt
-        n = min(avail, mss, usable)
+            w = self.snd_wnd
+            usable = self._una + (w if w < cwnd else cwnd) - nxt      # min(snd_wnd, cwnd)
+        # n = min(avail, mss, usable), written out as the other min() and max() on the
+        # per-segment path: the builtins parse keyword arguments on every call
+        n = avail if avail < mss else mss
+        if usable < n:
+            n = usable
         if n <= 0:
             return None
         if n == mss and self._tso_ok(nxt, mss):

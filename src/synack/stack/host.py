@@ -30,9 +30,9 @@ from synack.wire import icmp as icmpw
 from synack.wire.errors import WireError
 from synack.wire.ip4 import IPv4Packet, emit_ipv4, ipv4_fields, parse_ipv4
 from synack.wire.ip6 import IPv6Packet, emit_ipv6
-from synack.wire.packet import ChecksumValid, build_tcp_packet, parse_packet
+from synack.wire.packet import ChecksumValid, build_tcp_packet, ipv4_tcp_packet, parse_packet
 from synack.wire.seq import seq_gt
-from synack.wire.tcp import Flags, Mss, SackPermitted, TcpSegment, Timestamps, WindowScale, parse_tcp
+from synack.wire.tcp import Flags, Mss, SackPermitted, TcpSegment, Timestamps, WindowScale, parse_tcp_summed
 
 IPAddress = IPv4Address | IPv6Address
 Key = tuple[IPAddress, int, IPAddress, int]        # local addr, local port, remote addr, remote port
@@ -66,12 +66,21 @@ class Acceptable:
 
 _BROADCAST = IPv4Address("255.255.255.255")
 _SYN, _RST, _ACK = 0x02, 0x04, 0x10      # Flags bits as plain ints (``&`` on Flags is a Python call)
+# States as module globals: a member read off the Enum class goes through EnumType.__getattr__'s
+# attribute hook, some ten times the cost of a global, and the stack tests states per packet.
+_CLOSED, _SYN_RECEIVED, _TIME_WAIT = State.CLOSED, State.SYN_RECEIVED, State.TIME_WAIT
 
 
 @functools.lru_cache(maxsize=4096)
 def _unicast(a: IPAddress) -> bool:
     """(Cached: ``is_multicast`` tests network membership, too slow for every packet.)"""
     return not (a.is_multicast or a.is_unspecified or (a.version == 4 and a == _BROADCAST))
+
+
+def _unicast4(a: bytes) -> bool:
+    """``_unicast`` for an IPv4 address given as its 4 octets (no address object to hash):
+    not multicast (224.0.0.0/4, RFC 1112 §4), not 0.0.0.0, not the limited broadcast."""
+    return a[0] & 0xF0 != 0xE0 and a != b"\0\0\0\0" and a != b"\xff\xff\xff\xff"
 
 
 class Listener:
@@ -105,6 +114,7 @@ class Stack:
         self._packed4 = frozenset(a.packed for a in self.addresses if a.version == 4)
         self._broadcasts = frozenset(i.network.broadcast_address for i in self.interfaces
                                      if i.version == 4 and i.network.prefixlen < 31)
+        self._broadcasts4 = frozenset(a.packed for a in self._broadcasts)
         self.secret = secret
         self.config = config if config is not None else TcpConfig()
         self.sconfig = stack_config if stack_config is not None else StackConfig()
@@ -121,19 +131,27 @@ class Stack:
         # Connections in TIME-WAIT, as compact records (timewait.py): not in ``conns``.
         self.time_wait: dict[Key, TimeWait] = {}
         self._tw_heap: list[tuple[float, int, TimeWait]] = []   # (deadline, seq, record); stale skipped
+        # The records in ``time_wait``, as a set: "is this the current record for its key"
+        # without hashing the key (its addresses hash in Python) for every heap entry looked at.
+        self._tw_live: set[TimeWait] = set()
         self.listeners: dict[tuple[IPAddress | None, int], Listener] = {}
-        self._owner: dict[int, Listener] = {}          # id(conn) -> listener, while half-open
+        # Per-connection tables are keyed by the TcpConnection itself (it hashes by identity, in
+        # C, without the id() call an int key costs).
+        self._owner: dict[TcpConnection, Listener] = {}    # conn -> its listener, while half-open
         self._out: list[bytes] = []
-        self._touched: dict[int, TcpConnection] = {}  # insertion-ordered: deterministic output
+        self._touched: dict[TcpConnection, None] = {}      # insertion-ordered: deterministic output
         # One heap of (deadline, seq, conn) and, per connection, the deadline of its one live
         # entry: entries whose deadline no longer matches are stale and skipped (STYLE §5).
         self._heap: list[tuple[float, int, TcpConnection]] = []
-        self._sched: dict[int, float] = {}
+        self._sched: dict[TcpConnection, float] = {}
         self._seq = itertools.count()
         self._events: deque = deque()                     # stack-level (listener, event) pairs
-        self._with_events: dict[int, TcpConnection] = {}   # connections with events to pull
+        self._with_events: dict[TcpConnection, None] = {}  # connections with events to pull
         self._now = 0.0
-        self._keys: dict[int, Key] = {}
+        self._keys: dict[TcpConnection, Key] = {}
+        # What packets_to_send needs to put an IPv4 connection's segments in packets: its
+        # addresses packed and their sum (ipv4_tcp_packet); None for IPv6.
+        self._routes: dict[TcpConnection, tuple[bytes, bytes, int] | None] = {}
         self.stats: Counter[str] = Counter()
 
     # ================================================================ user calls
@@ -201,19 +219,26 @@ class Stack:
         """Tell the stack a user call changed ``conn`` (it may have something to send). False:
         the stack will not look at it (a TIME-WAIT record stands in for it), so a driver need
         not wake up for it."""
-        if conn.state is State.TIME_WAIT and id(conn) not in self._keys:
+        if conn.state is _TIME_WAIT and conn not in self._keys:
             return False    # its TIME-WAIT record answers for it; a call there (close again) sends nothing
-        self._touched[id(conn)] = conn
+        self._touched[conn] = None
         return True
 
     def _new_conn(self, key: Key, now: float, config: TcpConfig | None) -> TcpConnection:
         laddr, lport, raddr, rport = key
-        iss = self.isn.isn(now, laddr.packed, lport, raddr.packed, rport)
+        sp, dp = laddr.packed, raddr.packed       # (a property: asked once)
+        iss = self.isn.isn(now, sp, lport, dp, rport)
         conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), iss,
                              self._conn_config(config or self.config), log=self.log, ts_offset=self.ts_offset)
-        self.conns[key] = conn
-        self._keys[id(conn)] = key
+        self._register(conn, key, sp, dp)
         return conn
+
+    def _register(self, conn: TcpConnection, key: Key, sp: bytes, dp: bytes) -> None:
+        """``conn`` answers for ``key`` (whose addresses packed are ``sp``, ``dp``) from now on,
+        until ``_forget``."""
+        self.conns[key] = conn
+        self._keys[conn] = key
+        self._routes[conn] = (sp, dp, int.from_bytes(sp + dp, "big")) if len(sp) == 4 else None
 
     def _conn_config(self, cfg: TcpConfig) -> TcpConfig:
         """A new connection's own copy of ``cfg``, its MTU that of the link (see ``link_mtu``)."""
@@ -225,7 +250,8 @@ class Stack:
     # ================================================================ packets in
 
     def receive_packet(self, packet: bytes, now: float) -> None:
-        self._now = max(self._now, now)
+        if now > self._now:
+            self._now = now                       # max(self._now, now)
         self.stats["ip_in"] += 1
         if packet and packet[0] >> 4 == 4:
             return self._ipv4_in(packet, now)
@@ -245,7 +271,9 @@ class Stack:
             return self._drop(now, "IP fragment (not reassembled)", len(packet))
         proto = pkt.proto if isinstance(pkt, IPv4Packet) else pkt.next_header
         if proto == 6:
-            seg = self._parse_tcp(packet, pkt.payload, pkt.src.packed, pkt.dst.packed, now)
+            addr_sum = (None if packet.__class__ is ChecksumValid
+                        else int.from_bytes(pkt.src.packed + pkt.dst.packed, "big"))
+            seg = self._parse_tcp(packet, pkt.payload, addr_sum, now)
             if seg is None:
                 return
             tos = pkt.tos if isinstance(pkt, IPv4Packet) else pkt.traffic_class
@@ -266,7 +294,7 @@ class Stack:
             return self._drop(now, f"bad IP packet: {e.reason}", len(packet))
         if dst4 not in self._packed4:
             return self._drop(now, "not for us", len(packet))
-        if not _unicast(src) or src in self._broadcasts:
+        if not _unicast4(src4) or src4 in self._broadcasts4:
             # RFC 9293 §3.9.2.1 / RFC 1122 §4.2.3.10 and §3.2.1.3 (MUST-63), as below
             return self._drop(now, "source not unicast", len(packet))
         if flags_off & 0x3FFF:                      # MF or a fragment offset: a fragment
@@ -275,15 +303,19 @@ class Stack:
             if proto == 1:
                 return self._icmp_in(parse_ipv4(packet), now)
             return self._drop(now, f"protocol {proto} not handled", len(packet))
-        seg = self._parse_tcp(packet, memoryview(packet)[hlen:total], src4, dst4, now)
+        # The addresses' part of the pseudo-header sum: both, as one integer off the header
+        # (parse_tcp_summed); None when the link checked the checksum already.
+        addr_sum = None if packet.__class__ is ChecksumValid else int.from_bytes(packet[12:20], "big")
+        seg = self._parse_tcp(packet, memoryview(packet)[hlen:total], addr_sum, now)
         if seg is not None:
             self._tcp_in(dst, src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
 
-    def _parse_tcp(self, packet: bytes, payload, src: bytes, dst: bytes, now: float) -> TcpSegment | None:
-        """The TCP segment in ``payload`` (checksum verified unless the link did it), or None when
-        it is malformed: dropped and counted, never an exception (RFC 9293 MUST-7)."""
+    def _parse_tcp(self, packet: bytes, payload, addr_sum: int | None, now: float) -> TcpSegment | None:
+        """The TCP segment in ``payload`` (checksum verified unless ``addr_sum`` is None: the
+        link did it), or None when it is malformed: dropped and counted, never an exception
+        (RFC 9293 MUST-7)."""
         try:
-            seg = parse_tcp(payload, src, dst, verify=packet.__class__ is not ChecksumValid)
+            seg = parse_tcp_summed(payload, addr_sum)
         except WireError as e:
             self.stats["tcp_bad"] += 1
             if "checksum" in e.reason:
@@ -302,12 +334,12 @@ class Stack:
         key = (laddr, seg.dport, raddr, seg.sport)
         conn = self.conns.get(key)
         f = int(seg.flags)                # a plain int: each ``&`` on Flags is a Python call
-        if conn is not None and conn.state is State.TIME_WAIT and self._timewait_accepts(conn, seg):
+        if conn is not None and conn.state is _TIME_WAIT and self._timewait_accepts(conn, seg):
             # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
             self._forget(conn)
             conn = None
         if conn is not None:
-            owner = self._owner.get(id(conn))
+            owner = self._owner.get(conn) if self._owner else None
             if owner is not None and len(owner.accept_queue) >= owner.backlog \
                     and f & _ACK and not f & (_SYN | _RST):
                 # No room in the accept queue for the connection this ACK would complete: drop
@@ -337,7 +369,7 @@ class Stack:
         a new incarnation, RFC 6191; or the user aborted the TCB) and the segment goes on as if
         there were none."""
         tcb = tw.live_tcb()
-        if tcb is not None and tcb.state is not State.TIME_WAIT:
+        if tcb is not None and tcb.state is not _TIME_WAIT:
             self._tw_remove(tw)                   # ABORT in TIME-WAIT deleted the TCB (§3.10.5)
             return False
         if self._timewait_accepts(tw, seg):
@@ -363,7 +395,11 @@ class Stack:
         stack keeps no strong reference to the TCB."""
         tw = TimeWait(key, conn)
         self._forget(conn)
-        self.time_wait[key] = tw
+        old = self.time_wait.setdefault(key, tw)  # (one lookup of the key where get and set take two)
+        if old is not tw:                         # a record for the key already: replaced
+            self._tw_live.discard(old)
+            self.time_wait[key] = tw
+        self._tw_live.add(tw)
         self._tw_schedule(tw)
         self.stats["time_wait"] += 1
 
@@ -373,8 +409,8 @@ class Stack:
         for s in tcb.segments_to_send(now):
             self._send_tcp(laddr, raddr, s, tcb.ip_tos(s))
         if tcb.has_events:
-            self._with_events[id(tcb)] = tcb
-        if tcb.state is State.TIME_WAIT:
+            self._with_events[tcb] = None
+        if tcb.state is _TIME_WAIT:
             tw.refresh(tcb)
             self._tw_schedule(tw)
         else:
@@ -384,17 +420,18 @@ class Stack:
         heapq.heappush(self._tw_heap, (tw.expiry, next(self._seq), tw))
 
     def _tw_remove(self, tw: TimeWait) -> None:
-        if self.time_wait.get(tw.key) is tw:
+        if tw in self._tw_live:                   # self.time_wait.get(tw.key) is tw
+            self._tw_live.discard(tw)
             del self.time_wait[tw.key]
 
     def _tw_due(self, now: float) -> None:
         heap = self._tw_heap
         while heap and heap[0][0] <= now:
             t, _, tw = heapq.heappop(heap)
-            if tw.expiry != t or self.time_wait.get(tw.key) is not tw:
+            if tw.expiry != t or tw not in self._tw_live:
                 continue                          # stale: restarted, or gone already
             tcb = tw.live_tcb()
-            if tcb is not None and tcb.state is State.TIME_WAIT:
+            if tcb is not None and tcb.state is _TIME_WAIT:
                 tcb.handle_timer(now)             # the held TCB reaches CLOSED itself
                 self._tw_collect(tw, tcb, now)
             elif tcb is not None:
@@ -404,10 +441,10 @@ class Stack:
                 self._tw_remove(tw)
 
     def _tw_next(self) -> float | None:
-        heap = self._tw_heap
+        heap, live = self._tw_heap, self._tw_live
         while heap:
             t, _, tw = heap[0]
-            if tw.expiry == t and self.time_wait.get(tw.key) is tw:
+            if tw.expiry == t and tw in live:     # not stale: see _tw_due
                 return t
             heapq.heappop(heap)
         return None
@@ -448,7 +485,7 @@ class Stack:
         conn.listen(now)
         conn.receive_segment(seg, now)
         lst.syn_queue[key] = conn
-        self._owner[id(conn)] = lst
+        self._owner[conn] = lst
         self._after(conn, now)
 
     # ---- SYN cookies ----
@@ -508,15 +545,14 @@ class Stack:
         # (the real SYN-ACK was logged when the cookie went out).
         conn = TcpConnection(ConnId(str(laddr), lport, str(raddr), rport), cookie,
                              self._conn_config(cfg), log=None, ts_offset=self.ts_offset)
-        self.conns[key] = conn
-        self._keys[id(conn)] = key
+        self._register(conn, key, laddr.packed, raddr.packed)
         # Rebuild the half-open state: the SYN as the peer sent it, the SYN-ACK as we sent it.
         syn = TcpSegment(rport, lport, peer_isn, 0, Flags.SYN, seg.window, 0, tuple(opts))
         conn.listen(now)
         conn.receive_segment(syn, now)
         conn.segments_to_send(now)          # the SYN-ACK left already, as the cookie
         conn.log = self.log
-        self._owner[id(conn)] = lst
+        self._owner[conn] = lst
         conn.receive_segment(seg, now)
         self.stats["syncookies_recv"] += 1
         self._after(conn, now)
@@ -582,41 +618,53 @@ class Stack:
 
     def _after(self, conn: TcpConnection, now: float) -> None:
         """After input to a connection: move it between queues, collect it for output."""
-        self._touched[id(conn)] = conn
-        lst = self._owner.get(id(conn))
-        if lst is not None and conn.state is not State.SYN_RECEIVED:
-            del self._owner[id(conn)]
-            lst.syn_queue.pop(self._keys.get(id(conn)), None)   # type: ignore[arg-type]
-            if conn.state is not State.CLOSED and not lst.closed:
+        self._touched[conn] = None
+        lst = self._owner.get(conn) if self._owner else None
+        if lst is not None and conn.state is not _SYN_RECEIVED:
+            del self._owner[conn]
+            lst.syn_queue.pop(self._keys.get(conn), None)   # type: ignore[arg-type]
+            if conn.state is not _CLOSED and not lst.closed:
                 lst.accept_queue.append(conn)
                 self._events.append((lst, Acceptable(now, lst.port)))
 
     def packets_to_send(self, now: float) -> list[bytes]:
-        self._now = max(self._now, now)
+        if now > self._now:
+            self._now = now                       # max(self._now, now)
         self._run_due(now)
         out, self._out = self._out, []
+        if not self._touched:
+            return out
         touched, self._touched = self._touched, {}
-        for conn in touched.values():
-            key = self._keys.get(id(conn))
-            if key is None and conn.state is State.TIME_WAIT:
+        keys, routes, ttl, stats = self._keys, self._routes, self.sconfig.ttl, self.stats
+        for conn in touched:
+            key = keys.get(conn)
+            if key is None and conn.state is _TIME_WAIT:
                 continue                          # its TIME-WAIT record stands in for it
             segs = conn.segments_to_send(now)
             if segs and key is not None:
                 mss = conn.mss if conn.config.tso_max else 1 << 30
+                route = routes[conn]
                 for seg in segs:
-                    # a TSO segment (more than one MSS) is for a link that cuts and checksums it
-                    out.append(build_tcp_packet(key[0], key[2], seg, ttl=self.sconfig.ttl,
-                                                partial_checksum=len(seg.payload) > mss, tos=conn.ip_tos(seg)))
+                    tos = conn.ip_tos(seg)
+                    if route is not None and len(seg.payload) <= mss:
+                        # build_tcp_packet(key[0], key[2], seg, ttl, tos=tos) for an IPv4
+                        # connection, with its addresses packed and summed once
+                        out.append(ipv4_tcp_packet(seg, route[0], route[1], route[2], ttl, tos))
+                    else:
+                        # a TSO segment (more than one MSS) is for a link that cuts and checksums it
+                        out.append(build_tcp_packet(key[0], key[2], seg, ttl=ttl,
+                                                    partial_checksum=len(seg.payload) > mss, tos=tos))
                     if int(seg.flags) & _RST:
-                        self.stats["rst_out"] += 1
-                self.stats["tcp_out"] += len(segs)
+                        stats["rst_out"] += 1
+                stats["tcp_out"] += len(segs)
             if conn.has_events:
-                self._with_events[id(conn)] = conn
-            if conn.state is State.CLOSED:
+                self._with_events[conn] = None
+            st = conn.state
+            if st is _CLOSED:
                 self._forget(conn)
             elif key is None:
                 pass                              # forgotten: nothing of it reaches the wire
-            elif conn.state is State.TIME_WAIT and id(conn) not in self._owner:
+            elif st is _TIME_WAIT and conn not in self._owner:
                 self._enter_time_wait(conn, key)
             else:
                 self._schedule(conn)
@@ -629,13 +677,13 @@ class Stack:
         """Keep exactly one live heap entry for ``conn``, at its current deadline."""
         t = conn.next_timer()
         if t is None:
-            self._sched.pop(id(conn), None)
-        elif self._sched.get(id(conn)) != t:
-            self._sched[id(conn)] = t
+            self._sched.pop(conn, None)
+        elif self._sched.get(conn) != t:
+            self._sched[conn] = t
             heapq.heappush(self._heap, (t, next(self._seq), conn))
 
     def _live(self, t: float, conn: TcpConnection) -> bool:
-        return self._sched.get(id(conn)) == t and id(conn) in self._keys
+        return self._sched.get(conn) == t and conn in self._keys
 
     def _run_due(self, now: float) -> None:
         if self._tw_heap and self._tw_heap[0][0] <= now:
@@ -644,15 +692,16 @@ class Stack:
         while heap and heap[0][0] <= now:
             t, _, conn = heapq.heappop(heap)
             if self._live(t, conn):
-                del self._sched[id(conn)]
-                self._touched[id(conn)] = conn
+                del self._sched[conn]
+                self._touched[conn] = None
 
     def _forget(self, conn: TcpConnection) -> None:
-        self._sched.pop(id(conn), None)
-        key = self._keys.pop(id(conn), None)
+        self._sched.pop(conn, None)
+        self._routes.pop(conn, None)
+        key = self._keys.pop(conn, None)
         if key is not None and self.conns.get(key) is conn:
             del self.conns[key]
-        lst = self._owner.pop(id(conn), None)
+        lst = self._owner.pop(conn, None)
         if lst is not None and key is not None:
             lst.syn_queue.pop(key, None)
 
@@ -660,21 +709,21 @@ class Stack:
         if self._out or self._touched:
             return self._now
         tw = self._tw_next() if self._tw_heap else None
-        t = self._conn_next()
+        t = self._conn_next() if self._heap else None
         return tw if t is None or (tw is not None and tw < t) else t
 
     def _conn_next(self) -> float | None:
-        heap = self._heap
+        heap, sched, keys = self._heap, self._sched, self._keys
         while heap:
             t, _, conn = heap[0]
-            if not self._live(t, conn):
+            if sched.get(conn) != t or conn not in keys:       # not self._live(t, conn)
                 heapq.heappop(heap)
                 continue
             ct = conn.next_timer()
             if ct != t:
                 # the deadline moved without the stack seeing it (a user call without touch())
                 heapq.heappop(heap)
-                del self._sched[id(conn)]
+                del sched[conn]
                 self._schedule(conn)
                 continue
             return t
@@ -688,12 +737,11 @@ class Stack:
         if self._events:
             return self._events.popleft()
         while self._with_events:
-            k = next(iter(self._with_events))
-            conn = self._with_events[k]
+            conn = next(iter(self._with_events))
             e = conn.next_event()
             if e is not None:
                 return conn, e
-            del self._with_events[k]
+            del self._with_events[conn]
         return None
 
     def last_events(self) -> list[tuple]:
@@ -701,14 +749,16 @@ class Stack:
         one ``(object, last event)`` pair, in the order the objects first had one — what
         ``next_event()`` in a loop gives a level-triggered consumer (the asyncio adapter), without
         a call per event."""
-        batch: dict[int, tuple] = {}
+        if not self._events and not self._with_events:
+            return []                            # (the adapter asks again after each batch)
+        batch: dict[object, tuple] = {}          # listeners and connections hash by identity
         for item in self._events:
-            batch[id(item[0])] = item            # a key keeps its first position
+            batch[item[0]] = item                # a key keeps its first position
         self._events.clear()
-        for k, conn in self._with_events.items():
+        for conn in self._with_events:
             evs = conn.drain_events()
             if evs:
-                batch[k] = (conn, evs[-1])
+                batch[conn] = (conn, evs[-1])
         self._with_events.clear()
         return list(batch.values())
 

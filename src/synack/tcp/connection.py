@@ -33,12 +33,19 @@ from synack.tcp.rtt import RttEstimator
 from synack.tcp.sack import Scoreboard
 from synack.tcp.sendbuf import SendBuffer
 from synack.tcp.states import Cause, State, advance
-from synack.wire.seq import MASK, seq_sub
+from synack.wire.seq import HALF, MASK
 from synack.wire.tcp import Flags, TcpSegment
 
 S = State
 ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
-SYNCHRONIZED_DATA_STATES = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)   # where text is accepted
+# The states as module globals: a member read off the Enum class (``State.CLOSED``) goes through
+# EnumType.__getattr__'s attribute hook, some ten times the cost of reading a global, and the
+# user calls and the output path test the state several times per segment.
+CLOSED, LISTEN, SYN_SENT, SYN_RECEIVED = S.CLOSED, S.LISTEN, S.SYN_SENT, S.SYN_RECEIVED
+ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT = S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT
+CLOSING, LAST_ACK, TIME_WAIT = S.CLOSING, S.LAST_ACK, S.TIME_WAIT
+SYNCHRONIZED_DATA_STATES = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2)   # where text is accepted
+_PASSIVE_OPEN, _CLOSE = Cause.PASSIVE_OPEN, Cause.CLOSE   # (causes every served connection takes: globals too)
 
 
 @dataclass(slots=True)
@@ -91,7 +98,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self.id = conn
         self.config = cfg = config if config is not None else TcpConfig()
         self.log = log
-        self.state = S.CLOSED
+        self.state = CLOSED
         self.iss = iss & MASK
         self.irs = 0
         self.ipv6 = ":" in conn.remote_addr
@@ -157,7 +164,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self.total_retrans = 0
         self._first_rexmit_time: float | None = None
         self._syn_rexmits = 0          # SYN or SYN,ACK retransmissions by the timer (RFC 6298 §5.7)
-        self.cc = congestion.make(cfg, self.mss)
+        self.cc = congestion.make(cfg, self._eff_mss())
         self._dupacks = 0
         self._in_recovery = False
         self._recover = -1
@@ -207,14 +214,14 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
 
     def listen(self, now: float) -> None:
         """[OPEN, passive] CLOSED -> LISTEN. The next SYN from the 4-tuple's peer is accepted."""
-        if self.state is not S.CLOSED:
+        if self.state is not CLOSED:
             raise ConnectionExists("connection already exists")   # §3.10.1
         self.passive = True
-        self._advance(Cause.PASSIVE_OPEN, now)
+        self._advance(_PASSIVE_OPEN, now)
 
     def connect(self, now: float) -> None:
         """[OPEN, active] CLOSED -> SYN-SENT; the SYN goes out at the next ``segments_to_send``."""
-        if self.state is not S.CLOSED:
+        if self.state is not CLOSED:
             raise ConnectionExists("connection already exists")   # §3.10.1
         self._now = now
         self._advance(Cause.ACTIVE_OPEN, now)
@@ -223,11 +230,11 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         """[SEND] Queue bytes; returns how many were taken (fewer when the buffer is full).
         Allowed before ESTABLISHED (queued until then, §3.10.2)."""
         st = self.state
-        if self.error is not None and st is S.CLOSED:
+        if self.error is not None and st is CLOSED:
             raise self.error
-        if st in (S.CLOSED, S.LISTEN):
+        if st in (CLOSED, LISTEN):
             raise NotConnected("connection does not exist")
-        if self._fin_off is not None or st in (S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSING, S.LAST_ACK, S.TIME_WAIT):
+        if self._fin_off is not None or st in (FIN_WAIT_1, FIN_WAIT_2, CLOSING, LAST_ACK, TIME_WAIT):
             raise BrokenPipe("connection closing")
         n = self.sndbuf.append(bytes(data))
         if n < len(data):
@@ -243,12 +250,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         if data:
             if self.log:
                 self.log(DataDelivered(self._now, self.id, len(data)))
-            if self.state.synchronized or self.state is S.SYN_RECEIVED:
+            if self.state.synchronized or self.state is SYN_RECEIVED:
                 self._maybe_window_update()
             return data
         if self._fin_rcvd:
             return b""
-        if self.state is S.CLOSED:
+        if self.state is CLOSED:
             if self.error is not None:
                 raise self.error
             raise NotConnected("connection does not exist")
@@ -266,22 +273,22 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         """[CLOSE] (half close): FIN after the queued data; receiving goes on (§3.10.4)."""
         self._now = now
         st = self.state
-        if st is S.CLOSED:
+        if st is CLOSED:
             if self.error is not None:
                 raise self.error
             raise NotConnected("connection does not exist")
-        if st in (S.LISTEN, S.SYN_SENT):
+        if st in (LISTEN, SYN_SENT):
             self._advance(Cause.CLOSE_UNSYNCED, now)              # delete the TCB
             return
-        if st in (S.CLOSING, S.LAST_ACK, S.TIME_WAIT):
+        if st in (CLOSING, LAST_ACK, TIME_WAIT):
             raise BrokenPipe("connection closing")                # §3.10.4
         if self._fin_off is not None:
             # FIN-WAIT-1/2: "An 'ok' response would be acceptable, too, as long as a second FIN
             # is not emitted" (§3.10.4); Linux's shutdown(SHUT_WR) repeated returns 0 too.
             return
-        if st in (S.SYN_RECEIVED, S.ESTABLISHED, S.CLOSE_WAIT):
+        if st in (SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT):
             self._fin_off = self.sndbuf.end
-            self._advance(Cause.CLOSE, now)   # SYN-RECEIVED/ESTABLISHED -> FIN-WAIT-1, CLOSE-WAIT -> LAST-ACK
+            self._advance(_CLOSE, now)   # SYN-RECEIVED/ESTABLISHED -> FIN-WAIT-1, CLOSE-WAIT -> LAST-ACK
             return
         raise BrokenPipe("connection closing")
 
@@ -294,10 +301,10 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._read_closed = True
         self._arm_fin_wait_2(now)
         if (self.config.rst_on_close_with_unread and self.rcvbuf.readable
-                and self.state in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_1, S.FIN_WAIT_2, S.SYN_RECEIVED)):
+                and self.state in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, SYN_RECEIVED)):
             self.abort(now)
             return
-        if self.state is S.CLOSED:
+        if self.state is CLOSED:
             return
         if self._fin_off is None:
             self.shutdown_write(now)
@@ -308,9 +315,9 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         timeout is routine for a socket layer, so it is no error here, like SO_LINGER 0 close)."""
         self._now = now
         st = self.state
-        if st is S.CLOSED:
+        if st is CLOSED:
             return
-        if st in (S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT):
+        if st in (SYN_RECEIVED, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT):
             with_ack = self.config.rst_ack_on_abort
             # RFC 7323 §5.2: "If an <RST> is being generated because of a user abort, and
             # Snd.TS.OK is set, then a Timestamps option SHOULD be included in the <RST>"
@@ -347,16 +354,25 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             best = self._now
         return best
 
-    @property
-    def mss(self) -> int:
+    # The queries below that the output path asks several times per segment are plain methods
+    # (``_eff_mss()``...) with the public property as an alias: a property read goes through C
+    # and a fresh interpreter frame, several times the cost of a method call from Python code.
+
+    def _eff_mss(self) -> int:
         """Effective send MSS (RFC 9293 §3.7.1, MUST-16): the peer's MSS, our own limit and the
         path MTU, less the TCP options every segment carries (RFC 6691 §2)."""
-        m = min(self.peer_mss, self.adv_mss)
-        if self.pmtu_mss is not None:
-            m = min(m, self.pmtu_mss)
+        m = self.peer_mss
+        adv = self.config.advertised_mss(self.ipv6)
+        if adv < m:                 # min() and max() written out: the builtins parse keyword
+            m = adv                 # arguments on every call, ~20 times a comparison's cost
+        pm = self.pmtu_mss
+        if pm is not None and pm < m:
+            m = pm
         if self.ts_ok:
             m -= 12
-        return max(m, 64)
+        return m if m > 64 else 64
+
+    mss = property(_eff_mss)
 
     @property
     def adv_mss(self) -> int:
@@ -371,30 +387,36 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     def snd_nxt(self) -> int:
         return self._seq(self._nxt)
 
-    @property
-    def rcv_nxt(self) -> int:
+    def _rcv_nxt(self) -> int:
         return (self.irs + 1 + self.rcvbuf.next_offset + (1 if self._fin_rcvd else 0)) & MASK
+
+    rcv_nxt = property(_rcv_nxt)
 
     @property
     def rcv_wnd(self) -> int:
-        return max(seq_sub(self._rcv_adv, self.rcv_nxt), 0)
+        d = (self._rcv_adv - self._rcv_nxt()) & MASK
+        return d if d < HALF else 0     # max(seq_sub(RCV.ADV, RCV.NXT), 0)
 
-    @property
-    def flight_size(self) -> int:
-        return max(self._nxt - self._una, 0)
+    def _flight_size(self) -> int:
+        d = self._nxt - self._una
+        return d if d > 0 else 0
 
-    @property
-    def cwnd(self) -> int:
+    flight_size = property(_flight_size)
+
+    def _cwnd(self) -> int:
         """The congestion window in force: PRR's during SACK recovery (RFC 6937), else the
         controller's plus NewReno's inflation (RFC 5681 §3.2 steps 3-4)."""
         if self._in_recovery and self.sack_ok:
             return self._prr_cwnd
         return self.cc.cwnd + self._inflate
 
-    @property
-    def pipe(self) -> int:
+    cwnd = property(_cwnd)
+
+    def _pipe(self) -> int:
         """RFC 6675 pipe with SACK; FlightSize without."""
-        return self.sb.pipe if self.sack_ok and self._una >= 0 else self.flight_size
+        return self.sb.pipe if self.sack_ok and self._una >= 0 else self._flight_size()
+
+    pipe = property(_pipe)
 
     def time_wait_snapshot(self) -> tuple:
         """What a compact TIME-WAIT record (``synack.stack.timewait.TimeWait``) keeps to answer
@@ -402,11 +424,13 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         RCV.NXT of the ACK it would send (<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, RFC 9293
         §3.10.7.4), the receive window and window field, the timestamp state (RFC 7323 §5.3), the
         challenge ACK count (RFC 5961 §7), the 2 MSL deadline and the settings these rules read."""
-        if self.state is not S.TIME_WAIT:
+        if self.state is not TIME_WAIT:
             raise LocalError(f"no TIME-WAIT snapshot in {self.state.name}")
         cfg = self.config
-        window = self._advertise_window()
-        return (self._seq(self._nxt_for_rst()), self.rcv_nxt, self.rcv_wnd, window, self.max_snd_wnd,
+        rcv_nxt = self._rcv_nxt()
+        window = self._advertise_window(rcv_nxt)
+        wnd = (self._rcv_adv - rcv_nxt) & MASK          # self.rcv_wnd, RCV.ADV as the window left it
+        return (self._seq(self._nxt_for_rst()), rcv_nxt, wnd if wnd < HALF else 0, window, self.max_snd_wnd,
                 self.ts_ok, self.ts_recent, self._ts_recent_age, self._ts_offset, self._last_ack_sent,
                 self._chal_second, self._chal_count, self.timers.time_wait, cfg.msl, cfg.rfc5961,
                 cfg.challenge_ack_limit, cfg.tolerate_missing_ts, cfg.tos & ~3, cfg.rst_timestamps)
@@ -438,7 +462,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer whose deadline is <= now."""
-        self._now = max(self._now, now)
+        if now > self._now:
+            self._now = now                 # max(self._now, now)
         t = self.timers
         if t.time_wait is not None and t.time_wait <= now:
             t.time_wait = None
@@ -448,7 +473,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         if t.fin_wait_2 is not None and t.fin_wait_2 <= now:
             t.fin_wait_2 = None
             self._trace_timer("fin_wait_2", now)
-            if self.state is S.FIN_WAIT_2:
+            if self.state is FIN_WAIT_2:
                 # The application closed and the peer never sent its FIN: RFC 9293 would wait
                 # forever; Linux (tcp_fin_timeout) lets the connection go, silently. FreeBSD
                 # only once nothing came for that long (tcp_timer_2msl), else it looks again.
@@ -461,7 +486,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         if t.connect is not None and t.connect <= now:
             t.connect = None
             self._trace_timer("connect", now)
-            if self.state in (S.SYN_SENT, S.SYN_RECEIVED):
+            if self.state in (SYN_SENT, SYN_RECEIVED):
                 self._give_up(now, "connection establishment timed out")   # RFC 9293 §3.8.3 (R2 for a SYN)
                 return
         if t.rack is not None and t.rack <= now:
@@ -476,7 +501,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             t.rto = None
             self._trace_timer("rto", now)
             self._on_rto(now)
-            if self.state is S.CLOSED:
+            if self.state is CLOSED:
                 return          # gave up: ``t`` is the old record, a due delayed ACK must not fire
         if t.persist is not None and t.persist <= now:
             t.persist = None
@@ -499,7 +524,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         """Retransmission timeout: RFC 6298 §5.4-5.6 (retransmit the earliest unacked segment,
         back off), RFC 5681 §3.1 (cwnd = 1 SMSS), RFC 9293 §3.8.3 (give up after R1/R2)."""
         st = self.state
-        if st in (S.CLOSED, S.LISTEN, S.TIME_WAIT) or self._una >= self._max:
+        if st in (CLOSED, LISTEN, TIME_WAIT) or self._una >= self._max:
             return
         # The peer closed its window under data in flight. The segment at the front is sent
         # anyway (§3.10.8) and works as a window probe: while the peer answers, the connection
@@ -514,12 +539,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             self._syn_rexmits += 1
         if self._first_rexmit_time is None:
             self._first_rexmit_time = now
-        limit = (self.config.syn_retries if st is S.SYN_SENT else
-                 self.config.synack_retries if st is S.SYN_RECEIVED else self.config.r2_retries)
+        limit = (self.config.syn_retries if st is SYN_SENT else
+                 self.config.synack_retries if st is SYN_RECEIVED else self.config.r2_retries)
         too_old = (self.config.user_timeout is not None
                    and now - self._first_rexmit_time >= self.config.user_timeout)
         if self.retries > limit or too_old or (probe and now - self._last_rcv > self.config.max_rto):
-            self._give_up(now, "retransmissions exhausted" if st.synchronized or st is S.SYN_RECEIVED
+            self._give_up(now, "retransmissions exhausted" if st.synchronized or st is SYN_RECEIVED
                           else "SYN retransmissions exhausted")
             return
         if self.retries == self.config.r1_retries and not probe:
@@ -603,14 +628,14 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._now = max(self._now, now)
         if not self.config.keepalive:
             self.timers.keepalive = None
-        elif self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+        elif self.state in (ESTABLISHED, CLOSE_WAIT):
             t = now + self.config.keepalive_idle
             if restart or self.timers.keepalive is None or self.timers.keepalive > t:
                 self.timers.keepalive = t
 
     def _on_keepalive(self, now: float) -> None:
         """Keep-alive probe: SEG.SEQ = SND.NXT-1, no data (RFC 9293 §3.8.4, MUST-26..29)."""
-        if not self.config.keepalive or self.state not in (S.ESTABLISHED, S.CLOSE_WAIT):
+        if not self.config.keepalive or self.state not in (ESTABLISHED, CLOSE_WAIT):
             return
         if self._una < self._max or self._nxt < self.sndbuf.end:
             # MUST-26: only when no sent data is outstanding (the RTO or persist timer watches
@@ -649,7 +674,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         """FIN-WAIT-2 after close() (no application to read the peer's data or FIN): the
         connection goes after ``fin_wait_2_timeout`` (Linux tcp_close / tcp_fin_timeout)."""
         timeout = self.config.fin_wait_2_timeout
-        if (timeout is not None and self._read_closed and self.state is S.FIN_WAIT_2
+        if (timeout is not None and self._read_closed and self.state is FIN_WAIT_2
                 and self.timers.fin_wait_2 is None):
             self.timers.fin_wait_2 = now + timeout
 
@@ -662,18 +687,20 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         new = advance(old, cause)
         self.state = new
         self.state_history.append((now, new))
-        self._events.append(StateChanged(now, self.id, old, new, cause._value_))   # (.value is a slow descriptor)
+        ev = StateChanged(now, self.id, old, new, cause._value_)   # (.value is a slow descriptor)
+        self._events.append(ev)
         if self.log:
-            self.log(self._events[-1])
-        if new in (S.SYN_SENT, S.SYN_RECEIVED):
-            if self.config.connect_timeout is not None and self.timers.connect is None:
-                self.timers.connect = now + self.config.connect_timeout
+            self.log(ev)
+        cfg = self.config
+        if new is SYN_SENT or new is SYN_RECEIVED:
+            if cfg.connect_timeout is not None and self.timers.connect is None:
+                self.timers.connect = now + cfg.connect_timeout
         else:
             self.timers.connect = None
-        if new is S.ESTABLISHED:
+        if new is ESTABLISHED:
             self._events.append(Connected(now, self.id))
-            if self.config.rcv_buf_round_mss:
-                m = self.mss
+            if cfg.rcv_buf_round_mss:
+                m = self._eff_mss()
                 self.rcvbuf.capacity = -(-self.rcvbuf.capacity // m) * m    # FreeBSD tcp_mss()
             # RFC 6298 §5.7 (MUST): a SYN that timed out leaves RTO at 3 s for the data (Linux:
             # TCP_TIMEOUT_FALLBACK); RFC 5681 §3.1 / RFC 6928 §2: IW of one segment after more
@@ -682,13 +709,13 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             self.cc.syn_lost(self._syn_rexmits)
             if self.config.keepalive:
                 self._arm("keepalive", now + self.config.keepalive_idle, now)
-        elif new is S.FIN_WAIT_2:
+        elif new is FIN_WAIT_2:
             self._arm_fin_wait_2(now)
-        elif new is S.TIME_WAIT:
+        elif new is TIME_WAIT:
             t = self.timers
             t.rto = t.persist = t.keepalive = t.delayed_ack = t.rack = t.tlp = t.fin_wait_2 = None
             t.time_wait = now + 2 * self.config.msl             # MUST-13
-        elif new is S.CLOSED:
+        elif new is CLOSED:
             self.timers = Timers()
             self._ack_now = False
             self._events.append(Closed(now, self.id))

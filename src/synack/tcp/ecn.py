@@ -22,6 +22,9 @@ from synack.tcp.states import State
 from synack.wire.tcp import Flags, TcpSegment
 
 ACK, SYN, RST, ECE, CWR = Flags.ACK, Flags.SYN, Flags.RST, Flags.ECE, Flags.CWR
+_ACK, _ECE, _CWR = 0x10, 0x40, 0x80             # the same bits as plain ints
+_LISTEN = State.LISTEN                          # (a member read off the Enum class is slow)
+_NO_FLAGS = Flags(0)                            # (calling the Enum class is slow: made once)
 NOT_ECT, ECT1, ECT0, CE = 0, 1, 2, 3            # RFC 3168 §5, the two low bits of TOS / Traffic Class
 
 
@@ -39,6 +42,8 @@ class EcnMixin:
     def ip_tos(self, seg: TcpSegment) -> int:
         """The IPv4 TOS / IPv6 Traffic Class octet for ``seg``: ``TcpConfig.tos`` (the DSCP part;
         TCP owns the ECN bits, as Linux's IP_TOS on a stream socket) and ``ecn_codepoint``."""
+        if not self._ect_out:
+            return self.config.tos & ~3         # ecn_codepoint(seg) is Not-ECT (0) for every segment
         return (self.config.tos & ~3) | self.ecn_codepoint(seg)
 
     # ================================================================ negotiation (§6.1.1)
@@ -48,25 +53,26 @@ class EcnMixin:
         if syn_ack:
             # "If a host has received an ECN-setup SYN packet, then it MAY send an ECN-setup
             # SYN-ACK packet. Otherwise, it MUST NOT" (§6.1.1): ecn_ok holds only then.
-            return ECE if self.ecn_ok else Flags(0)
+            return ECE if self.ecn_ok else _NO_FLAGS
         if self.config.ecn != "on":
-            return Flags(0)
+            return _NO_FLAGS
         if self._syn_rexmits <= self.config.ecn_syn_retries:
             return ECE | CWR
         # §6.1.1.1: no answer to ECN-setup SYNs; the next ones go without ECE and CWR (MAY), and
         # then "A host MUST NOT set ECT on data packets unless ... has sent no non-ECN-setup SYN".
         self._ecn_plain_syn = True
-        return Flags(0)
+        return _NO_FLAGS
 
     def _ecn_take_syn(self, seg: TcpSegment) -> None:
         """The peer's SYN (in LISTEN, or a simultaneous open's in SYN-SENT) or SYN-ACK decides
         ECN (§6.1.1): ECN-setup SYN is ECE and CWR, ECN-setup SYN-ACK is ECE without CWR."""
-        f = seg.flags & (ECE | CWR)
-        if self.state is State.LISTEN:
-            ok = self.config.ecn != "off" and f == ECE | CWR
+        flags = int(seg.flags)                  # (each ``&`` on Flags is a Python call)
+        f = flags & (_ECE | _CWR)
+        if self.state is _LISTEN:
+            ok = self.config.ecn != "off" and f == _ECE | _CWR
         else:   # we sent a SYN: it must have been ECN-setup, and no plain one after it
             ok = (self.config.ecn == "on" and not self._ecn_plain_syn
-                  and f == (ECE if seg.flags & ACK else ECE | CWR))
+                  and f == (_ECE if flags & _ACK else _ECE | _CWR))
         self.ecn_ok = ok
         if ok and self.log:
             self.log(EcnSignal(self._now, self.id, "negotiated"))

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from synack.tcp.events import OptionError
 from synack.tcp.states import State
-from synack.wire.seq import MASK, seq_le, seq_lt, seq_sub
+from synack.wire.seq import HALF, MASK, MOD, seq_sub
 from synack.wire.tcp import _FLAGS, Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
 
 S = State
+# The states tested on every output pass as module globals (see connection.py: reading a member
+# off the Enum class is some ten times slower)
+SYN_SENT, SYN_RECEIVED, FIN_WAIT_1, TIME_WAIT = S.SYN_SENT, S.SYN_RECEIVED, S.FIN_WAIT_1, S.TIME_WAIT
 PAWS_IDLE = 24 * 86400.0    # RFC 7323 §5.5: TS.Recent is invalidated after 24 days idle
 ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.URG
 ECE, CWR = Flags.ECE, Flags.CWR
-_FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40   # plain ints
+SYN_ACK = SYN | ACK
+_FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80   # plain ints
 _NOP = Nop()
 
 
@@ -30,21 +34,22 @@ class OutputMixin:
         both SYNs carry it, RFC 7323 §2.2), SACK-permitted (RFC 2018 §2), timestamps (RFC 7323 §3.2)."""
         cfg = self.config
         offered = not self._syn_bare()                   # what our (last) SYN offered
-        if seg.mss is not None:
-            self.peer_mss = max(seg.mss, 64)
-        if cfg.window_scaling and seg.wscale is not None and offered:
+        mss, wscale = seg.mss, seg.wscale                # (each a search of the options)
+        if mss is not None:
+            self.peer_mss = mss if mss > 64 else 64
+        if cfg.window_scaling and wscale is not None and offered:
             self.ws_ok = True
-            self.snd_wscale = min(seg.wscale, 14)         # RFC 7323 §2.3: shifts above 14 are 14
-            if seg.wscale > 14 and self.log:
+            self.snd_wscale = wscale if wscale < 14 else 14   # RFC 7323 §2.3: shifts above 14 are 14
+            if wscale > 14 and self.log:
                 # RFC 7323 §2.3: "the TCP SHOULD log the error but MUST use 14"
-                self.log(OptionError(self._now, self.id, "wscale", seg.wscale, 14))
+                self.log(OptionError(self._now, self.id, "wscale", wscale, 14))
             self.rcv_wscale = cfg.offered_wscale()
         else:
             self.ws_ok = False
             self.snd_wscale = self.rcv_wscale = 0
         self.sack_ok = cfg.sack and seg.sack_permitted and offered
         self.ts_ok = cfg.timestamps and seg.timestamps is not None and offered
-        self.cc.set_mss(self.mss)
+        self.cc.set_mss(self._eff_mss())
 
     def _syn_bare(self) -> bool:
         """FreeBSD rexmit_drop_options (TcpConfig.syn_rexmit_drop_options): from the third
@@ -52,8 +57,9 @@ class OutputMixin:
         return self.config.syn_rexmit_drop_options and not self.passive and self._syn_rexmits >= 3
 
     def _update_window_from_syn(self, seg: TcpSegment) -> None:
-        self.snd_wnd = seg.window                        # never scaled in a SYN (RFC 7323 §2.2)
-        self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+        self.snd_wnd = w = seg.window                    # never scaled in a SYN (RFC 7323 §2.2)
+        if w > self.max_snd_wnd:
+            self.max_snd_wnd = w
         self._wl1, self._wl2 = seg.seq, seg.ack
 
     def _ts_from_segment(self, seg: TcpSegment, now: float, force: bool = False) -> None:
@@ -64,9 +70,11 @@ class OutputMixin:
         ts = seg.timestamps
         if ts is None:
             return
-        if force or (seq_le(seg.seq, self._last_ack_sent)
-                     and (seq_le(self.ts_recent, ts.val) or self._ts_recent_stale(now))):
-            self.ts_recent = ts.val
+        # (seq_le(a, b) written out as ((b - a) & MASK) < HALF: this runs for every segment)
+        val = ts.val
+        if force or (((self._last_ack_sent - seg.seq) & MASK) < HALF
+                     and (((val - self.ts_recent) & MASK) < HALF or self._ts_recent_stale(now))):
+            self.ts_recent = val
             self._ts_recent_age = now
 
     def _ts_recent_stale(self, now: float) -> bool:
@@ -77,7 +85,8 @@ class OutputMixin:
         """RFC 7323 §5.3 R1: a timestamp older than TS.Recent (valid, §5.5) on a non-RST
         segment: not acceptable. Timestamps compare modulo 2**32 like sequence numbers (§5.2)."""
         ts = seg.timestamps
-        return (ts is not None and not int(seg.flags) & _RST and seq_lt(ts.val, self.ts_recent)
+        # (seq_lt(a, b) written out as 0 < ((b - a) & MASK) < HALF: this runs for every segment)
+        return (ts is not None and not int(seg.flags) & _RST and 0 < ((self.ts_recent - ts.val) & MASK) < HALF
                 and not self._ts_recent_stale(now))
 
     def _ts_now(self, now: float) -> int:
@@ -85,7 +94,7 @@ class OutputMixin:
 
     def _syn_options(self, syn_ack: bool, now: float) -> tuple:
         cfg = self.config
-        adv = self.adv_mss
+        adv = cfg.advertised_mss(self.ipv6)
         mss = Mss(min(adv, self.pmtu_mss + (12 if self.ts_ok else 0)) if self.pmtu_mss else adv)
         if syn_ack:
             ws = self.ws_ok
@@ -98,21 +107,37 @@ class OutputMixin:
         wscale = WindowScale(cfg.offered_wscale()) if ws else None
         return syn_option_layout(cfg.syn_option_order, mss, wscale, sack, ts)
 
-    def _advertise_window(self) -> int:
+    def _advertise_window(self, rcv_nxt: int | None = None) -> int:
         """The window field for a non-SYN segment, with receiver-side SWS avoidance
         (RFC 9293 §3.8.6.2.2): the right edge moves only by at least min(buffer/2, MSS), and
-        never moves left (RFC 7323 §2.4: no shrinking)."""
-        rcv_nxt = self.rcv_nxt
-        cur = max(seq_sub(self._rcv_adv, rcv_nxt), 0)
-        free = self.rcvbuf.window
-        step = min(self.rcvbuf.capacity // 2, self.adv_mss)
-        new = free if free - cur >= step or free >= self.rcvbuf.capacity else cur
-        new = max(new, cur)
-        field = min(new >> self.rcv_wscale, 65535)
-        edge = (rcv_nxt + (field << self.rcv_wscale)) & MASK
-        if seq_lt(self._rcv_adv, edge):
+        never moves left (RFC 7323 §2.4: no shrinking). ``rcv_nxt``: RCV.NXT if the caller has
+        it at hand. (min, max, seq_sub and seq_lt written out: this runs for every segment.)"""
+        if rcv_nxt is None:
+            rcv_nxt = self._rcv_nxt()
+        adv = self._rcv_adv
+        cur = (adv - rcv_nxt) & MASK
+        if cur >= HALF:
+            cur = 0                                      # max(seq_sub(RCV.ADV, RCV.NXT), 0)
+        rb = self.rcvbuf
+        free = rb.window
+        cap = rb.capacity
+        step = cap // 2
+        mss = self.config.advertised_mss(self.ipv6)
+        if mss < step:
+            step = mss
+        new = free if free - cur >= step or free >= cap else cur
+        if new < cur:
+            new = cur
+        shift = self.rcv_wscale
+        field = new >> shift
+        if field > 65535:
+            field = 65535
+        wnd = field << shift
+        edge = (rcv_nxt + wnd) & MASK
+        if 0 < ((edge - adv) & MASK) < HALF:             # seq_lt(RCV.ADV, edge)
             self._rcv_adv = edge
-        self._rcv_wnd_max = max(self._rcv_wnd_max, field << self.rcv_wscale)
+        if wnd > self._rcv_wnd_max:
+            self._rcv_wnd_max = wnd
         return field
 
     def _maybe_window_update(self) -> None:
@@ -125,9 +150,19 @@ class OutputMixin:
         that window, and the next ACK carries the larger one. The window a segment can carry is
         capped at 65535 << Rcv.Wind.Shift: a larger free buffer is no reason for an update that
         cannot say more (and would look like a duplicate ACK to the peer)."""
-        cur = max(seq_sub(self._rcv_adv, self.rcv_nxt), 0)
-        could = min(self.rcvbuf.window, 65535 << self.rcv_wscale)
-        step = max(min(self.rcvbuf.capacity // 2, self.adv_mss), 1)
+        # (max/min written out: the builtins parse keyword arguments on every call)
+        cur = (self._rcv_adv - self._rcv_nxt()) & MASK
+        if cur >= HALF:
+            cur = 0                                      # max(seq_sub(RCV.ADV, RCV.NXT), 0)
+        rb = self.rcvbuf
+        could, limit = rb.window, 65535 << self.rcv_wscale
+        if limit < could:
+            could = limit
+        step, mss = rb.capacity // 2, self.config.advertised_mss(self.ipv6)
+        if mss < step:
+            step = mss
+        if step < 1:
+            step = 1
         if could - cur >= step and could >= 2 * cur and 2 * cur <= self._rcv_wnd_max:
             self._ack_now = True
 
@@ -137,7 +172,8 @@ class OutputMixin:
         return (self.iss + 1 + off) & MASK
 
     def _ack_off(self, ack: int) -> int:
-        return self._una + seq_sub(ack, self._seq(self._una))
+        d = (ack - (self.iss + 1 + self._una)) & MASK    # seq_sub(ack, self._seq(self._una))
+        return self._una + (d - MOD if d >= HALF else d)
 
     def _nxt_for_rst(self) -> int:
         """The highest SND.NXT reached (BSD snd_max): what RSTs and pure ACKs carry."""
@@ -153,20 +189,24 @@ class OutputMixin:
             f &= ~_ACK
         if self._ecn_echo and f & _ACK and not f & (_SYN | _RST):
             f |= _ECE                            # RFC 3168 §6.1.3, until a CWR arrives
-        ackno = self.rcv_nxt if f & _ACK else 0
+        rcv_nxt = self._rcv_nxt()
+        ackno = rcv_nxt if f & _ACK else 0
         if f & _RST:
             window = 0
         elif f & _SYN:
             # the window in a SYN is never scaled (RFC 7323 §2.2)
-            window = self.config.syn_window_field(self.rcvbuf.capacity,
-                                                  self.adv_mss - (12 if f & _ACK and self.ts_ok else 0))
+            cfg = self.config
+            window = cfg.syn_window_field(self.rcvbuf.capacity,
+                                          cfg.advertised_mss(self.ipv6) - (12 if f & _ACK and self.ts_ok else 0))
             if f & _ACK:
-                self._rcv_adv = (self.rcv_nxt + window) & MASK
-                self._rcv_wnd_max = max(self._rcv_wnd_max, window)
+                self._rcv_adv = (rcv_nxt + window) & MASK
+                if window > self._rcv_wnd_max:
+                    self._rcv_wnd_max = window
         else:
-            window = self._advertise_window()
+            window = self._advertise_window(rcv_nxt)
         if self.ts_ok and (not f & (_SYN | _RST) or (ts_on_rst and not f & _SYN)):
-            options = (_NOP, _NOP, Timestamps(self._ts_now(self._now), self.ts_recent)) + options
+            ts = Timestamps((int(self._now * 1000) + self._ts_offset) & MASK, self.ts_recent)   # _ts_now()
+            options = (_NOP, _NOP, ts) + options if options else (_NOP, _NOP, ts)
         if self.sack_ok and f & _ACK and not f & _SYN and (self.rcvbuf.ooo_bytes or self._dsack):
             base = self.irs + 1
             blocks = tuple(((base + a) & MASK, (base + b) & MASK) for a, b in self._sack_out_blocks())
@@ -187,27 +227,27 @@ class OutputMixin:
         carry (RFC 9293 §3.7.1: the MSS counts data only, options come out of the same MTU)."""
         if self.sack_ok and (self.rcvbuf.ooo_bytes or self._dsack):
             n = len(self._sack_out_blocks())
-            return max(self.mss - (4 + 8 * n), 64)
-        return self.mss
+            return max(self._eff_mss() - (4 + 8 * n), 64)
+        return self._eff_mss()
 
     def _syn_owed(self) -> bool:
         """Our SYN (SYN-SENT) or SYN,ACK is to be (re)sent. CLOSE in SYN-RECEIVED enters
         FIN-WAIT-1 before our SYN is acknowledged (§3.10.4); the SYN,ACK is still ours to repeat."""
-        return self._nxt < 0 and (self.state is S.SYN_SENT or self.state is S.SYN_RECEIVED
-                                  or (self._una < 0 and self.state is S.FIN_WAIT_1))
+        return self._nxt < 0 and (self.state is SYN_SENT or self.state is SYN_RECEIVED
+                                  or (self._una < 0 and self.state is FIN_WAIT_1))
 
     def _sendable(self) -> bool:
         """Is a segment owed right now? (No side effects: this feeds next_timer.)"""
         if self._queue or self._ack_now:
             return True
         st = self.state
-        if self._syn_owed():
+        if self._nxt < 0 and self._syn_owed():          # (never owed once SND.NXT >= 0)
             return True
-        if not st.synchronized or st is S.TIME_WAIT or self._una < 0:
+        if not st.synchronized or st is TIME_WAIT or self._una < 0:
             return False
         if self.sack_ok and self._sack_rexmit_due() is not None:
             return True
-        if self._next_data_segment(dry_run=True) is not None:
+        if self._next_data_segment() is not None:      # (a dry run: it changes nothing)
             return True
         return self.sack_ok and self._sack_last_resort() is not None
 
@@ -232,19 +272,24 @@ class OutputMixin:
             budget = self._sack_send_budget()
             if self._in_recovery and budget > 0:
                 budget = max(budget, mss)          # PRR counts whole segments (RFC 6937 §3)
-            usable = min(wnd_room, budget)
+            usable = wnd_room if wnd_room < budget else budget      # min(); see below
         else:
-            cwnd = self.cwnd
+            cwnd = self._cwnd()
             if self._ghost:
                 # duplicates overtaken by a cumulative ACK are still in the network (see
                 # InputMixin._note_go_back_n); one segment may always go, for the timer's sake
-                cwnd = max(cwnd - self._ghost, self.mss)
+                cwnd = max(cwnd - self._ghost, self._eff_mss())
             if (self.config.limited_transmit and not self._in_recovery
                     and 0 < self._dupacks < self.config.dupthresh):
                 # RFC 3042 §2: on the first two duplicate ACKs, up to cwnd + 2 segments.
-                cwnd += min(self._dupacks, 2) * self.mss
-            usable = self._una + min(self.snd_wnd, cwnd) - nxt
-        n = min(avail, mss, usable)
+                cwnd += min(self._dupacks, 2) * self._eff_mss()
+            w = self.snd_wnd
+            usable = self._una + (w if w < cwnd else cwnd) - nxt      # min(snd_wnd, cwnd)
+        # n = min(avail, mss, usable), written out as the other min() and max() on the
+        # per-segment path: the builtins parse keyword arguments on every call
+        n = avail if avail < mss else mss
+        if usable < n:
+            n = usable
         if n <= 0:
             return None
         if n == mss and self._tso_ok(nxt, mss):
@@ -286,8 +331,8 @@ class OutputMixin:
         Linux's tcp_cwnd_validate). Per window of data: whether the flight came within a segment
         of cwnd (what stopped the sending), and the most that was in flight. A new window starts
         when SND.UNA passes the previous one's end, or at once on a stronger signal."""
-        p = self.pipe
-        limited = p + self.mss > self.cwnd
+        p = self._pipe()
+        limited = p + self._eff_mss() > self._cwnd()
         if (self._una >= self._cwnd_used_end or limited
                 or (not self._cwnd_full and p > self._cwnd_used)):
             self._cwnd_full = limited
@@ -301,11 +346,12 @@ class OutputMixin:
         cfg = self.config
         if cfg.tso_max < 2 * mss or nxt < self._max or self._in_recovery or self._dupacks:
             return False
-        return cfg.mss is None and self.mss + (12 if self.ts_ok else 0) == self.adv_mss
+        return cfg.mss is None and self._eff_mss() + (12 if self.ts_ok else 0) == cfg.advertised_mss(self.ipv6)
 
     def segments_to_send(self, now: float) -> list[TcpSegment]:
         """Every segment owed at ``now`` (due timers are handled first)."""
-        self._now = max(self._now, now)
+        if now > self._now:
+            self._now = now                                  # max(self._now, now)
         t = self.timers           # _due() less its "send" check (a dry run of the sending below)
         for d in t.deadlines(t):
             if d is not None and d <= now:
@@ -318,11 +364,11 @@ class OutputMixin:
                 self._trace_out(seg, now, retransmit)
             self._queue = []
         st = self.state
-        if st is S.SYN_SENT and self._nxt < 0:
+        if st is SYN_SENT and self._nxt < 0:
             out.append(self._send_syn(now, SYN))
-        elif self._syn_owed():
-            out.append(self._send_syn(now, SYN | ACK))
-        if st.synchronized and st is not S.TIME_WAIT and self._una >= 0:
+        elif self._nxt < 0 and self._syn_owed():            # (never owed once SND.NXT >= 0)
+            out.append(self._send_syn(now, SYN_ACK))
+        if st.synchronized and st is not TIME_WAIT and self._una >= 0:
             if self.sack_ok:
                 # RFC 6675 NextSeg() rule (1) before rule (2): lost segments first.
                 while (rec := self._sack_rexmit_due()) is not None:
@@ -353,23 +399,24 @@ class OutputMixin:
             self._note_cwnd_use()
             self._check_persist(now)
             self._out_una = self._una
-        if self._ack_now and (st.synchronized or st is S.SYN_RECEIVED):
+        if self._ack_now and (st.synchronized or st is SYN_RECEIVED):
             # A pure ACK carries the highest sequence number sent, not a rewound SND.NXT: a peer
             # that already has the retransmitted data would find SND.NXT old and drop the ACK
             # unread (4.4BSD tcp_output uses snd_max here for the same reason).
             out.append(self._note_sent(self._segment(self._seq(self._nxt_for_rst()), ACK), now, False))
-        self._ecn_batch_done()
+        if self._ect_new or self._ect_out:                   # (what _ecn_batch_done tests first)
+            self._ecn_batch_done()
         return out
 
     def _transmit_new(self, off: int, n: int, fin: bool, now: float) -> TcpSegment:
         """Book-keeping for data (and/or FIN) leaving at SND.NXT = ``off``; returns the segment."""
         payload = self.sndbuf.peek(off, n) if n else b""
-        flags = ACK | (FIN if fin else 0) | (PSH if payload and off + n == self.sndbuf.end else 0)
+        f = _ACK | (_FIN if fin else 0) | (_PSH if payload and off + n == self.sndbuf.end else 0)
         retransmit = off < self._max
         if self._ecn_cwr and payload and not retransmit:
-            flags |= CWR                         # RFC 3168 §6.1.2: the first new data after a reduction
+            f |= _CWR                            # RFC 3168 §6.1.2: the first new data after a reduction
             self._ecn_cwr = False
-        seg = self._segment(self._seq(off), flags, payload)
+        seg = self._segment(self._seq(off), _FLAGS[f], payload)
         if payload and not retransmit:
             self._ecn_mark_new(seg)              # ECT(0): RFC 3168 §6.1.2, not on retransmissions (§6.1.5)
             if (self.config.quickack_pingpong and self._last_data_rcv is not None
@@ -408,7 +455,8 @@ class OutputMixin:
                 self._lt_sent += sent - clock
             else:
                 self._lt_sent += self._nxt - off
-        self._max = max(self._max, self._nxt)
+        if self._nxt > self._max:
+            self._max = self._nxt
         self._last_data_snd = now
         if self.timers.rto is None:
             self._arm_rto(now, self.rtt.rto)                         # RFC 6298 §5.1
@@ -419,11 +467,14 @@ class OutputMixin:
         # new segment answering the peer's SYN (RFC 9293 §3.5 Figure 8).
         retransmit = self._max >= 0 and not self._synack_fresh
         self._synack_fresh = False
-        flags |= self._ecn_syn_flags(bool(flags & ACK))              # RFC 3168 §6.1.1
-        seg = self._segment(self.iss, flags, options=self._syn_options(bool(flags & ACK), now),
-                            ack=bool(flags & ACK))
+        syn_ack = bool(int(flags) & _ACK)                            # (else a SYN)
+        ecn = self._ecn_syn_flags(syn_ack)                           # RFC 3168 §6.1.1
+        if ecn:
+            flags |= ecn
+        seg = self._segment(self.iss, flags, options=self._syn_options(syn_ack, now), ack=syn_ack)
         self._nxt = 0
-        self._max = max(self._max, 0)
+        if self._max < 0:
+            self._max = 0
         if not retransmit:
             self._rtt_off, self._rtt_time = -1, now
         if self.timers.rto is None:
@@ -458,7 +509,7 @@ class OutputMixin:
         too small for SWS avoidance) keeps it back: nothing else would wake the sender if the
         peer's window update were lost (RFC 9293 §3.8.6.1, §3.8.6.2.1)."""
         if (self._nxt < self.sndbuf.end and self._una >= self._max and self.timers.persist is None
-                and self.timers.rto is None and self._next_data_segment(dry_run=True) is None):
+                and self.timers.rto is None and self._next_data_segment() is None):
             interval = max(min(self.rtt.rto * (1 << min(self._persist_backoff, 16)), self.config.persist_max),
                            self.config.persist_min)
             self._arm("persist", now + interval, now)

@@ -21,7 +21,10 @@ class SendBuffer:
     keeps them (they may still need retransmission) and makes ``free`` 0 until ACKs drain it.
     """
 
-    __slots__ = ("_buf", "_start", "_capacity")
+    # ``end`` is kept as a plain attribute, not a property over ``_start + len(_buf)``: the send
+    # decision asks for it several times a segment. Only ``append`` and ``ack_to`` change ``_buf``
+    # and ``_start``, and each keeps ``end`` equal to ``_start + len(_buf)``.
+    __slots__ = ("_buf", "_start", "_capacity", "end")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 0:
@@ -29,16 +32,21 @@ class SendBuffer:
         self._buf = bytearray()
         self._start = 0
         self._capacity = capacity
+        self.end = 0                    # offset just past the last byte written
 
     # --- writer side ---------------------------------------------------------------------------
 
     def append(self, data: bytes) -> int:
         """Queue as much of ``data`` as fits; return the number of bytes taken (RFC 9293 §3.10.2
         SEND: the caller reports a short write instead of blocking)."""
-        take = min(len(data), self.free)
+        take = len(data)
+        free = self._capacity - len(self._buf)      # self.free, min() written out (per write)
+        if free < take:
+            take = free if free > 0 else 0
         if take:
             with memoryview(data) as mv:
                 self._buf += mv[:take]
+            self.end += take
         return take
 
     # --- sender side ---------------------------------------------------------------------------
@@ -74,7 +82,7 @@ class SendBuffer:
         if n > len(self._buf):
             raise ValueError(f"ack_to({offset}) is beyond end {self.end}")
         del self._buf[:n]
-        self._start = offset
+        self._start = offset            # ``end`` stays: the bytes after ``offset`` are still held
         return n
 
     # --- state ---------------------------------------------------------------------------------
@@ -85,14 +93,10 @@ class SendBuffer:
         return self._start
 
     @property
-    def end(self) -> int:
-        """Offset just past the last byte written."""
-        return self._start + len(self._buf)
-
-    @property
     def free(self) -> int:
         """Bytes ``append`` would accept now (never negative)."""
-        return max(0, self._capacity - len(self._buf))
+        n = self._capacity - len(self._buf)
+        return n if n > 0 else 0        # max(0, n) without the builtin's argument parsing
 
     @property
     def capacity(self) -> int:

@@ -182,13 +182,20 @@ def ipv4_fields(data: bytes | bytearray | memoryview, *, verify: bool = True) ->
         raise WireError(f"IPv4 total length {total} < header length {hlen}")
     if total > n:
         raise WireError(f"IPv4 total length {total} > {n} bytes received")
-    if verify and checksum(memoryview(data)[:hlen]) != 0:
-        # RFC 791 §3.2: "If the header checksum fails, the internet datagram is discarded
-        # at once by the entity which detects the error."
-        raise WireError("bad IPv4 header checksum")
+    if verify:
+        # checksum(data[:hlen]) != 0 written out (this runs for every packet): the header's
+        # ones'-complement sum is its value modulo 0xFFFF, folded to 0xFFFF when that is 0 and
+        # the header is not all zeros (checksum.ones_sum); it checks iff that sum is 0xFFFF.
+        n = int.from_bytes(data[:hlen], "big")
+        if n % 0xFFFF or not n:
+            # RFC 791 §3.2: "If the header checksum fails, the internet datagram is discarded
+            # at once by the entity which detects the error."
+            raise WireError("bad IPv4 header checksum")
     if hlen > HEADER_LEN:
         parse_ipv4_options(data[HEADER_LEN:hlen])
-    return _address(src), _address(dst), proto, tos, hlen, total, ident, ttl, flags_off, src, dst
+    a = _ADDRESSES                          # (_address(), its common case inlined)
+    return (a.get(src) or _address(src), a.get(dst) or _address(dst), proto, tos, hlen, total, ident, ttl,
+            flags_off, src, dst)
 
 
 def emit_ipv4(pkt: IPv4Packet) -> bytes:

@@ -239,7 +239,8 @@ class TcpSegment:
     @property
     def seg_len(self) -> int:
         """SEG.LEN: payload octets plus one each for SYN and FIN (RFC 9293 §3.4)."""
-        return len(self.payload) + (1 if self.flags & Flags.SYN else 0) + (1 if self.flags & Flags.FIN else 0)
+        f = int(self.flags)                 # (an ``&`` on Flags is a Python call)
+        return len(self.payload) + (1 if f & 0x02 else 0) + (f & 0x01)
 
     def option(self, kind: type) -> TcpOption | None:
         """The first option of the given class, or None."""
@@ -327,6 +328,18 @@ def parse_tcp(data: bytes | bytearray | memoryview, src: bytes | None = None, ds
               *, verify: bool = True) -> TcpSegment:
     """Parse a TCP segment (header + payload). With ``src``/``dst`` (4 or 16 address bytes) and
     ``verify``, a bad checksum raises ``WireError("bad checksum")``."""
+    if verify and src is not None and dst is not None:
+        return parse_tcp_summed(data, int.from_bytes(bytes(src) + bytes(dst), "big"))
+    return parse_tcp_summed(data, None)
+
+
+def parse_tcp_summed(data: bytes | bytearray | memoryview, addr_sum: int | None) -> TcpSegment:
+    """``parse_tcp`` with the addresses' part of the pseudo-header sum given, for a caller that
+    has it at hand (the stack reads both IPv4 addresses off the header as one integer):
+    ``int.from_bytes(src + dst, "big")``, or any non-negative integer congruent to it modulo
+    0xFFFF; None: the checksum is not verified. The protocol and TCP length words of the
+    pseudo-header add as numbers (RFC 1071 §2, as in ``emit_tcp``), and the sum is never zero
+    (the protocol word is 6), so ``checksum`` folds it as it does ``_pseudo_sum``'s."""
     n = len(data)
     if n < HEADER_LEN:
         raise WireError(f"TCP header truncated: {n} bytes")
@@ -336,8 +349,8 @@ def parse_tcp(data: bytes | bytearray | memoryview, src: bytes | None = None, ds
         raise WireError(f"TCP data offset {doff // 4} < 5")
     if doff > n:
         raise WireError(f"TCP data offset {doff} past the end ({n} bytes)")
-    if verify and src is not None and dst is not None:
-        if checksum(data, _pseudo_sum(bytes(src), bytes(dst), n)) != 0:
+    if addr_sum is not None:
+        if checksum(data, addr_sum + PROTO_TCP + n) != 0:
             raise WireError("bad TCP checksum")
     options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
     return TcpSegment(sport, dport, seq, ack, _FLAGS[flags], window, urgent, options,
@@ -379,6 +392,6 @@ def emit_tcp(seg: TcpSegment, src: bytes | None = None, dst: bytes | None = None
 
 __all__ = [
     "Flags", "Eol", "Nop", "Mss", "WindowScale", "SackPermitted", "Sack", "Timestamps", "UnknownOption",
-    "TcpOption", "TcpSegment", "parse_tcp", "emit_tcp", "parse_options", "emit_options", "format_option",
+    "TcpOption", "TcpSegment", "parse_tcp", "parse_tcp_summed", "emit_tcp", "parse_options", "emit_options", "format_option",
     "PROTO_TCP",
 ]

@@ -71,9 +71,6 @@ class SynackTransport(asyncio.Transport):
 
     # ---- events from the stack (level-triggered: re-check everything) ----
 
-    def _on_event(self, ev: Any) -> None:
-        self._service()
-
     def _schedule_service(self) -> None:
         if not self._pull_scheduled:
             self._pull_scheduled = True
@@ -83,7 +80,7 @@ class SynackTransport(asyncio.Transport):
         self._pull_scheduled = False
         self._service()
 
-    def _service(self) -> None:
+    def _service(self, ev: Any = None) -> None:
         if self._lost:
             return
         conn = self.conn
@@ -94,6 +91,8 @@ class SynackTransport(asyncio.Transport):
             self._flush()
         if not self._reading_paused and not self._closing:
             self._pull()
+
+    _on_event = _service          # the stack's events: the handler looks, not at the event
 
     def _pull(self) -> None:
         got = False

@@ -58,9 +58,14 @@ class SynackTransport(asyncio.Transport):
         """connection_made, then at once look at what already arrived (data, EOF, even a RST):
         in a pump, the connection's own event may have been handed out before this transport
         registered for it. At once, not by ``call_soon``: that cost a handle and a pass of the loop
-        per connection, usually to find nothing."""
+        per connection, usually to find nothing. Only when there is something: bytes, the
+        peer's FIN, an error or bytes ``connection_made`` wrote that did not fit (else
+        ``_service`` finds nothing to do: a connection closed without an error has nothing to
+        read, one still open nothing yet)."""
         self._protocol.connection_made(self)
-        self._service()
+        conn = self.conn
+        if conn.readable or conn.at_eof or conn.error is not None or self._wbuf:
+            self._service()
 
     def _now(self) -> float:
         return self._astack.now()

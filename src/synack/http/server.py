@@ -290,7 +290,7 @@ class HttpServer:
     async def _serve(self, c: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         cfg = self.config
         h = _H11(h11.SERVER, max_incomplete_event_size=cfg.max_header_bytes)
-        extra = writer.get_extra_info
+        extra = writer.transport.get_extra_info     # (the writer's own asks the transport)
         conn, astack = extra("synack_connection"), extra("synack_stack")
         peer, sock = extra("peername"), extra("sockname")
         fresh = True                  # h11 holds no bytes yet: no need to ask it for an event first
@@ -483,20 +483,24 @@ class HttpServer:
         head = _response_head(status, self._headers(resp, close, extra))
         # The head and the first chunks go out in one write: one segment for a small response,
         # not a header segment and then the body (Nagle would hold the body for an ACK).
-        pending = [h.send(head)]
+        # h11's send_with_data_passthrough gives the pieces its send() would join (the head; a
+        # chunk as it is, with its framing if chunked; the end): they are joined once, below.
+        send = h.send_with_data_passthrough
+        pending = send(head)
         size = 0
         try:
             if not no_body:
                 for chunk in chunks:
                     if chunk:
-                        data = h.send(_Data(data=chunk))
-                        pending.append(data)
-                        size += len(data)
+                        pieces = send(_Data(data=chunk))
+                        pending += pieces
+                        for piece in pieces:
+                            size += len(piece)
                         if size >= WRITE_CHUNK:
                             await self._write(writer, b"".join(pending))
                             pending.clear()
                             size = 0
-            pending.append(h.send(_END))
+            pending += send(_END)
             # The last response on this connection: the FIN goes with it (RFC 9112 §9.6: the
             # server closes after the final response; half-close first, see _linger), in the
             # same segment for a small response rather than one more segment after the drain.

@@ -41,7 +41,7 @@ from urllib.parse import unquote
 
 import h11
 
-from synack.http.stream import LIMIT, stream_factory
+from synack.http.stream import LIMIT, ServerStream, stream_factory
 
 log = logging.getLogger("synack.http")
 
@@ -788,6 +788,10 @@ class ReadTimeouts:
         self._at = float("inf")                          # when _handle fires
 
     async def read(self, reader: asyncio.StreamReader, seconds: float) -> bytes:
+        if type(reader) is ServerStream and reader.read_ready():
+            # the read returns without waiting (the first read of a connection whose handler its
+            # first bytes started): no time can pass, so no deadline to keep
+            return await reader.read(READ_CHUNK)
         loop = asyncio.get_running_loop()
         if loop is not self._loop:                       # first use, or a new loop: start afresh
             self.__init__()

@@ -141,6 +141,10 @@ class ServerStream(asyncio.Protocol):
     def exception(self) -> BaseException | None:
         return self._exc
 
+    def read_ready(self) -> bool:
+        """Would ``read()`` return (or raise) without waiting?"""
+        return bool(self._size or self._eof or self._exc is not None)
+
     async def read(self, n: int) -> bytes:
         """At most ``n`` (> 0) bytes, as soon as there are any; ``b""`` at EOF."""
         if self._exc is not None:

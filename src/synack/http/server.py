@@ -280,10 +280,13 @@ class HttpServer:
             if c.idle and c.task is not None and not c.task.done():
                 c.stopping = True
                 c.task.cancel()
-            elif c.idle_wait is not None:             # a deferred start still waiting: idle
+            elif c.idle_wait is not None:             # a deferred start, its handler not running
                 self._reads.cancel(c.idle_wait)
                 c.idle_wait = None
-                self._close_unstarted(c)
+                if not c.writer.started:
+                    self._close_unstarted(c)
+                # else its first input came and its task is about to run: it sees self.closing
+                # before it reads and closes the connection quietly, as an idle one
         tasks = [c.task for c in self.conns if c.task is not None and not c.task.done()]
         aborted = 0
         if tasks:

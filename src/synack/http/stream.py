@@ -68,6 +68,11 @@ class ServerStream(asyncio.Protocol):
         else:
             self._made(self)
 
+    @property
+    def started(self) -> bool:
+        """The task was started (or ``start(run=False)`` said it never will be)."""
+        return self._started
+
     def start(self, run: bool = True) -> None:
         """Start the task now, if it has not started yet; ``run=False``: never start it (the
         owner closed the connection before any input came)."""

@@ -100,3 +100,24 @@ def test_shared_timeouts_do_not_keep_every_read_that_ended():
             assert await timeouts.read(r, 30.0) == b"x"
         assert len(timeouts._heap) <= 300
     asyncio.run(main())
+
+
+def test_call_later_shares_the_heap_with_reads_and_can_be_cancelled():
+    """``call_later`` (a new connection's idle timeout before its handler starts): ``fn(arg)``
+    at its deadline, in deadline order with the reads' timeouts; a cancelled one never runs."""
+    async def main():
+        t = ReadTimeouts()
+        fired = []
+        r = asyncio.StreamReader()
+        first = t.call_later(0.05, fired.append, "first")
+        dropped = t.call_later(0.01, fired.append, "dropped")
+        t.cancel(dropped)
+        t.cancel(dropped)                            # twice: no harm
+        with pytest.raises(TimeoutError):
+            await t.read(r, 0.02)
+        assert fired == []
+        t.call_later(0.01, fired.append, "second")
+        await asyncio.sleep(0.1)
+        assert fired == ["second", "first"]          # second: due at ~0.03 s, first at 0.05 s
+        assert t._waiting == 0
+    asyncio.run(main())

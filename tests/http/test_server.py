@@ -277,6 +277,47 @@ async def test_graceful_shutdown_finishes_the_response_in_flight(kind, root):
         await idle.close()
 
 
+@run_async
+async def test_a_connection_that_never_sent_is_counted_and_closed_quietly_by_shutdown(kind, root):
+    """A new connection's handler starts with its first input (HttpServer._made): until then the
+    server counts it and ``shutdown()`` closes it as an idle one, with a FIN and nothing else."""
+    async with serving(kind, StaticFiles(root)) as h:
+        silent = await h.client()
+        loop = asyncio.get_running_loop()
+        for _ in range(100):
+            if h.server.stats["connections"] == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert h.server.stats["connections"] == 1 and len(h.server.conns) == 1
+        t0 = loop.time()
+        assert await h.server.shutdown(grace=5.0) == 0
+        assert await silent.closed_by_server(timeout=2.0)
+        assert loop.time() - t0 < 1.0
+        assert silent.reader.at_eof() and not h.server.conns
+        await silent.close()
+
+
+@run_async
+async def test_a_connection_closed_before_sending_anything_is_handled(kind, root):
+    """The handler of a connection whose first input is the client's FIN starts and ends with
+    it; the server goes on serving others."""
+    async with serving(kind, StaticFiles(root)) as h:
+        quiet = await h.client()
+        quiet.writer.write_eof()
+        assert await quiet.closed_by_server(timeout=3.0)
+        await quiet.close()
+        c = await h.client()
+        await c.send(get("/hello.txt"))
+        [r] = await c.responses(["GET"])
+        assert r.status == 200
+        await c.close()
+        for _ in range(100):
+            if len(h.server.conns) == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert h.server.stats["connections"] == 2 and not h.server.conns
+
+
 # ------------------------------------------------------------------ requests parsed once per head
 
 @run_async

@@ -41,6 +41,9 @@ class FakeTransport:
     def get_extra_info(self, name, default=None):
         return {"peername": ("192.0.2.1", 1234)}.get(name, default)
 
+    def get_write_buffer_size(self) -> int:
+        return 0
+
 
 def _stream(limit: int = 16):
     started = []
@@ -157,4 +160,44 @@ def test_handle_still_serves_asyncio_start_server_streams():
         w.close()
         srv.close()
         await srv.wait_closed()
+    asyncio.run(main())
+
+
+def test_a_deferred_start_waits_for_input_and_shutdown_between_input_and_handler_is_quiet():
+    """With ``made`` the task starts at the first input, not at connection_made; a shutdown of
+    the server after that input but before the handler ran closes the connection as an idle
+    one (no response), as cancelling an idle handler's read did."""
+    from synack.http.server import HttpServer, Response
+
+    async def app(req):
+        return Response.text(200, "hi\n")
+
+    async def main():
+        server = HttpServer(app)
+        s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
+        t = FakeTransport()
+        s.connection_made(t)
+        await asyncio.sleep(0)
+        assert not s.started and server.stats["connections"] == 1 and len(server.conns) == 1
+        s.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.started
+        assert await server.shutdown(grace=1.0) == 0     # before the handler's first step
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert t.calls == ["close"] and not server.conns and server.stats["requests"] == 0
+        assert server.stats["connections"] == 1                 # counted once
+
+        server = HttpServer(app)                          # the same without the shutdown: served
+        s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
+        t = FakeTransport()
+        s.connection_made(t)
+        s.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert t.calls[0][0] == "write" and t.calls[0][1].startswith(b"HTTP/1.1 200 ")
+        assert server.stats["requests"] == 1
+        s.eof_received()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert t.calls[-1] == "close" and not server.conns
     asyncio.run(main())

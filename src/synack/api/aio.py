@@ -296,21 +296,24 @@ class AsyncStack:
         event), so the events of one pass are drained first and each object's handler runs once
         with the last of them, in the order the objects first had an event. A handshake, the
         request data and a FIN arriving together are one wake-up of the transport, not three.
-        Handlers are looked up when they run: one may register another (an accept)."""
-        last_events, handler = self.stack.last_events, self._handlers.get
-        while True:
-            batch = last_events()                  # each object once, with its last event
-            if not batch:
-                return
-            for obj, ev in batch:
-                h = handler(id(obj))
-                if h is None:
-                    continue
-                try:
-                    h._on_event(ev)
-                except Exception as e:            # noqa: BLE001 - user code must not stop the stack
-                    self.loop.call_exception_handler({
-                        "message": f"synack: exception in handler for {obj!r}", "exception": e})
+        Handlers are looked up when they run: one may register another (an accept).
+
+        One drain per pump: the stack queues events only while it takes packets, timers or
+        collects output (``receive_packet``, ``handle_timer``, ``packets_to_send``: inside
+        ``step()``); what a handler calls (receive, send, close, abort, accept, touch,
+        close_listener) queues none, it marks the connection for the next ``packets_to_send``,
+        whose events the next pump hands out (a handler's output asks for that pump by
+        ``_kick``). So a second drain here would always find nothing."""
+        handler = self._handlers.get
+        for obj, ev in self.stack.last_events():    # each object once, with its last event
+            h = handler(id(obj))
+            if h is None:
+                continue
+            try:
+                h._on_event(ev)
+            except Exception as e:                # noqa: BLE001 - user code must not stop the stack
+                self.loop.call_exception_handler({
+                    "message": f"synack: exception in handler for {obj!r}", "exception": e})
 
     def _register(self, obj: Any, handler: Any) -> None:
         self._handlers[id(obj)] = handler

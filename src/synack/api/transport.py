@@ -58,9 +58,14 @@ class SynackTransport(asyncio.Transport):
         """connection_made, then at once look at what already arrived (data, EOF, even a RST):
         in a pump, the connection's own event may have been handed out before this transport
         registered for it. At once, not by ``call_soon``: that cost a handle and a pass of the loop
-        per connection, usually to find nothing."""
+        per connection, usually to find nothing. Only when there is something: bytes, the
+        peer's FIN, an error or bytes ``connection_made`` wrote that did not fit (else
+        ``_service`` finds nothing to do: a connection closed without an error has nothing to
+        read, one still open nothing yet)."""
         self._protocol.connection_made(self)
-        self._service()
+        conn = self.conn
+        if conn.readable or conn.at_eof or conn.error is not None or self._wbuf:
+            self._service()
 
     def _now(self) -> float:
         return self._astack.now()
@@ -71,9 +76,6 @@ class SynackTransport(asyncio.Transport):
 
     # ---- events from the stack (level-triggered: re-check everything) ----
 
-    def _on_event(self, ev: Any) -> None:
-        self._service()
-
     def _schedule_service(self) -> None:
         if not self._pull_scheduled:
             self._pull_scheduled = True
@@ -83,7 +85,7 @@ class SynackTransport(asyncio.Transport):
         self._pull_scheduled = False
         self._service()
 
-    def _service(self) -> None:
+    def _service(self, ev: Any = None) -> None:
         if self._lost:
             return
         conn = self.conn
@@ -94,6 +96,8 @@ class SynackTransport(asyncio.Transport):
             self._flush()
         if not self._reading_paused and not self._closing:
             self._pull()
+
+    _on_event = _service          # the stack's events: the handler looks, not at the event
 
     def _pull(self) -> None:
         got = False

@@ -41,7 +41,7 @@ from urllib.parse import unquote
 
 import h11
 
-from synack.http.stream import LIMIT, stream_factory
+from synack.http.stream import LIMIT, ServerStream, stream_factory
 
 log = logging.getLogger("synack.http")
 
@@ -185,6 +185,7 @@ class _Conn:
     idle: bool = True                # waiting for the first byte of a request
     stopping: bool = False           # shutdown() interrupted the idle wait
     requests: int = 0
+    idle_wait: list | None = None    # before a deferred start: the idle timeout (ReadTimeouts entry)
 
 
 class HttpServer:
@@ -215,16 +216,45 @@ class HttpServer:
 
     async def listen_kernel(self, host: str | None, port: int, **kw: Any) -> asyncio.AbstractServer:
         loop = asyncio.get_running_loop()
-        factory = stream_factory(self.handle, loop, kw.pop("limit", LIMIT))
+        factory = stream_factory(self.handle, loop, kw.pop("limit", LIMIT), self._made)
         srv = await loop.create_server(factory, host, port, **kw)
         self.listeners.append(srv)
         return srv
 
     async def listen_synack(self, astack: Any, host: str | None, port: int, **kw: Any) -> Any:
-        factory = stream_factory(self.handle, astack.loop, kw.pop("limit", LIMIT))
+        factory = stream_factory(self.handle, astack.loop, kw.pop("limit", LIMIT), self._made)
         srv = await astack.create_server(factory, host, port, **kw)
         self.listeners.append(srv)
         return srv
+
+    def _made(self, stream: Any) -> None:
+        """A new connection on one of our listeners (a ``ServerStream``): counted and known to
+        ``shutdown()`` now, its handler task started by its first input (``handle`` then takes
+        this record over). Until then its idle timeout is kept here, with what ``handle``'s
+        first read would do at the end of it: close quietly. A new connection has nothing to
+        read until its first bytes come, so the task that would start now only waits for them:
+        a task step, a future and a wake-up per connection saved. While shutting down, the
+        handler starts at once, as before (it closes the connection without reading)."""
+        c = _Conn(None, stream)
+        stream.tag = c
+        self.conns.add(c)
+        self.stats["connections"] += 1
+        if self.closing:
+            stream.start()
+            return
+        c.idle_wait = self._reads.call_later(self.config.idle_timeout, self._idle_expired, c)
+
+    def _idle_expired(self, c: _Conn) -> None:
+        """No input within the idle timeout and the handler never started: close quietly."""
+        c.idle_wait = None
+        self._close_unstarted(c)
+
+    def _close_unstarted(self, c: _Conn) -> None:
+        c.writer.tag = None
+        c.writer.start(run=False)
+        self.conns.discard(c)
+        if not c.writer.is_closing():
+            c.writer.close()
 
     @property
     def ports(self) -> list[int]:
@@ -250,6 +280,13 @@ class HttpServer:
             if c.idle and c.task is not None and not c.task.done():
                 c.stopping = True
                 c.task.cancel()
+            elif c.idle_wait is not None:             # a deferred start, its handler not running
+                self._reads.cancel(c.idle_wait)
+                c.idle_wait = None
+                if not c.writer.started:
+                    self._close_unstarted(c)
+                # else its first input came and its task is about to run: it sees self.closing
+                # before it reads and closes the connection quietly, as an idle one
         tasks = [c.task for c in self.conns if c.task is not None and not c.task.done()]
         aborted = 0
         if tasks:
@@ -268,9 +305,17 @@ class HttpServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one connection until it closes (the ``client_connected_cb``)."""
-        c = _Conn(asyncio.current_task(), writer)
-        self.conns.add(c)
-        self.stats["connections"] += 1
+        c = getattr(writer, "tag", None)
+        if type(c) is _Conn:                  # a deferred start (see _made): known already
+            writer.tag = None                 # (no cycle stream -> record -> stream left to the gc)
+            if c.idle_wait is not None:
+                self._reads.cancel(c.idle_wait)
+                c.idle_wait = None
+            c.task = asyncio.current_task()
+        else:
+            c = _Conn(asyncio.current_task(), writer)
+            self.conns.add(c)
+            self.stats["connections"] += 1
         try:
             await self._serve(c, reader, writer)
         except asyncio.CancelledError:
@@ -290,7 +335,7 @@ class HttpServer:
     async def _serve(self, c: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         cfg = self.config
         h = _H11(h11.SERVER, max_incomplete_event_size=cfg.max_header_bytes)
-        extra = writer.get_extra_info
+        extra = writer.transport.get_extra_info     # (the writer's own asks the transport)
         conn, astack = extra("synack_connection"), extra("synack_stack")
         peer, sock = extra("peername"), extra("sockname")
         fresh = True                  # h11 holds no bytes yet: no need to ask it for an event first
@@ -483,20 +528,24 @@ class HttpServer:
         head = _response_head(status, self._headers(resp, close, extra))
         # The head and the first chunks go out in one write: one segment for a small response,
         # not a header segment and then the body (Nagle would hold the body for an ACK).
-        pending = [h.send(head)]
+        # h11's send_with_data_passthrough gives the pieces its send() would join (the head; a
+        # chunk as it is, with its framing if chunked; the end): they are joined once, below.
+        send = h.send_with_data_passthrough
+        pending = send(head)
         size = 0
         try:
             if not no_body:
                 for chunk in chunks:
                     if chunk:
-                        data = h.send(_Data(data=chunk))
-                        pending.append(data)
-                        size += len(data)
+                        pieces = send(_Data(data=chunk))
+                        pending += pieces
+                        for piece in pieces:
+                            size += len(piece)
                         if size >= WRITE_CHUNK:
                             await self._write(writer, b"".join(pending))
                             pending.clear()
                             size = 0
-            pending.append(h.send(_END))
+            pending += send(_END)
             # The last response on this connection: the FIN goes with it (RFC 9112 §9.6: the
             # server closes after the final response; half-close first, see _linger), in the
             # same segment for a small response rather than one more segment after the drain.
@@ -732,7 +781,9 @@ class ReadTimeouts:
     __slots__ = ("_heap", "_seq", "_waiting", "_loop", "_handle", "_at")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, list]] = []   # (deadline, seq, [task or None, expired])
+        # (deadline, seq, [task or None, expired]); an entry of call_later() is
+        # [(fn, arg) or None, None]: the same heap and handle serve both
+        self._heap: list[tuple[float, int, list]] = []
         self._seq = itertools.count()
         self._waiting = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -740,6 +791,10 @@ class ReadTimeouts:
         self._at = float("inf")                          # when _handle fires
 
     async def read(self, reader: asyncio.StreamReader, seconds: float) -> bytes:
+        if type(reader) is ServerStream and reader.read_ready():
+            # the read returns without waiting (the first read of a connection whose handler its
+            # first bytes started): no time can pass, so no deadline to keep
+            return await reader.read(READ_CHUNK)
         loop = asyncio.get_running_loop()
         if loop is not self._loop:                       # first use, or a new loop: start afresh
             self.__init__()
@@ -768,6 +823,27 @@ class ReadTimeouts:
             task.uncancel()
         return data
 
+    def call_later(self, seconds: float, fn: Callable[[Any], Any], arg: Any) -> list:
+        """``fn(arg)`` after ``seconds`` unless ``cancel()``-ed first: a deadline in the same heap
+        (a connection's idle timeout before its handler starts, see ``HttpServer._made``)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self.__init__()
+            self._loop = loop
+        when = loop.time() + seconds
+        entry = [(fn, arg), None]
+        heapq.heappush(self._heap, (when, next(self._seq), entry))
+        self._waiting += 1
+        if when < self._at:
+            self._arm(when)
+        return entry
+
+    def cancel(self, entry: list) -> None:
+        """Forget an entry of ``call_later()`` (left in the heap, as an ended read's is)."""
+        if entry[0] is not None:
+            entry[0] = None
+            self._waiting -= 1
+
     def _arm(self, when: float) -> None:
         if self._handle is not None:
             self._handle.cancel()
@@ -785,6 +861,12 @@ class ReadTimeouts:
                 if when > now:
                     self._arm(when)
                     return
+                if entry[1] is None:                     # call_later(): (fn, arg)
+                    entry[0] = None
+                    self._waiting -= 1
+                    heapq.heappop(heap)
+                    task[0](task[1])
+                    continue
                 if not task.done():
                     entry[1] = True
                     task.cancel()

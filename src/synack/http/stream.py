@@ -27,13 +27,23 @@ LIMIT = 65536             # as asyncio's streams: reading pauses beyond 2 * LIMI
 
 
 class ServerStream(asyncio.Protocol):
-    """One accepted connection: ``cb(self, self)`` runs as a task from ``connection_made``."""
+    """One accepted connection: ``cb(self, self)`` runs as a task from ``connection_made``.
+
+    With ``made`` (a *deferred start*), ``connection_made`` calls ``made(self)`` instead, and the
+    task starts when the first input comes (bytes, EOF or the connection's loss), or when
+    ``start()`` is called: a new connection costs no task step, no future and no wake-up of its
+    handler before there is something to read (``HttpServer`` uses it and keeps the idle
+    timeout of such a connection itself). ``tag`` is for the owner of ``made``."""
 
     __slots__ = ("_cb", "_loop", "_limit", "_chunks", "_size", "_eof", "_exc", "_waiter", "_lost",
-                 "_read_paused", "_write_paused", "_drain_waiters", "_task", "transport")
+                 "_read_paused", "_write_paused", "_drain_waiters", "_task", "transport", "_made",
+                 "_started", "tag")
 
     def __init__(self, cb: Callable[[Any, Any], Awaitable[None]], loop: asyncio.AbstractEventLoop,
-                 limit: int = LIMIT) -> None:
+                 limit: int = LIMIT, made: Callable[["ServerStream"], Any] | None = None) -> None:
+        self._made = made
+        self._started = False          # the task was started (or never will be: see start())
+        self.tag: Any = None
         self._cb = cb
         self._loop = loop
         self._limit = limit
@@ -53,11 +63,29 @@ class ServerStream(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        self._task = self._loop.create_task(self._cb(self, self))
+        if self._made is None:
+            self.start()
+        else:
+            self._made(self)
+
+    @property
+    def started(self) -> bool:
+        """The task was started (or ``start(run=False)`` said it never will be)."""
+        return self._started
+
+    def start(self, run: bool = True) -> None:
+        """Start the task now, if it has not started yet; ``run=False``: never start it (the
+        owner closed the connection before any input came)."""
+        if not self._started:
+            self._started = True
+            if run:
+                self._task = self._loop.create_task(self._cb(self, self))
 
     def data_received(self, data: bytes) -> None:
         if not data:
             return
+        if not self._started:
+            self.start()
         if type(data) is not bytes:
             data = bytes(data)
         self._chunks.append(data)
@@ -72,11 +100,15 @@ class ServerStream(asyncio.Protocol):
                 self._read_paused = True
 
     def eof_received(self) -> bool:
+        if not self._started:
+            self.start()
         self._eof = True
         self._wake()
         return True                    # keep the transport open: we may still write (half-close)
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if not self._started:
+            self.start()
         self._lost = True
         if exc is None:
             self._eof = True
@@ -113,6 +145,10 @@ class ServerStream(asyncio.Protocol):
 
     def exception(self) -> BaseException | None:
         return self._exc
+
+    def read_ready(self) -> bool:
+        """Would ``read()`` return (or raise) without waiting?"""
+        return bool(self._size or self._eof or self._exc is not None)
 
     async def read(self, n: int) -> bytes:
         """At most ``n`` (> 0) bytes, as soon as there are any; ``b""`` at EOF."""
@@ -200,9 +236,10 @@ class ServerStream(asyncio.Protocol):
 
 
 def stream_factory(cb: Callable[[Any, Any], Awaitable[None]], loop: asyncio.AbstractEventLoop,
-                   limit: int = LIMIT) -> Callable[[], ServerStream]:
+                   limit: int = LIMIT, made: Callable[[ServerStream], Any] | None = None
+                   ) -> Callable[[], ServerStream]:
     """A ``protocol_factory`` for ``create_server``: each connection a ``ServerStream``."""
-    return lambda: ServerStream(cb, loop, limit)
+    return lambda: ServerStream(cb, loop, limit, made)
 
 
 __all__ = ["ServerStream", "stream_factory", "LIMIT"]

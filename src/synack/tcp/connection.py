@@ -362,7 +362,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         """Effective send MSS (RFC 9293 §3.7.1, MUST-16): the peer's MSS, our own limit and the
         path MTU, less the TCP options every segment carries (RFC 6691 §2)."""
         m = self.peer_mss
-        adv = self.config.advertised_mss(self.ipv6)
+        cfg = self.config           # cfg.advertised_mss(self.ipv6), written out (this is asked
+        adv = cfg.mss               # some ten times per connection): mss if set, else the MTU
+        if adv is None:             # less the IP and TCP headers, at least 88
+            adv = (cfg.mtu or 1500) - (60 if self.ipv6 else 40)
+            if adv < 88:
+                adv = 88
         if adv < m:                 # min() and max() written out: the builtins parse keyword
             m = adv                 # arguments on every call, ~20 times a comparison's cost
         pm = self.pmtu_mss

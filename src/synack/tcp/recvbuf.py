@@ -138,8 +138,16 @@ class ReceiveBuffer:
 
     def read(self, max_bytes: int) -> bytes:
         """Remove and return up to ``max_bytes`` in-order bytes (RFC 9293 §3.10.3 RECEIVE)."""
-        if not self._ready:
+        ready = self._ready
+        if not ready:
             return b""                     # (what peek() returns then; asked often, in vain)
+        if max_bytes >= len(ready):
+            # all of it (a request's read, usually): peek()'s copy without the memoryview, and
+            # the buffer emptied as ``del ready[:len(data)]`` would
+            data = bytes(ready)
+            ready.clear()
+            self._read += len(data)
+            return data
         data = self.peek(max_bytes)
         if data:
             del self._ready[:len(data)]

@@ -76,6 +76,12 @@ class ReceiveBuffer:
         self._cut = (s, end) if s > nxt and e < min(end, self._edge_max) else None
         if e <= s:
             return 0
+        if offset == nxt and e == end and not self._starts:
+            # the usual segment: in order, whole, nothing held out of order. What
+            # _append_in_order does then (the slice is all of data, no held range to absorb).
+            self._ready += data
+            self.next_offset = e
+            return e - s
         with memoryview(data) as mv:
             if s == nxt:
                 return self._append_in_order(mv, offset, s, e)

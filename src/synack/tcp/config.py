@@ -138,6 +138,7 @@ class TcpConfig:
     def advertised_mss(self, ipv6: bool) -> int:
         """The MSS option we send: ``mss`` if set, else the MTU less the fixed IP and TCP headers,
         RFC 9293 §3.7.1 (MUST-14, MUST-67): 40 octets for IPv4, 60 for IPv6 (1460 / 1440 at MTU 1500)."""
+        # (TcpConnection._eff_mss writes this out: a change here goes there too)
         m = self.mss
         if m is not None:
             return m
@@ -158,8 +159,16 @@ class TcpConfig:
         """The shift we offer: smallest s <= 14 with 65535 << s >= rcv_buf (RFC 7323 §2.3)."""
         if self.wscale is not None:
             return min(self.wscale, 14)     # RFC 7323 §2.3: "MUST be limited to 14"
+        rcv_buf = self.rcv_buf
+        if rcv_buf <= 65535:
+            return 0
+        if rcv_buf.__class__ is int:
+            # the smallest s with 2**s >= ceil(rcv_buf / 65535), at most 14: what the loop
+            # below finds, in one step (asked twice per connection)
+            s = (-(-rcv_buf // 65535) - 1).bit_length()
+            return s if s < 14 else 14
         s = 0
-        while s < 14 and (65535 << s) < self.rcv_buf:
+        while s < 14 and (65535 << s) < rcv_buf:
             s += 1
         return s
 

@@ -32,7 +32,7 @@ from synack.tcp.recvbuf import ReceiveBuffer
 from synack.tcp.rtt import RttEstimator
 from synack.tcp.sack import Scoreboard
 from synack.tcp.sendbuf import SendBuffer
-from synack.tcp.states import Cause, State, advance
+from synack.tcp.states import _BY_NAME, Cause, State, advance
 from synack.wire.seq import HALF, MASK
 from synack.wire.tcp import Flags, TcpSegment
 
@@ -362,7 +362,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         """Effective send MSS (RFC 9293 §3.7.1, MUST-16): the peer's MSS, our own limit and the
         path MTU, less the TCP options every segment carries (RFC 6691 §2)."""
         m = self.peer_mss
-        adv = self.config.advertised_mss(self.ipv6)
+        cfg = self.config           # cfg.advertised_mss(self.ipv6), written out (this is asked
+        adv = cfg.mss               # some ten times per connection): mss if set, else the MTU
+        if adv is None:             # less the IP and TCP headers, at least 88
+            adv = (cfg.mtu or 1500) - (60 if self.ipv6 else 40)
+            if adv < 88:
+                adv = 88
         if adv < m:                 # min() and max() written out: the builtins parse keyword
             m = adv                 # arguments on every call, ~20 times a comparison's cost
         pm = self.pmtu_mss
@@ -414,7 +419,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
 
     def _pipe(self) -> int:
         """RFC 6675 pipe with SACK; FlightSize without."""
-        return self.sb.pipe if self.sack_ok and self._una >= 0 else self._flight_size()
+        return self.sb._pipe() if self.sack_ok and self._una >= 0 else self._flight_size()   # (sb.pipe)
 
     pipe = property(_pipe)
 
@@ -684,7 +689,12 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     def _advance(self, cause: Cause, now: float) -> None:
         """The only writer of ``self.state`` (STYLE §4): the table says where ``cause`` leads."""
         old = self.state
-        new = advance(old, cause)
+        # advance(old, cause), its table read here (a call less per transition); a missing
+        # edge still goes through advance(), which raises IllegalTransition
+        try:
+            new = _BY_NAME[old._name_, cause._name_]
+        except KeyError:
+            new = advance(old, cause)
         self.state = new
         self.state_history.append((now, new))
         ev = StateChanged(now, self.id, old, new, cause._value_)   # (.value is a slow descriptor)

@@ -26,6 +26,7 @@ _CLOSED, _LISTEN, _SYN_SENT, _SYN_RECEIVED = S.CLOSED, S.LISTEN, S.SYN_SENT, S.S
 _ESTABLISHED, _FIN_WAIT_1, _FIN_WAIT_2, _CLOSE_WAIT = S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT
 _CLOSING, _LAST_ACK, _TIME_WAIT = S.CLOSING, S.LAST_ACK, S.TIME_WAIT
 _RCV_ACK_OF_SYN, _RCV_ACK_OF_FIN, _RCV_FIN = Cause.RCV_ACK_OF_SYN, Cause.RCV_ACK_OF_FIN, Cause.RCV_FIN
+_RCV_SYN, _RCV_FIN_ACK_OF_FIN = Cause.RCV_SYN, Cause.RCV_FIN_ACK_OF_FIN        # (Cause.X: as slow as S.X)
 
 
 class InputMixin:
@@ -138,9 +139,9 @@ class InputMixin:
         self._ecn_take_syn(seg)
         self._update_window_from_syn(seg)
         self._ts_from_segment(seg, now, force=True)
-        self._rcv_adv = self.rcv_nxt
+        self._rcv_adv = self._rcv_nxt()             # self.rcv_nxt (the property's method)
         self._last_rcv = now
-        self._advance(Cause.RCV_SYN, now)
+        self._advance(_RCV_SYN, now)
 
     def _in_syn_sent(self, seg: TcpSegment, now: float) -> None:
         f = seg.flags
@@ -244,8 +245,14 @@ class InputMixin:
         # ---- fifth: ACK ----
         if not f & _ACK:
             return self._drop(seg, "no ACK", now)
-        if self.ts_ok:
-            self._ts_from_segment(orig, now)       # RFC 7323 §5.3 R3 (SEG.SEQ as it arrived)
+        if self.ts_ok and ts is not None:
+            # RFC 7323 §5.3 R3 (SEG.SEQ as it arrived): self._ts_from_segment(orig, now) written
+            # out, with orig's TSopt (``ts``, read above: ts_ok and no RST) at hand
+            val = ts.val
+            if (((self._last_ack_sent - orig.seq) & MASK) < HALF
+                    and (((val - self.ts_recent) & MASK) < HALF or self._ts_recent_stale(now))):
+                self.ts_recent = val
+                self._ts_recent_age = now
         if not self._process_ack(seg, now):
             return
         st = self.state
@@ -263,7 +270,7 @@ class InputMixin:
     def _trim_to_window(self, seg: TcpSegment, now: float) -> TcpSegment | None:
         """First check (§3.10.7.4): the four-case acceptability test, then trim to the window.
         Unacceptable: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (unless RST) and drop."""
-        rcv_nxt = self.rcv_nxt
+        rcv_nxt = self._rcv_nxt()                # self.rcv_nxt (the property's method, called directly)
         wnd = (self._rcv_adv - rcv_nxt) & MASK   # RCV.WND: self.rcv_wnd, without RCV.NXT again
         if wnd >= HALF:
             wnd = 0
@@ -447,7 +454,7 @@ class InputMixin:
             if self.sack_ok:
                 self.sb.clear()
         elif not self._in_recovery or ack_off >= self._recover or self.sack_ok:
-            self._arm_rto(now, self.rtt.rto)
+            self._arm_rto(now, self.rtt._rto)                     # (_rto: rtt.rto)
         if self._was_full and sndbuf.free > 0:
             self._was_full = False
             self._events.append(Writable(now, self.id))
@@ -460,7 +467,8 @@ class InputMixin:
         slow start, cwnd is less than twice the most in flight (so it may double once)."""
         if self._cwnd_full:
             return True
-        return self.cc.in_slow_start and self.cc.cwnd < 2 * self._cwnd_used
+        cc = self.cc                 # (cc.cwnd < cc.ssthresh: the in_slow_start property's test)
+        return cc.cwnd < cc.ssthresh and cc.cwnd < 2 * self._cwnd_used
 
     def _cc_on_ack(self, ack_off: int, acked: int, now: float, rtt: float | None) -> None:
         if self.sack_ok and self._una >= 0:
@@ -658,7 +666,8 @@ class InputMixin:
                 self._take_text(seg, now)
         # ---- eighth: FIN ----
         if f & _FIN and st is not _CLOSED and st is not _LISTEN and st is not _SYN_SENT:
-            off = self.rcvbuf.next_offset + seq_sub(seg.seq, self.rcv_nxt) + len(seg.payload)
+            # (self._rcv_nxt(): the rcv_nxt property's method, called directly)
+            off = self.rcvbuf.next_offset + seq_sub(seg.seq, self._rcv_nxt()) + len(seg.payload)
             if self._fin_rcvd:
                 self._ack_now = True                            # a repeated FIN: ACK it again
                 if self.state is _TIME_WAIT:
@@ -680,9 +689,9 @@ class InputMixin:
 
     def _take_text(self, seg: TcpSegment, now: float) -> None:
         rcvbuf = self.rcvbuf
-        had_gap = rcvbuf.ooo_bytes > 0
+        had_gap = rcvbuf._ooo > 0                   # rcvbuf.ooo_bytes > 0 (the property's attribute)
         nxt = rcvbuf.next_offset
-        before = self.rcv_nxt                       # RCV.NXT (the offset nxt) before the text
+        before = self._rcv_nxt()                    # RCV.NXT (the offset nxt) before the text
         off = nxt + seq_sub(seg.seq, before)
         in_order = off == nxt
         if had_gap and self.sack_ok:
@@ -700,7 +709,7 @@ class InputMixin:
         if in_order and self.config.quickack:
             # Linux tcp_event_data_recv: quick ACKs for the first data and after a pause longer
             # than the RTO ("sender failed to restart window, so that we send ACKs quickly").
-            if self._last_data_rcv is None or now - self._last_data_rcv > self.rtt.rto:
+            if self._last_data_rcv is None or now - self._last_data_rcv > self.rtt._rto:    # rtt.rto
                 self._enter_quickack(self.config.quickack)
             self._last_data_rcv = now
         if not in_order or had_gap:
@@ -723,15 +732,26 @@ class InputMixin:
         least 2), at most ``most``; ``leave_pingpong`` also ends interactive mode (Linux
         tcp_enter_quickack_mode). A delayed ACK (RFC 9293 §3.8.6.3) is a SHOULD with a MUST-40
         upper bound: ACKing sooner is always allowed."""
-        n = min(max(self.rcv_wnd // (2 * self._rcv_full_segment()), 2), most)
-        self._quickacks = max(self._quickacks, n)
+        # n = min(max(self.rcv_wnd // (2 * full segment), 2), most); quickacks = max(quickacks, n),
+        # written out (the builtins and the rcv_wnd property cost several times a comparison)
+        wnd = (self._rcv_adv - self._rcv_nxt()) & MASK
+        if wnd >= HALF:
+            wnd = 0                                 # self.rcv_wnd
+        n = wnd // (2 * self._rcv_full_segment())
+        if n < 2:
+            n = 2
+        if most < n:
+            n = most
+        if n > self._quickacks:
+            self._quickacks = n
         if leave_pingpong:
             self._pingpong = False
 
     def _rcv_full_segment(self) -> int:
         """A full-sized segment from the peer: the MSS we advertised (RMSS, SHLD-19) less the
         timestamp option every segment carries once negotiated (RFC 7323 §3, RFC 6691)."""
-        return max(self.adv_mss - (12 if self.ts_ok else 0), 1)
+        m = self.config.advertised_mss(self.ipv6) - (12 if self.ts_ok else 0)   # self.adv_mss - ...
+        return m if m > 1 else 1                                                 # max(m, 1)
 
     def _take_fin(self, now: float) -> None:
         """The FIN is in order: RCV.NXT advances over it, ACK it, signal end of stream."""
@@ -744,7 +764,7 @@ class InputMixin:
             self._advance(_RCV_FIN, now)
         elif st is _FIN_WAIT_1:
             fin_acked = self._fin_off is not None and self._una > self._fin_off
-            self._advance(Cause.RCV_FIN_ACK_OF_FIN if fin_acked else Cause.RCV_FIN, now)
+            self._advance(_RCV_FIN_ACK_OF_FIN if fin_acked else _RCV_FIN, now)
 
     def _challenge_ack(self, now: float) -> None:
         """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, at most challenge_ack_limit a second (RFC 5961 §7)."""

@@ -14,9 +14,13 @@ the recommendations given in [RFC4086]" (e.g. ``secrets.token_bytes(16)`` in the
 from __future__ import annotations
 
 import hashlib
+import struct
 
 TICKS_PER_SECOND = 250_000          # RFC 9293 §3.4.1: "increments ... once every roughly 4 microseconds"
 MOD = 1 << 32
+# The hash input's layouts by address lengths (4 or 16): length, address, port, twice, packed in
+# one call (the same bytes as the to_bytes() pieces below, one call instead of a dozen)
+_LAYOUTS = {(a, b): struct.Struct(f">B{a}sHB{b}sH") for a in (4, 16) for b in (4, 16)}
 
 
 class IsnGenerator:
@@ -50,10 +54,15 @@ class IsnGenerator:
         h = self._keyed.copy()
         # Length-prefix the addresses so (v4, v6) mixes cannot collide by concatenation (one
         # update of the whole input hashes as the four parts one after the other would).
-        h.update(len(local_addr).to_bytes(1, "big") + bytes(local_addr)
-                 + (local_port & 0xFFFF).to_bytes(2, "big")
-                 + len(remote_addr).to_bytes(1, "big") + bytes(remote_addr)
-                 + (remote_port & 0xFFFF).to_bytes(2, "big"))
+        la, ra = len(local_addr), len(remote_addr)
+        layout = _LAYOUTS.get((la, ra))
+        if layout is not None and local_addr.__class__ is bytes and remote_addr.__class__ is bytes:
+            h.update(layout.pack(la, local_addr, local_port & 0xFFFF, ra, remote_addr, remote_port & 0xFFFF))
+        else:
+            h.update(la.to_bytes(1, "big") + bytes(local_addr)
+                     + (local_port & 0xFFFF).to_bytes(2, "big")
+                     + ra.to_bytes(1, "big") + bytes(remote_addr)
+                     + (remote_port & 0xFFFF).to_bytes(2, "big"))
         f = int.from_bytes(h.digest(), "big")
         return m, f
 

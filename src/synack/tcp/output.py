@@ -119,8 +119,10 @@ class OutputMixin:
         if cur >= HALF:
             cur = 0                                      # max(seq_sub(RCV.ADV, RCV.NXT), 0)
         rb = self.rcvbuf
-        free = rb.window
-        cap = rb.capacity
+        cap = rb._capacity                               # rb.capacity (the property's attribute)
+        free = cap - len(rb._ready)                      # rb.window: capacity - readable ...
+        if free < 0:
+            free = 0                                     # ... never negative
         step = cap // 2
         mss = self.config.advertised_mss(self.ipv6)
         if mss < step:
@@ -155,10 +157,13 @@ class OutputMixin:
         if cur >= HALF:
             cur = 0                                      # max(seq_sub(RCV.ADV, RCV.NXT), 0)
         rb = self.rcvbuf
-        could, limit = rb.window, 65535 << self.rcv_wscale
+        cap = rb._capacity                               # rb.capacity (the property's attribute)
+        could, limit = cap - len(rb._ready), 65535 << self.rcv_wscale    # rb.window ...
+        if could < 0:
+            could = 0                                    # ... never negative
         if limit < could:
             could = limit
-        step, mss = rb.capacity // 2, self.config.advertised_mss(self.ipv6)
+        step, mss = cap // 2, self.config.advertised_mss(self.ipv6)
         if mss < step:
             step = mss
         if step < 1:
@@ -207,7 +212,8 @@ class OutputMixin:
         if self.ts_ok and (not f & (_SYN | _RST) or (ts_on_rst and not f & _SYN)):
             ts = Timestamps((int(self._now * 1000) + self._ts_offset) & MASK, self.ts_recent)   # _ts_now()
             options = (_NOP, _NOP, ts) + options if options else (_NOP, _NOP, ts)
-        if self.sack_ok and f & _ACK and not f & _SYN and (self.rcvbuf.ooo_bytes or self._dsack):
+        # (rcvbuf._ooo: what the ooo_bytes property returns, without the property call)
+        if self.sack_ok and f & _ACK and not f & _SYN and (self.rcvbuf._ooo or self._dsack):
             base = self.irs + 1
             blocks = tuple(((base + a) & MASK, (base + b) & MASK) for a, b in self._sack_out_blocks())
             if blocks:
@@ -225,7 +231,7 @@ class OutputMixin:
     def _payload_mss(self) -> int:
         """Payload room in the next segment: the effective MSS less the SACK option it will
         carry (RFC 9293 §3.7.1: the MSS counts data only, options come out of the same MTU)."""
-        if self.sack_ok and (self.rcvbuf.ooo_bytes or self._dsack):
+        if self.sack_ok and (self.rcvbuf._ooo or self._dsack):      # (_ooo: rcvbuf.ooo_bytes)
             n = len(self._sack_out_blocks())
             return max(self._eff_mss() - (4 + 8 * n), 64)
         return self._eff_mss()
@@ -245,11 +251,13 @@ class OutputMixin:
             return True
         if not st.synchronized or st is TIME_WAIT or self._una < 0:
             return False
-        if self.sack_ok and self._sack_rexmit_due() is not None:
+        # (_sack_rexmit_due() is None without lost octets, _sack_last_resort() outside fast
+        # recovery: both tested here first, which saves the calls on nearly every pass)
+        if self.sack_ok and self.sb.lost_bytes > 0 and self._sack_rexmit_due() is not None:
             return True
         if self._next_data_segment() is not None:      # (a dry run: it changes nothing)
             return True
-        return self.sack_ok and self._sack_last_resort() is not None
+        return self.sack_ok and self._in_recovery and self._sack_last_resort() is not None
 
     def _next_data_segment(self, dry_run: bool = False, probe: bool = False) -> tuple[int, bool] | None:
         """How many data bytes (and whether the FIN) to send next at SND.NXT, or None.
@@ -331,8 +339,10 @@ class OutputMixin:
         Linux's tcp_cwnd_validate). Per window of data: whether the flight came within a segment
         of cwnd (what stopped the sending), and the most that was in flight. A new window starts
         when SND.UNA passes the previous one's end, or at once on a stronger signal."""
-        p = self._pipe()
-        limited = p + self._eff_mss() > self._cwnd()
+        # self._pipe() and self._cwnd(), written out (this runs after every output pass)
+        p = self.sb._pipe() if self.sack_ok and self._una >= 0 else self._flight_size()
+        cwnd = self._prr_cwnd if self._in_recovery and self.sack_ok else self.cc.cwnd + self._inflate
+        limited = p + self._eff_mss() > cwnd
         if (self._una >= self._cwnd_used_end or limited
                 or (not self._cwnd_full and p > self._cwnd_used)):
             self._cwnd_full = limited
@@ -371,7 +381,8 @@ class OutputMixin:
         if st.synchronized and st is not TIME_WAIT and self._una >= 0:
             if self.sack_ok:
                 # RFC 6675 NextSeg() rule (1) before rule (2): lost segments first.
-                while (rec := self._sack_rexmit_due()) is not None:
+                # (no lost octets: _sack_rexmit_due() is None, tested here without the call)
+                while self.sb.lost_bytes > 0 and (rec := self._sack_rexmit_due()) is not None:
                     out.append(self._note_sent(self._retransmit_rec(rec, now), now, True))
             sent_new = False
             self._idle_pass = self._una >= self._max
@@ -459,7 +470,7 @@ class OutputMixin:
             self._max = self._nxt
         self._last_data_snd = now
         if self.timers.rto is None:
-            self._arm_rto(now, self.rtt.rto)                         # RFC 6298 §5.1
+            self._arm_rto(now, self.rtt._rto)                        # RFC 6298 §5.1 (_rto: rtt.rto)
         return seg
 
     def _send_syn(self, now: float, flags: Flags) -> TcpSegment:
@@ -478,7 +489,7 @@ class OutputMixin:
         if not retransmit:
             self._rtt_off, self._rtt_time = -1, now
         if self.timers.rto is None:
-            self._arm_rto(now, self.rtt.rto)
+            self._arm_rto(now, self.rtt._rto)                        # (_rto: rtt.rto)
         return self._note_sent(seg, now, retransmit)
 
     def _note_sent(self, seg: TcpSegment, now: float, retransmit: bool) -> TcpSegment:

@@ -46,11 +46,11 @@ class RecoveryMixin:
     def _sack_send_budget(self) -> int:
         """Bytes that may enter the network now: cwnd - pipe (RFC 6675 §5 (C), and §5 step 3
         for Limited Transmit); during fast recovery cwnd is PRR's (RFC 6937 §3)."""
-        sb = self.sb
+        sb = self.sb                                   # (sb._pipe(): the sb.pipe property's method)
         if self._in_recovery:
-            return self._prr_cwnd - sb.pipe
+            return self._prr_cwnd - sb._pipe()
         if self.config.limited_transmit:
-            return self.cc.cwnd - sb.pipe
+            return self.cc.cwnd - sb._pipe()
         return self.cc.cwnd - (sb.high - sb.una - sb.lost_bytes)
 
     def _sack_rexmit_due(self) -> Rec | None:
@@ -169,13 +169,17 @@ class RecoveryMixin:
             self._new_ack(ack_off, seg, now)       # frees data, RTT, cwnd, RTO; clears the scoreboard
             self._dupacks = 0                      # "MUST reset DupAcks to zero" (RFC 6675 §5)
             # what this ACK's cumulative part lets out is not Limited Transmit (_transmit_new)
-            self._lt_credit = max(ack_off - prior_una + self.cc.cwnd - prior_cwnd, 0)
-        if self._rack_on:
+            credit = ack_off - prior_una + self.cc.cwnd - prior_cwnd
+            self._lt_credit = credit if credit > 0 else 0      # max(credit, 0)
+        # (self._rack_on, self._rto_recovering and self.rtt.srtt read through what the
+        # properties return: a property read costs a C call and a frame, several per ACK)
+        if self.config.rack and self.sack_ok:
             if delivered_recs:
                 ts = seg.timestamps if self.ts_ok else None
                 self.rack.update(delivered_recs, now, ts.ecr if ts is not None else None, self._ts_now)
-            self.rack.update_reo_wnd(self._una, self._max, False, self._in_recovery or self._rto_recovering,
-                                     self.sb.sacked_segs, self.config.dupthresh, self.rtt.srtt)
+            self.rack.update_reo_wnd(self._una, self._max, False,
+                                     self._in_recovery or (self._rto_recovery and self._una < self._recover),
+                                     self.sb.sacked_segs, self.config.dupthresh, self.rtt._srtt)
         if self.tlp.end_seq is not None:
             self._tlp_on_ack(seg, ack_off, prior_una, None, now)
         self.timers.tlp = self.timers.rack = None
@@ -353,7 +357,8 @@ class RecoveryMixin:
                     self.log(RecoveryExited(now, self.id, "sack", self.cc.cwnd, self.cc.ssthresh))
                     self._trace_cwnd(now, "recovery exit")
             return
-        self.cc.on_ack(now, acked, self.flight_size + acked, self.rtt.srtt)
+        # (self.flight_size and self.rtt.srtt: the properties' method and attribute, read directly)
+        self.cc.on_ack(now, acked, self._flight_size() + acked, self.rtt._srtt)
         if self.log:
             self._trace_cwnd(now, "ack")
 
@@ -436,11 +441,13 @@ class RecoveryMixin:
 
     def _arm_tlp(self, now: float) -> None:
         """RFC 8985 §7.2 TLP_calc_PTO(), armed unless in recovery or with SACKed segments."""
-        if (not self._rack_on or self._in_recovery or self._rto_recovering or self.sb.sacked_segs
+        # (not self._rack_on or ... self._rto_recovering ...: the properties written out)
+        if (not (self.config.rack and self.sack_ok) or self._in_recovery
+                or (self._rto_recovery and self._una < self._recover) or self.sb.sacked_segs
                 or self._una >= self._max or self._una < 0):
             self.timers.tlp = None
             return
-        srtt = self.rtt.srtt
+        srtt = self.rtt._srtt                  # self.rtt.srtt
         if srtt is not None:
             # 2*SRTT, at least 10 ms (Linux TCP_TIMEOUT_MIN): an SRTT of ~0 on a local path
             # must not turn every flight into an immediate probe.

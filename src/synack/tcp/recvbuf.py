@@ -76,6 +76,12 @@ class ReceiveBuffer:
         self._cut = (s, end) if s > nxt and e < min(end, self._edge_max) else None
         if e <= s:
             return 0
+        if offset == nxt and e == end and not self._starts:
+            # the usual segment: in order, whole, nothing held out of order. What
+            # _append_in_order does then (the slice is all of data, no held range to absorb).
+            self._ready += data
+            self.next_offset = e
+            return e - s
         with memoryview(data) as mv:
             if s == nxt:
                 return self._append_in_order(mv, offset, s, e)
@@ -138,8 +144,16 @@ class ReceiveBuffer:
 
     def read(self, max_bytes: int) -> bytes:
         """Remove and return up to ``max_bytes`` in-order bytes (RFC 9293 §3.10.3 RECEIVE)."""
-        if not self._ready:
+        ready = self._ready
+        if not ready:
             return b""                     # (what peek() returns then; asked often, in vain)
+        if max_bytes >= len(ready):
+            # all of it (a request's read, usually): peek()'s copy without the memoryview, and
+            # the buffer emptied as ``del ready[:len(data)]`` would
+            data = bytes(ready)
+            ready.clear()
+            self._read += len(data)
+            return data
         data = self.peek(max_bytes)
         if data:
             del self._ready[:len(data)]

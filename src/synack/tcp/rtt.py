@@ -40,7 +40,7 @@ class RttEstimator:
         self._srtt: float | None = None
         self._rttvar: float | None = None
         # RFC 6298 §2.1: until a measurement is made, RTO <- initial (1 s), backoff still applies.
-        self._base = min(initial_rto, max_rto)
+        self._base = initial_rto if initial_rto <= max_rto else max_rto    # min(initial_rto, max_rto)
         self._rto = self._base
         self._backoffs = 0
 

@@ -80,10 +80,13 @@ class Scoreboard:
 
     # --- queries -------------------------------------------------------------------------------
 
-    @property
-    def pipe(self) -> int:
-        """RFC 6675 §4 SetPipe(): octets believed to be in the network."""
+    def _pipe(self) -> int:
+        """RFC 6675 §4 SetPipe(): octets believed to be in the network. (A method, with the
+        ``pipe`` property as its alias: the connection asks on every output pass, and a
+        method call costs a fraction of a property read.)"""
         return (self.high - self.una) - self.sacked_bytes - self.lost_bytes + self.dup_bytes
+
+    pipe = property(_pipe)
 
     @property
     def highest_sacked(self) -> int | None:

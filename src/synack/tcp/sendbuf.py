@@ -43,7 +43,10 @@ class SendBuffer:
         free = self._capacity - len(self._buf)      # self.free, min() written out (per write)
         if free < take:
             take = free if free > 0 else 0
-        if take:
+        if take == len(data) and take:
+            self._buf += data           # all of it: mv[:take] is the whole of data
+            self.end += take
+        elif take:
             with memoryview(data) as mv:
                 self._buf += mv[:take]
             self.end += take
@@ -62,6 +65,8 @@ class SendBuffer:
             raise ValueError(f"offset {offset} was already acknowledged (start is {self._start})")
         if n <= 0 or i >= len(self._buf):
             return b""
+        if i == 0 and n >= len(self._buf):
+            return bytes(self._buf)     # everything held: the slice below is the whole buffer
         with memoryview(self._buf) as mv:
             piece = mv[i:i + n]
             try:

@@ -48,11 +48,14 @@ def make(config, mss: int) -> CongestionControl:
     """A new controller for a connection with ``config`` (a ``TcpConfig``): its ``cc`` by name,
     with ``cc_options`` as keyword arguments; ``ValueError`` for an option the class does not take."""
     cls = get(config.cc)
-    options = dict(config.cc_options)
+    # (no options, the usual case made per connection: the same call without the dict and **)
+    options = dict(config.cc_options) if config.cc_options else None
     try:
+        if options is None:
+            return cls(mss, config.initial_window, hystart=config.hystart)
         return cls(mss, config.initial_window, hystart=config.hystart, **options)
     except TypeError as e:
-        raise ValueError(f"congestion control {config.cc!r} does not take the options {sorted(options)}: {e}") from None
+        raise ValueError(f"congestion control {config.cc!r} does not take the options {sorted(options or {})}: {e}") from None
 
 
 def available() -> list[str]:

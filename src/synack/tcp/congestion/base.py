@@ -54,7 +54,12 @@ HYSTART_CSS_ROUNDS = 5
 
 def initial_window(mss: int) -> int:
     """RFC 6928 §2 upper bound for IW, in bytes: min(10*MSS, max(2*MSS, 14600))."""
-    return min(10 * mss, max(2 * mss, 14600))
+    # written out: the builtins parse keyword arguments on every call (twice per connection)
+    floor = 2 * mss
+    if floor < 14600:
+        floor = 14600                       # max(2*MSS, 14600)
+    iw = 10 * mss
+    return iw if iw < floor else floor      # min(10*MSS, ...)
 
 
 def rfc3390_window(mss: int) -> int:
@@ -178,7 +183,7 @@ class CongestionControl(ABC):
         self._rto_repeated = False        # a new ACK ends the run of timeouts (RFC 5681 §3.1)
         if not self.cwnd_limited:
             return                        # RFC 9438 §5.8: "does not increase its congestion window"
-        if self.in_slow_start:
+        if self.cwnd < self.ssthresh:     # self.in_slow_start, without the property call
             cwnd, ssthresh = self.cwnd, self.ssthresh
             # RFC 5681 §3.1 eq. (2): cwnd += min(N, SMSS), with L = abc_limit * SMSS (RFC 3465).
             # Slow start stops at ssthresh; congestion avoidance takes over from the next ACK.
@@ -199,7 +204,8 @@ class CongestionControl(ABC):
         hs = self.hystart
         if hs is None:
             return
-        if self.ssthresh < INFINITE_SSTHRESH or not self.in_slow_start:
+        # (not self.in_slow_start: the property's test, written out)
+        if self.ssthresh < INFINITE_SSTHRESH or not self.cwnd < self.ssthresh:
             # RFC 9406 §4.2: HyStart++ is for the initial slow start only; later slow starts
             # stop at the ssthresh a loss set.
             self.hystart = None

@@ -106,6 +106,10 @@ class Listener:
 
 
 class Stack:
+    # packets_to_send(now) starts with _run_due(now), all that handle_timer(now) does: step()
+    # need not ask next_timer() and call handle_timer() first (drive.py)
+    sends_run_timers = True
+
     def __init__(self, addresses: list[str] | tuple[str, ...], *, secret: bytes,
                  config: TcpConfig | None = None, stack_config: StackConfig | None = None,
                  log: LogSink = None) -> None:
@@ -730,7 +734,7 @@ class Stack:
         return None
 
     def handle_timer(self, now: float) -> None:
-        self._run_due(now)
+        self._run_due(now)                        # (packets_to_send starts with it: sends_run_timers)
 
     def next_event(self):
         """``(listener, Acceptable)`` or ``(connection, event)`` pairs; None when there are none."""

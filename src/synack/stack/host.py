@@ -337,7 +337,6 @@ class Stack:
     def _tcp_in(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, now: float, ecn: int = 0) -> None:
         key = (laddr, seg.dport, raddr, seg.sport)
         conn = self.conns.get(key)
-        f = int(seg.flags)                # a plain int: each ``&`` on Flags is a Python call
         if conn is not None and conn.state is _TIME_WAIT and self._timewait_accepts(conn, seg):
             # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
             self._forget(conn)
@@ -345,7 +344,7 @@ class Stack:
         if conn is not None:
             owner = self._owner.get(conn) if self._owner else None
             if owner is not None and len(owner.accept_queue) >= owner.backlog \
-                    and f & _ACK and not f & (_SYN | _RST):
+                    and int(seg.flags) & (_ACK | _SYN | _RST) == _ACK:   # ACK, neither SYN nor RST
                 # No room in the accept queue for the connection this ACK would complete: drop
                 # the ACK and stay half-open; the SYN-ACK retransmission draws it again later
                 # (RFC 4987 §2.2; Linux tcp_check_req -> listen_overflow).
@@ -363,7 +362,7 @@ class Stack:
             return self._listener_in(lst, key, seg, now)
         # No TCB: RFC 9293 §3.10.7.1 — a RST answers anything but a RST.
         self.stats["no_tcb"] += 1
-        if f & _RST:
+        if int(seg.flags) & _RST:                 # (a plain int: ``&`` on Flags is a Python call)
             return self._drop(now, "RST for no connection", len(seg.payload))
         if self.sconfig.rst_for_closed_ports:
             self._send_tcp(laddr, raddr, rst_for(seg, self.config.rst_timestamps))
@@ -639,7 +638,7 @@ class Stack:
         if not self._touched:
             return out
         touched, self._touched = self._touched, {}
-        keys, routes, ttl, stats = self._keys, self._routes, self.sconfig.ttl, self.stats
+        keys, routes, ttl, stats, sched = self._keys, self._routes, self.sconfig.ttl, self.stats, self._sched
         for conn in touched:
             key = keys.get(conn)
             if key is None and conn.state is _TIME_WAIT:
@@ -671,7 +670,12 @@ class Stack:
             elif st is _TIME_WAIT and conn not in self._owner:
                 self._enter_time_wait(conn, key)
             else:
-                self._schedule(conn)
+                t = conn.next_timer()             # self._schedule(conn), inlined
+                if t is None:
+                    sched.pop(conn, None)
+                elif sched.get(conn) != t:
+                    sched[conn] = t
+                    heapq.heappush(self._heap, (t, next(self._seq), conn))
         if self._out:                             # what TIME-WAIT TCBs touched above answered
             out += self._out
             self._out = []
@@ -712,8 +716,22 @@ class Stack:
     def next_timer(self) -> float | None:
         if self._out or self._touched:
             return self._now
-        tw = self._tw_next() if self._tw_heap else None
-        t = self._conn_next() if self._heap else None
+        # Each heap's top entry checked here as _tw_next() and _conn_next() check it first; they
+        # run (and pop stale entries) only when it is not live: one call fewer each, mostly.
+        heap = self._tw_heap
+        if heap:
+            tw, _, rec = heap[0]
+            if rec.expiry != tw or rec not in self._tw_live:
+                tw = self._tw_next()
+        else:
+            tw = None
+        heap = self._heap
+        if heap:
+            t, _, conn = heap[0]
+            if self._sched.get(conn) != t or conn not in self._keys or conn.next_timer() != t:
+                t = self._conn_next()
+        else:
+            t = None
         return tw if t is None or (tw is not None and tw < t) else t
 
     def _conn_next(self) -> float | None:
@@ -753,8 +771,18 @@ class Stack:
         one ``(object, last event)`` pair, in the order the objects first had one — what
         ``next_event()`` in a loop gives a level-triggered consumer (the asyncio adapter), without
         a call per event."""
-        if not self._events and not self._with_events:
-            return []                            # (the adapter asks again after each batch)
+        if not self._events:
+            # no listener events: the connections in _with_events are distinct keys already,
+            # so the batch is them in order, without the dict (the common case)
+            if not self._with_events:
+                return []                        # (the adapter asks again after each batch)
+            out = []
+            for conn in self._with_events:
+                evs = conn.drain_events()
+                if evs:
+                    out.append((conn, evs[-1]))
+            self._with_events.clear()
+            return out
         batch: dict[object, tuple] = {}          # listeners and connections hash by identity
         for item in self._events:
             batch[item[0]] = item                # a key keeps its first position

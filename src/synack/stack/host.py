@@ -357,7 +357,10 @@ class Stack:
                 self.stats["listen_overflow"] += 1
                 return self._drop(now, "listen: accept queue full", len(seg.payload))
             conn.receive_segment(seg, now, ecn=ecn)
-            self._after(conn, now)
+            if self._owner:
+                self._after(conn, now)
+            else:
+                self._touched[conn] = None        # all of _after(conn, now) when no connection has an owner
             return
         if self.time_wait:
             tw = self.time_wait.get(key)

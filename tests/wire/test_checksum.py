@@ -119,3 +119,18 @@ def test_checksum_of_nonzero_data_is_never_ffff(data, initial):
     # The sum of anything non-zero is never the "positive zero" 0x0000, so the checksum written is
     # never 0xFFFF: where 0 is computed, synack writes 0x0000 (tshark flags 0xFFFF; RFC 1624 §3).
     assert checksum(data, initial) != 0xFFFF
+
+
+def test_checksum_is_inverted_ones_sum_at_the_folds():
+    """``checksum`` writes ``ones_sum`` out; at its three cases (zero sum, a non-zero multiple of
+    0xFFFF, anything else) it is ``~ones_sum(...) & 0xFFFF``."""
+    for data, initial in [(b"", 0), (b"\x00\x00", 0), (b"\xff\xff", 0), (b"\xff\xff\xff\xff", 0),
+                          (b"\x00\x01", 0xFFFE), (b"\x12\x34\x56", 7), (b"\xff", 0xFF),
+                          (b"", 0xFFFF * 3), (b"\x00", 1)]:
+        assert checksum(data, initial) == ~ones_sum(data, initial) & 0xFFFF, (data, initial)
+
+
+@given(st.binary(max_size=64), st.integers(min_value=0, max_value=1 << 40))
+@FAST
+def test_checksum_is_inverted_ones_sum(data, initial):
+    assert checksum(data, initial) == ~ones_sum(data, initial) & 0xFFFF

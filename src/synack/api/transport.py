@@ -15,6 +15,10 @@ from synack.tcp.connection import TcpConnection
 from synack.tcp.errors import NotConnected
 from synack.tcp.states import State
 
+# State.CLOSED as a module global: a member read off the Enum class goes through EnumType's
+# attribute hook, some ten times the cost of a global (each _service asks)
+_CLOSED = State.CLOSED
+
 
 class SynackTransport(asyncio.Transport):
     """An ``asyncio.Transport`` over one ``TcpConnection``.
@@ -89,7 +93,7 @@ class SynackTransport(asyncio.Transport):
         if self._lost:
             return
         conn = self.conn
-        if conn.state is State.CLOSED and conn.error is not None:
+        if conn.state is _CLOSED and conn.error is not None:
             self._fatal(conn.error)
             return
         if self._wbuf:
@@ -286,7 +290,7 @@ class SynackTransport(asyncio.Transport):
             exc = socket_error(self.conn)     # e.g. a reset in CLOSE-WAIT is EPIPE, as on Linux
         self._closing = True
         self._wbuf.clear()
-        if self.conn.state is not State.CLOSED:
+        if self.conn.state is not _CLOSED:
             self.conn.abort(self._now())
             self._touch()
         self._loop.call_soon(self._call_connection_lost, exc)

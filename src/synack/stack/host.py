@@ -106,6 +106,10 @@ class Listener:
 
 
 class Stack:
+    # packets_to_send(now) starts with _run_due(now), all that handle_timer(now) does: step()
+    # need not ask next_timer() and call handle_timer() first (drive.py)
+    sends_run_timers = True
+
     def __init__(self, addresses: list[str] | tuple[str, ...], *, secret: bytes,
                  config: TcpConfig | None = None, stack_config: StackConfig | None = None,
                  log: LogSink = None) -> None:
@@ -253,8 +257,39 @@ class Stack:
         if now > self._now:
             self._now = now                       # max(self._now, now)
         self.stats["ip_in"] += 1
-        if packet and packet[0] >> 4 == 4:
-            return self._ipv4_in(packet, now)
+        if not packet or packet[0] >> 4 != 4:
+            return self._ip_in(packet, now)
+        # IPv4: the checks of _ip_in in the same order, without building an ``IPv4Packet`` for
+        # every TCP segment (``ipv4_fields``); here, not in a method of its own: a call fewer
+        try:
+            src, dst, proto, tos, hlen, total, _, _, flags_off, src4, dst4 = ipv4_fields(packet)
+        except WireError as e:
+            return self._drop(now, f"bad IP packet: {e.reason}", len(packet))
+        if dst4 not in self._packed4:
+            return self._drop(now, "not for us", len(packet))
+        if not _unicast4(src4) or src4 in self._broadcasts4:
+            # RFC 9293 §3.9.2.1 / RFC 1122 §4.2.3.10 and §3.2.1.3 (MUST-63), as in _ip_in
+            return self._drop(now, "source not unicast", len(packet))
+        if flags_off & 0x3FFF:                      # MF or a fragment offset: a fragment
+            return self._drop(now, "IP fragment (not reassembled)", len(packet))
+        if proto != 6:
+            if proto == 1:
+                return self._icmp_in(parse_ipv4(packet), now)
+            return self._drop(now, f"protocol {proto} not handled", len(packet))
+        # The addresses' part of the pseudo-header sum: both, as one integer off the header
+        # (parse_tcp_summed); None when the link checked the checksum already.
+        addr_sum = None if packet.__class__ is ChecksumValid else int.from_bytes(packet[12:20], "big")
+        payload = memoryview(packet)[hlen:total]
+        try:                                        # self._parse_tcp(...), its common case inlined
+            seg = parse_tcp_summed(payload, addr_sum)
+        except WireError:
+            self._parse_tcp(packet, payload, addr_sum, now)    # parses it again: dropped, counted
+            return
+        self.stats["tcp_in"] += 1
+        self._tcp_in(dst, src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
+
+    def _ip_in(self, packet: bytes, now: float) -> None:
+        """``receive_packet`` for anything but IPv4 (IPv6, or no IP packet at all)."""
         try:
             pkt = parse_packet(packet)
         except WireError as e:
@@ -285,31 +320,6 @@ class Stack:
         else:
             self._drop(now, f"protocol {proto} not handled", len(packet))
 
-    def _ipv4_in(self, packet: bytes, now: float) -> None:
-        """``receive_packet`` for IPv4 with the same checks and order, without building an
-        ``IPv4Packet`` for every TCP segment (``ipv4_fields``)."""
-        try:
-            src, dst, proto, tos, hlen, total, _, _, flags_off, src4, dst4 = ipv4_fields(packet)
-        except WireError as e:
-            return self._drop(now, f"bad IP packet: {e.reason}", len(packet))
-        if dst4 not in self._packed4:
-            return self._drop(now, "not for us", len(packet))
-        if not _unicast4(src4) or src4 in self._broadcasts4:
-            # RFC 9293 §3.9.2.1 / RFC 1122 §4.2.3.10 and §3.2.1.3 (MUST-63), as below
-            return self._drop(now, "source not unicast", len(packet))
-        if flags_off & 0x3FFF:                      # MF or a fragment offset: a fragment
-            return self._drop(now, "IP fragment (not reassembled)", len(packet))
-        if proto != 6:
-            if proto == 1:
-                return self._icmp_in(parse_ipv4(packet), now)
-            return self._drop(now, f"protocol {proto} not handled", len(packet))
-        # The addresses' part of the pseudo-header sum: both, as one integer off the header
-        # (parse_tcp_summed); None when the link checked the checksum already.
-        addr_sum = None if packet.__class__ is ChecksumValid else int.from_bytes(packet[12:20], "big")
-        seg = self._parse_tcp(packet, memoryview(packet)[hlen:total], addr_sum, now)
-        if seg is not None:
-            self._tcp_in(dst, src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
-
     def _parse_tcp(self, packet: bytes, payload, addr_sum: int | None, now: float) -> TcpSegment | None:
         """The TCP segment in ``payload`` (checksum verified unless ``addr_sum`` is None: the
         link did it), or None when it is malformed: dropped and counted, never an exception
@@ -333,7 +343,6 @@ class Stack:
     def _tcp_in(self, laddr: IPAddress, raddr: IPAddress, seg: TcpSegment, now: float, ecn: int = 0) -> None:
         key = (laddr, seg.dport, raddr, seg.sport)
         conn = self.conns.get(key)
-        f = int(seg.flags)                # a plain int: each ``&`` on Flags is a Python call
         if conn is not None and conn.state is _TIME_WAIT and self._timewait_accepts(conn, seg):
             # RFC 9293 §3.6.1 / RFC 6191: a new incarnation may reuse the 4-tuple in TIME-WAIT
             self._forget(conn)
@@ -341,14 +350,17 @@ class Stack:
         if conn is not None:
             owner = self._owner.get(conn) if self._owner else None
             if owner is not None and len(owner.accept_queue) >= owner.backlog \
-                    and f & _ACK and not f & (_SYN | _RST):
+                    and int(seg.flags) & (_ACK | _SYN | _RST) == _ACK:   # ACK, neither SYN nor RST
                 # No room in the accept queue for the connection this ACK would complete: drop
                 # the ACK and stay half-open; the SYN-ACK retransmission draws it again later
                 # (RFC 4987 §2.2; Linux tcp_check_req -> listen_overflow).
                 self.stats["listen_overflow"] += 1
                 return self._drop(now, "listen: accept queue full", len(seg.payload))
             conn.receive_segment(seg, now, ecn=ecn)
-            self._after(conn, now)
+            if self._owner:
+                self._after(conn, now)
+            else:
+                self._touched[conn] = None        # all of _after(conn, now) when no connection has an owner
             return
         if self.time_wait:
             tw = self.time_wait.get(key)
@@ -359,7 +371,7 @@ class Stack:
             return self._listener_in(lst, key, seg, now)
         # No TCB: RFC 9293 §3.10.7.1 — a RST answers anything but a RST.
         self.stats["no_tcb"] += 1
-        if f & _RST:
+        if int(seg.flags) & _RST:                 # (a plain int: ``&`` on Flags is a Python call)
             return self._drop(now, "RST for no connection", len(seg.payload))
         if self.sconfig.rst_for_closed_ports:
             self._send_tcp(laddr, raddr, rst_for(seg, self.config.rst_timestamps))
@@ -635,7 +647,7 @@ class Stack:
         if not self._touched:
             return out
         touched, self._touched = self._touched, {}
-        keys, routes, ttl, stats = self._keys, self._routes, self.sconfig.ttl, self.stats
+        keys, routes, ttl, stats, sched = self._keys, self._routes, self.sconfig.ttl, self.stats, self._sched
         for conn in touched:
             key = keys.get(conn)
             if key is None and conn.state is _TIME_WAIT:
@@ -667,7 +679,12 @@ class Stack:
             elif st is _TIME_WAIT and conn not in self._owner:
                 self._enter_time_wait(conn, key)
             else:
-                self._schedule(conn)
+                t = conn.next_timer()             # self._schedule(conn), inlined
+                if t is None:
+                    sched.pop(conn, None)
+                elif sched.get(conn) != t:
+                    sched[conn] = t
+                    heapq.heappush(self._heap, (t, next(self._seq), conn))
         if self._out:                             # what TIME-WAIT TCBs touched above answered
             out += self._out
             self._out = []
@@ -708,8 +725,22 @@ class Stack:
     def next_timer(self) -> float | None:
         if self._out or self._touched:
             return self._now
-        tw = self._tw_next() if self._tw_heap else None
-        t = self._conn_next() if self._heap else None
+        # Each heap's top entry checked here as _tw_next() and _conn_next() check it first; they
+        # run (and pop stale entries) only when it is not live: one call fewer each, mostly.
+        heap = self._tw_heap
+        if heap:
+            tw, _, rec = heap[0]
+            if rec.expiry != tw or rec not in self._tw_live:
+                tw = self._tw_next()
+        else:
+            tw = None
+        heap = self._heap
+        if heap:
+            t, _, conn = heap[0]
+            if self._sched.get(conn) != t or conn not in self._keys or conn.next_timer() != t:
+                t = self._conn_next()
+        else:
+            t = None
         return tw if t is None or (tw is not None and tw < t) else t
 
     def _conn_next(self) -> float | None:
@@ -730,7 +761,7 @@ class Stack:
         return None
 
     def handle_timer(self, now: float) -> None:
-        self._run_due(now)
+        self._run_due(now)                        # (packets_to_send starts with it: sends_run_timers)
 
     def next_event(self):
         """``(listener, Acceptable)`` or ``(connection, event)`` pairs; None when there are none."""
@@ -749,8 +780,18 @@ class Stack:
         one ``(object, last event)`` pair, in the order the objects first had one — what
         ``next_event()`` in a loop gives a level-triggered consumer (the asyncio adapter), without
         a call per event."""
-        if not self._events and not self._with_events:
-            return []                            # (the adapter asks again after each batch)
+        if not self._events:
+            # no listener events: the connections in _with_events are distinct keys already,
+            # so the batch is them in order, without the dict (the common case)
+            if not self._with_events:
+                return []                        # (the adapter asks again after each batch)
+            out = []
+            for conn in self._with_events:
+                evs = conn.drain_events()
+                if evs:
+                    out.append((conn, evs[-1]))
+            self._with_events.clear()
+            return out
         batch: dict[object, tuple] = {}          # listeners and connections hash by identity
         for item in self._events:
             batch[item[0]] = item                # a key keeps its first position

@@ -280,11 +280,10 @@ class Stack:
         # (parse_tcp_summed); None when the link checked the checksum already.
         addr_sum = None if packet.__class__ is ChecksumValid else int.from_bytes(packet[12:20], "big")
         payload = memoryview(packet)[hlen:total]
-        try:                                        # self._parse_tcp(...), its common case inlined
+        try:                                        # self._parse_tcp(...), inlined
             seg = parse_tcp_summed(payload, addr_sum)
-        except WireError:
-            self._parse_tcp(packet, payload, addr_sum, now)    # parses it again: dropped, counted
-            return
+        except WireError as e:
+            return self._bad_tcp(packet, e, now)
         self.stats["tcp_in"] += 1
         self._tcp_in(dst, src, seg, now, tos & 3)     # ECN field, RFC 3168 §5
 
@@ -327,13 +326,16 @@ class Stack:
         try:
             seg = parse_tcp_summed(payload, addr_sum)
         except WireError as e:
-            self.stats["tcp_bad"] += 1
-            if "checksum" in e.reason:
-                self.stats["tcp_bad_checksum"] += 1
-            self._drop(now, f"bad TCP segment: {e.reason}", len(packet))
-            return None
+            return self._bad_tcp(packet, e, now)
         self.stats["tcp_in"] += 1
         return seg
+
+    def _bad_tcp(self, packet: bytes, e: WireError, now: float) -> None:
+        """A malformed TCP segment: dropped and counted."""
+        self.stats["tcp_bad"] += 1
+        if "checksum" in e.reason:
+            self.stats["tcp_bad_checksum"] += 1
+        self._drop(now, f"bad TCP segment: {e.reason}", len(packet))
 
     def _drop(self, now: float, reason: str, length: int) -> None:
         self.stats["drop: " + reason.split(":")[0]] += 1

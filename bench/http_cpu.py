@@ -12,8 +12,9 @@ timestamps, window scale), the handshake's ACK, the request, the ACK of the resp
 carries the server's FIN), then the client's FIN. Each of those is one wake-up of the adapter
 (``AsyncStack._on_readable``), after which the event loop runs until nothing is ready.
 
-The loop's clock is virtual (it moves 50 us per step), so the ISNs, timestamps and every
-segment are the same from run to run, and nothing waits on a real timer. That makes two
+The loop's clock is virtual (it moves 50 us per step), and the wall clock the server reads
+(``time.time``: the Date header, the file cache) follows it from a fixed whole second, so the
+ISNs, timestamps and every segment are the same from run to run, and nothing waits on a real timer. That makes two
 things possible:
 
 * The client's work is taken out of the figure: a first pass *records* the client's packets
@@ -60,6 +61,11 @@ from synack.wire.tcp import Flags, Mss, Nop, SackPermitted, TcpSegment, Timestam
 CLIENT, SERVER = "192.0.2.1", "192.0.2.2"
 STEP = 50e-6                      # virtual seconds between the client's steps
 T0 = 1000.0
+# The wall clock the server reads (the Date header, the static-file cache's age check) during a
+# pass: a whole second ten seconds from now, moved by the virtual clock. Real time would make
+# the count depend on how fast the machine runs (a Date is formatted again whenever a second
+# turns; a file younger than RACY is read afresh), so two runs would not count the same.
+WALL0 = float(int(time.time()) + 10)
 
 
 class VirtualLoop(asyncio.SelectorEventLoop):
@@ -193,6 +199,7 @@ def run(root: Path, n: int, k: int, script: list | None) -> tuple[float, list, l
         script = []
     seen: list = []
     elapsed = 0.0
+    real_time, time.time = time.time, lambda: WALL0 + (loop.vnow - T0)   # see WALL0
 
     async def start() -> tuple:
         stack = Stack([f"{SERVER}/24"], secret=b"bench-http")
@@ -249,6 +256,7 @@ def run(root: Path, n: int, k: int, script: list | None) -> tuple[float, list, l
     try:
         main()
     finally:
+        time.time = real_time
         asyncio.events._set_running_loop(None)                   # noqa: SLF001
         loop.close()
         link.close()

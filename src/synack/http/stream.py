@@ -13,7 +13,9 @@ It has what the server calls and nothing else, with ``asyncio``'s semantics:
   and its window closes);
 * writing: ``write``, ``write_eof``, ``can_write_eof``, ``drain`` (waits while the transport has
   paused the protocol; ``ConnectionResetError`` once the connection is lost), ``close``,
-  ``is_closing``, ``get_extra_info``, ``transport``.
+  ``is_closing``, ``get_extra_info``, ``transport``;
+* and one thing of its own: ``drop_input`` (input dropped from then on, a callback at EOF, at
+  the connection's loss or after a limit), for the server's lingering close without a task.
 
 ``HttpServer.handle(reader, writer)`` still takes any ``StreamReader``/``StreamWriter`` pair.
 """

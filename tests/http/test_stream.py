@@ -38,6 +38,10 @@ class FakeTransport:
         self.closing = True
         self.calls.append("close")
 
+    def abort(self) -> None:
+        self.closing = True
+        self.calls.append("abort")
+
     def get_extra_info(self, name, default=None):
         return {"peername": ("192.0.2.1", 1234)}.get(name, default)
 
@@ -200,4 +204,105 @@ def test_a_deferred_start_waits_for_input_and_shutdown_between_input_and_handler
         for _ in range(3):
             await asyncio.sleep(0)
         assert t.calls[-1] == "close" and not server.conns
+    asyncio.run(main())
+
+
+def _served_close_mode(config=None):
+    """A server on a ServerStream over a FakeTransport, after one ``Connection: close`` request
+    was answered: (server, stream, transport, the handler's task)."""
+    from synack.http.server import HttpServer, Response
+
+    async def app(req):
+        return Response.text(200, "hi\n")
+
+    async def start():
+        server = HttpServer(app, config)
+        s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
+        t = FakeTransport()
+        s.connection_made(t)
+        s.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        task = s._task
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert t.calls[0][0] == "write" and t.calls[0][1].startswith(b"HTTP/1.1 200 ")
+        assert t.calls[1:] == ["write_eof"]
+        return server, s, t, task
+    return start()
+
+
+def test_the_lingering_close_after_a_close_mode_response_goes_on_without_the_task():
+    """HttpServer._linger_detached: the task ends after the response; the stream drops what
+    comes (it is not kept for a read), the connection stays known to the server, and the
+    peer's FIN closes it, as ``_linger`` (read and drop until EOF, then close) does."""
+    async def main():
+        server, s, t, task = await _served_close_mode()
+        assert task.done() and len(server.conns) == 1
+        s.data_received(b"more bytes the client sent")
+        assert t.calls[-1] == "write_eof" and not s.read_ready() and len(server.conns) == 1
+        s.eof_received()
+        assert t.calls[-1] == "close" and not server.conns
+        s.connection_lost(None)                           # the end comes once
+        assert t.calls.count("close") == 1
+    asyncio.run(main())
+
+
+def test_the_detached_lingering_close_ends_at_its_time_or_after_1_mib_or_at_a_loss():
+    from synack.http.server import ServerConfig
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        server, s, t, task = await _served_close_mode(ServerConfig(linger=0.2))
+        t0 = loop.time()
+        while t.calls[-1] != "close":
+            await asyncio.sleep(0.01)
+            assert loop.time() - t0 < 2.0
+        assert 0.15 < loop.time() - t0 and not server.conns
+
+        server, s, t, task = await _served_close_mode()
+        for _ in range(15):
+            s.data_received(b"x" * 65536)                # 15 * 64 KiB: not yet 1 MiB
+        assert t.calls[-1] == "write_eof"
+        s.data_received(b"x" * 65536)
+        assert t.calls[-1] == "close" and not server.conns
+
+        server, s, t, task = await _served_close_mode()
+        s.connection_lost(ConnectionResetError())
+        assert t.calls[-1] == "close" and not server.conns
+    asyncio.run(main())
+
+
+def test_a_fin_with_the_request_ends_the_lingering_close_at_once():
+    from synack.http.server import HttpServer, Response
+
+    async def app(req):
+        return Response.text(200, "hi\n")
+
+    async def main():
+        server = HttpServer(app)
+        s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
+        t = FakeTransport()
+        s.connection_made(t)
+        s.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.eof_received()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert [c if isinstance(c, str) else c[0] for c in t.calls] == ["write", "write_eof", "close"]
+        assert not server.conns
+    asyncio.run(main())
+
+
+def test_shutdown_waits_for_a_detached_lingering_close_and_aborts_it_after_the_grace():
+    async def main():
+        loop = asyncio.get_running_loop()
+        server, s, t, task = await _served_close_mode()
+        loop.call_later(0.1, s.eof_received)
+        t0 = loop.time()
+        assert await server.shutdown(grace=5.0) == 0
+        assert loop.time() - t0 < 1.0 and t.calls[-1] == "close" and not server.conns
+
+        server, s, t, task = await _served_close_mode()
+        assert await server.shutdown(grace=0.1) == 1
+        assert t.calls[-1] == "abort"
+        s.connection_lost(None)                           # as the transport's abort brings
+        assert not server.conns and "close" not in t.calls
     asyncio.run(main())

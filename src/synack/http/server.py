@@ -186,6 +186,8 @@ class _Conn:
     stopping: bool = False           # shutdown() interrupted the idle wait
     requests: int = 0
     idle_wait: list | None = None    # before a deferred start: the idle timeout (ReadTimeouts entry)
+    linger_wait: list | None = None  # a lingering close after the task: its end (ReadTimeouts entry)
+    lingered: asyncio.Future | None = None   # shutdown() waits on it for such a lingering close
 
 
 class HttpServer:
@@ -288,6 +290,10 @@ class HttpServer:
                 # else its first input came and its task is about to run: it sees self.closing
                 # before it reads and closes the connection quietly, as an idle one
         tasks = [c.task for c in self.conns if c.task is not None and not c.task.done()]
+        for c in self.conns:
+            if c.linger_wait is not None:             # a lingering close after its task ended
+                c.lingered = asyncio.get_running_loop().create_future()
+                tasks.append(c.lingered)
         aborted = 0
         if tasks:
             done, pending = await asyncio.wait(tasks, timeout=grace)
@@ -295,7 +301,7 @@ class HttpServer:
                 aborted += 1
                 t.cancel()
             for c in list(self.conns):
-                if c.task in pending:
+                if c.task in pending or c.lingered in pending:
                     _abort(c.writer)
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
@@ -316,8 +322,9 @@ class HttpServer:
             c = _Conn(asyncio.current_task(), writer)
             self.conns.add(c)
             self.stats["connections"] += 1
+        detached = False
         try:
-            await self._serve(c, reader, writer)
+            detached = await self._serve(c, reader, writer)
         except asyncio.CancelledError:
             if not c.stopping:
                 _abort(writer)
@@ -328,11 +335,14 @@ class HttpServer:
             log.exception("HTTP connection handler failed")
             _abort(writer)
         finally:
-            self.conns.discard(c)
-            if not writer.is_closing():
-                writer.close()
+            if not detached:                 # else the lingering close does it, at its end
+                self.conns.discard(c)
+                if not writer.is_closing():
+                    writer.close()
 
-    async def _serve(self, c: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, c: _Conn, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve requests until the connection is to close. True: a lingering close goes on
+        without the task (``_linger_detached``), which will close the connection."""
         cfg = self.config
         h = _H11(h11.SERVER, max_incomplete_event_size=cfg.max_header_bytes)
         extra = writer.transport.get_extra_info     # (the writer's own asks the transport)
@@ -347,10 +357,12 @@ class HttpServer:
             except _Close as e:
                 if e.status is not None:
                     await self._send_error(h, writer, e.status, e.detail)
+                    if self._linger_detached(c, reader, False):
+                        return True
                     await _linger(reader, writer, cfg.linger, read=self._reads.read)
-                return
+                return False
             if ev is None:                                     # peer closed between requests
-                return
+                return False
             c.requests += 1
             self.stats["requests"] += 1
             # ---- body, with limits
@@ -365,8 +377,10 @@ class HttpServer:
             except _Close as e:
                 if e.status is not None:
                     await self._send_error(h, writer, e.status, e.detail)
+                    if self._linger_detached(c, reader, False):
+                        return True
                     await _linger(reader, writer, cfg.linger, read=self._reads.read)
-                return
+                return False
             # ---- the application
             try:
                 resp = await self.app(req)
@@ -378,10 +392,12 @@ class HttpServer:
             eof = await self._send(h, writer, req.method, resp, close=last)
             if h.our_state is h11.MUST_CLOSE or h.their_state in (h11.MUST_CLOSE, h11.CLOSED) or last:
                 if h.their_state is not h11.CLOSED:
+                    if self._linger_detached(c, reader, eof):
+                        return True
                     await _linger(reader, writer, cfg.linger, eof_sent=eof, read=self._reads.read)
-                return
+                return False
             if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
-                return
+                return False
             h.start_next_cycle()
 
     async def _next_head(self, c: _Conn, h: h11.Connection, reader: asyncio.StreamReader,
@@ -452,6 +468,38 @@ class HttpServer:
                     raise _Close(400, str(e)) from None
         finally:
             c.idle = False
+
+    def _linger_detached(self, c: _Conn, reader: Any, eof_sent: bool) -> bool:
+        """``_linger`` (its twin, for any reader) on a ``ServerStream``, without the task: the
+        stream drops its input (``drop_input``) and ``_linger_end`` closes the connection at the
+        peer's FIN, at the connection's loss, after 1 MiB dropped, or ``linger`` seconds from
+        now. The task ends at once: waiting for the FIN cost it a wake-up, a task step and a
+        pass of the event loop per close-mode connection. ``c`` stays in ``conns`` until the
+        end (``shutdown()`` waits for it as for a task). False: not done (another reader, no
+        time to linger, or the half-close failed): the caller closes as ``_linger`` would."""
+        if type(reader) is not ServerStream or reader is not c.writer or self.config.linger <= 0:
+            return False
+        try:
+            if not eof_sent and reader.can_write_eof():
+                reader.write_eof()
+        except (ConnectionError, OSError, RuntimeError):
+            return False
+        c.linger_wait = self._reads.call_later(self.config.linger, self._linger_end, c)
+        reader.drop_input(1 << 20, self._linger_end, c)
+        return True
+
+    def _linger_end(self, c: _Conn) -> None:
+        """The end of ``_linger_detached``'s lingering close (the first of its ends; the others
+        find it done): close, as ``handle`` does after ``_linger``."""
+        if c.linger_wait is None:
+            return
+        self._reads.cancel(c.linger_wait)
+        c.linger_wait = None
+        self.conns.discard(c)
+        if not c.writer.is_closing():
+            c.writer.close()
+        if c.lingered is not None and not c.lingered.done():
+            c.lingered.set_result(None)
 
     def _request(self, ev: h11.Request, number: int, peer: Any, sock: Any, conn: Any, astack: Any) -> Request:
         hit = _request_parts.get(id(ev))

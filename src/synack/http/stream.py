@@ -13,7 +13,9 @@ It has what the server calls and nothing else, with ``asyncio``'s semantics:
   and its window closes);
 * writing: ``write``, ``write_eof``, ``can_write_eof``, ``drain`` (waits while the transport has
   paused the protocol; ``ConnectionResetError`` once the connection is lost), ``close``,
-  ``is_closing``, ``get_extra_info``, ``transport``.
+  ``is_closing``, ``get_extra_info``, ``transport``;
+* and one thing of its own: ``drop_input`` (input dropped from then on, a callback at EOF, at
+  the connection's loss or after a limit), for the server's lingering close without a task.
 
 ``HttpServer.handle(reader, writer)`` still takes any ``StreamReader``/``StreamWriter`` pair.
 """
@@ -37,7 +39,7 @@ class ServerStream(asyncio.Protocol):
 
     __slots__ = ("_cb", "_loop", "_limit", "_chunks", "_size", "_eof", "_exc", "_waiter", "_lost",
                  "_read_paused", "_write_paused", "_drain_waiters", "_task", "transport", "_made",
-                 "_started", "tag")
+                 "_started", "tag", "_drop_end", "_dropped", "_drop_limit")
 
     def __init__(self, cb: Callable[[Any, Any], Awaitable[None]], loop: asyncio.AbstractEventLoop,
                  limit: int = LIMIT, made: Callable[["ServerStream"], Any] | None = None) -> None:
@@ -58,6 +60,9 @@ class ServerStream(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future] = []
         self._task: asyncio.Task | None = None
         self.transport: Any = None
+        self._drop_end: tuple | None = None       # (fn, arg) while input is dropped: drop_input()
+        self._dropped = 0
+        self._drop_limit = 0
 
     # ------------------------------------------------------------------ protocol
 
@@ -86,6 +91,11 @@ class ServerStream(asyncio.Protocol):
             return
         if not self._started:
             self.start()
+        if self._drop_end is not None:           # a lingering close: dropped (see drop_input)
+            self._dropped += len(data)
+            if self._dropped >= self._drop_limit:
+                self._end_drop()
+            return
         if type(data) is not bytes:
             data = bytes(data)
         self._chunks.append(data)
@@ -104,6 +114,8 @@ class ServerStream(asyncio.Protocol):
             self.start()
         self._eof = True
         self._wake()
+        if self._drop_end is not None:
+            self._end_drop()
         return True                    # keep the transport open: we may still write (half-close)
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -126,6 +138,8 @@ class ServerStream(asyncio.Protocol):
                     else:
                         w.set_exception(exc)
         self._task = None
+        if self._drop_end is not None:
+            self._end_drop()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -194,6 +208,25 @@ class ServerStream(asyncio.Protocol):
             self._read_paused = False
             self.transport.resume_reading()
         return data
+
+    def drop_input(self, limit: int, fn: Callable[[Any], Any], arg: Any) -> None:
+        """From now on, received bytes are dropped instead of kept for ``read`` (those waiting
+        are dropped now), and ``fn(arg)`` is called once: at EOF, at the connection's loss, or
+        when ``limit`` bytes or more have been dropped; at once if one of these came already.
+        What ``HttpServer``'s lingering close does without a task (see ``_linger_detached``)."""
+        self._drop_end, self._dropped, self._drop_limit = (fn, arg), self._size, limit
+        self._chunks.clear()
+        self._size = 0
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()
+        if self._eof or self._lost or self._exc is not None or self._dropped >= limit:
+            self._end_drop()
+
+    def _end_drop(self) -> None:
+        fn, arg = self._drop_end
+        self._drop_end = None
+        fn(arg)
 
     # ------------------------------------------------------------------ writing
 

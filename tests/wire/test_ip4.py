@@ -215,3 +215,22 @@ def test_parse_packet_v4():
     raw = ip4_bytes(b"hello", proto=17)
     assert parse_packet(raw) == parse_ipv4(raw)
     assert parse_packet(bytearray(raw)) == parse_packet(memoryview(raw)) == parse_ipv4(raw)
+
+
+def test_cached_address_is_a_plain_ipv4address():
+    """The receive path's addresses (``_address``: hash, packed octets and text kept in slots)
+    equal, hash, pack, print and pickle as plain ``IPv4Address`` values do, either way round as
+    dict keys."""
+    import copy
+    import pickle
+
+    from synack.wire.ip4 import _address
+    for text in ("192.0.2.1", "0.0.0.0", "255.255.255.255", "10.1.2.3"):
+        plain = IPv4Address(text)
+        a = _address(plain.packed)
+        assert a == plain and hash(a) == hash(plain) and a.packed == plain.packed
+        assert str(a) == text and f"{a}" == text and repr(a) == repr(plain)
+        assert {plain: 1}[a] == 1 and {a: 1}[plain] == 1
+        assert {(a, 80, plain, 1): 1}[(plain, 80, a, 1)] == 1
+        assert pickle.loads(pickle.dumps(a)) == plain and copy.copy(a) == plain
+        assert _address(plain.packed) is a

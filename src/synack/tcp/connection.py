@@ -22,10 +22,10 @@ from synack.tcp.config import TcpConfig
 from synack.tcp.errors import BrokenPipe, ConnectionExists, ConnectionTimedOut, LocalError, NotConnected
 from synack.tcp.events import (Closed, Connected, ConnId, CwndChanged, DataDelivered, LogSink, RtoBackoff,
                                SegmentOut, SoftError, StateChanged, TcpEvent, TimedOut, TimerFired)
-from synack.tcp.ecn import EcnMixin
+from synack.tcp.ecn import _NO_ECT, EcnMixin
 from synack.tcp.info import TcpInfo
 from synack.tcp.input import InputMixin, rst_for
-from synack.tcp.output import OutputMixin
+from synack.tcp.output import _NO_DEADLINES, OutputMixin
 from synack.tcp.rack import Rack, Tlp
 from synack.tcp.recovery import RecoveryMixin
 from synack.tcp.recvbuf import ReceiveBuffer
@@ -68,6 +68,8 @@ class Timers:
 
 # ``t.deadlines(t)``: every field of ``t`` as a tuple, in one C call (segments_to_send asks per pass)
 Timers.deadlines = staticmethod(attrgetter(*Timers.__slots__))
+if _NO_DEADLINES != (None,) * len(Timers.__slots__):   # what segments_to_send compares it with
+    raise TypeError("output._NO_DEADLINES must have one None per field of Timers")
 
 
 class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
@@ -154,8 +156,10 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._ecn_cwr = False          # sender: CWR on the next new data segment (§6.1.2)
         self._ecn_high = -1            # offset of SND.MAX at the last window reduction
         self._ce_in = False            # the segment being processed arrived with CE
-        self._ect_new: dict[int, TcpSegment] = {}    # ECT(0) segments not yet returned
-        self._ect_out: dict[int, TcpSegment] = {}    # ... and those of the last segments_to_send
+        # ECT(0) segments not yet returned, and those of the last segments_to_send: both the
+        # shared empty _NO_ECT (never written) until ECN is negotiated (EcnMixin._ecn_take_syn)
+        self._ect_new: dict[int, TcpSegment] = _NO_ECT
+        self._ect_out: dict[int, TcpSegment] = _NO_ECT
         # --- retransmission and congestion ---
         self.rtt = RttEstimator(cfg.initial_rto, cfg.min_rto, cfg.max_rto)
         self._rtt_off: int | None = None
@@ -246,7 +250,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
     def receive(self, max_bytes: int = 65536) -> bytes | None:
         """[RECEIVE] Up to ``max_bytes`` in-order bytes; ``b""`` at end of stream (peer FIN);
         ``None`` when nothing is there yet. Reading opens the window (a window update may follow)."""
-        data = self.rcvbuf.read(max_bytes)
+        rb = self.rcvbuf
+        data = rb.read(max_bytes) if rb._ready else b""    # (nothing in order: read() says b"")
         if data:
             if self.log:
                 self.log(DataDelivered(self._now, self.id, len(data)))
@@ -300,7 +305,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         self._now = now
         self._read_closed = True
         self._arm_fin_wait_2(now)
-        if (self.config.rst_on_close_with_unread and self.rcvbuf.readable
+        if (self.config.rst_on_close_with_unread and self.rcvbuf._ready     # (rcvbuf.readable)
                 and self.state in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, SYN_RECEIVED)):
             self.abort(now)
             return
@@ -435,7 +440,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         rcv_nxt = self._rcv_nxt()
         window = self._advertise_window(rcv_nxt)
         wnd = (self._rcv_adv - rcv_nxt) & MASK          # self.rcv_wnd, RCV.ADV as the window left it
-        return (self._seq(self._nxt_for_rst()), rcv_nxt, wnd if wnd < HALF else 0, window, self.max_snd_wnd,
+        top = self._max if self._max > self._nxt else self._nxt      # self._nxt_for_rst()
+        return ((self.iss + 1 + top) & MASK, rcv_nxt, wnd if wnd < HALF else 0, window, self.max_snd_wnd,
                 self.ts_ok, self.ts_recent, self._ts_recent_age, self._ts_offset, self._last_ack_sent,
                 self._chal_second, self._chal_count, self.timers.time_wait, cfg.msl, cfg.rfc5961,
                 cfg.challenge_ack_limit, cfg.tolerate_missing_ts, cfg.tos & ~3, cfg.rst_timestamps)
@@ -716,7 +722,8 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             # TCP_TIMEOUT_FALLBACK); RFC 5681 §3.1 / RFC 6928 §2: IW of one segment after more
             # than one SYN retransmission.
             self.rtt.handshake_done(self._syn_rexmits > 0)
-            self.cc.syn_lost(self._syn_rexmits)
+            if self._syn_rexmits:
+                self.cc.syn_lost(self._syn_rexmits)
             if self.config.keepalive:
                 self._arm("keepalive", now + self.config.keepalive_idle, now)
         elif new is FIN_WAIT_2:

@@ -25,6 +25,7 @@ ACK, SYN, RST, ECE, CWR = Flags.ACK, Flags.SYN, Flags.RST, Flags.ECE, Flags.CWR
 _ACK, _ECE, _CWR = 0x10, 0x40, 0x80             # the same bits as plain ints
 _LISTEN = State.LISTEN                          # (a member read off the Enum class is slow)
 _NO_FLAGS = Flags(0)                            # (calling the Enum class is slow: made once)
+_NO_ECT: dict = {}      # _ect_new and _ect_out of a connection without ECN: shared, never written
 NOT_ECT, ECT1, ECT0, CE = 0, 1, 2, 3            # RFC 3168 §5, the two low bits of TOS / Traffic Class
 
 
@@ -74,6 +75,8 @@ class EcnMixin:
             ok = (self.config.ecn == "on" and not self._ecn_plain_syn
                   and f == (_ECE if flags & _ACK else _ECE | _CWR))
         self.ecn_ok = ok
+        if ok and self._ect_new is _NO_ECT:
+            self._ect_new = {}                  # _ecn_mark_new writes here from now on
         if ok and self.log:
             self.log(EcnSignal(self._now, self.id, "negotiated"))
 

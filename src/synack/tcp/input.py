@@ -135,10 +135,12 @@ class InputMixin:
         # Data on the SYN is not kept (the peer retransmits it): RFC 9293 §3.10.7.2 lets us queue it,
         # and Linux (without TFO) does not either.
         self.irs = seg.seq
-        self._take_syn_options(seg, syn_ack=False)
+        ts = self._take_syn_options(seg, syn_ack=False)
         self._ecn_take_syn(seg)
         self._update_window_from_syn(seg)
-        self._ts_from_segment(seg, now, force=True)
+        if ts is not None:                          # self._ts_from_segment(seg, now, force=True)
+            self.ts_recent = ts.val
+            self._ts_recent_age = now
         self._rcv_adv = self._rcv_nxt()             # self.rcv_nxt (the property's method)
         self._last_rcv = now
         self._advance(_RCV_SYN, now)
@@ -206,7 +208,8 @@ class InputMixin:
                 f = int(seg.flags)
         self._dsack_seg = False
         if self.ts_ok and not f & _RST:
-            ts = seg.timestamps
+            opts = seg.options      # seg.timestamps, its usual case (NOP, NOP, TS) without the property
+            ts = opts[-1] if opts and opts[-1].__class__ is Timestamps else seg.timestamps
             if ts is None:
                 if not self.config.tolerate_missing_ts:
                     # RFC 7323 §3.2: "If a non-<RST> segment is received without a TSopt, a TCP
@@ -270,7 +273,8 @@ class InputMixin:
     def _trim_to_window(self, seg: TcpSegment, now: float) -> TcpSegment | None:
         """First check (§3.10.7.4): the four-case acceptability test, then trim to the window.
         Unacceptable: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> (unless RST) and drop."""
-        rcv_nxt = self._rcv_nxt()                # self.rcv_nxt (the property's method, called directly)
+        rcvbuf = self.rcvbuf                     # RCV.NXT: self._rcv_nxt(), written out (every segment)
+        rcv_nxt = (self.irs + 1 + rcvbuf.next_offset + (1 if self._fin_rcvd else 0)) & MASK
         wnd = (self._rcv_adv - rcv_nxt) & MASK   # RCV.WND: self.rcv_wnd, without RCV.NXT again
         if wnd >= HALF:
             wnd = 0
@@ -314,7 +318,7 @@ class InputMixin:
                 cut -= 1
             if payload and cut > 0:
                 # the part before RCV.NXT is a duplicate (RFC 2883 §4.2, partial duplicates)
-                nxt = self.rcvbuf.next_offset
+                nxt = rcvbuf.next_offset
                 self._note_dsack(nxt - min(cut, len(payload)), nxt)
             payload = payload[cut:]
             seq = rcv_nxt
@@ -351,10 +355,12 @@ class InputMixin:
         d = (seg.ack - self.iss - 1 - una) & MASK     # self._ack_off(seg.ack), written out:
         ack_off = una + (d - MOD if d >= HALF else d)  # SND.UNA + seq_sub(SEG.ACK, SND.UNA)
         st = self.state
+        forced = False
         if st is _SYN_RECEIVED:
             if una < ack_off <= self._max:
                 self._advance(_RCV_ACK_OF_SYN, now)
                 self._update_window(seg, force=True)
+                forced = True
                 st = self.state
             else:
                 self._queue.append((rst_for(seg, self.config.rst_timestamps), False))
@@ -381,7 +387,10 @@ class InputMixin:
         if ack_off >= self._una:
             # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated" (fifth step);
             # an older ACK (accepted under RFC 5961 §5.2) says nothing about the window now.
-            self._update_window(seg)
+            # (Updated from this segment above already: SND.WL1, SND.WL2 are its own, so the
+            # update would store the same values again.)
+            if not forced:
+                self._update_window(seg)
             if self.ecn_ok:                                # (_ecn_on_ack does nothing otherwise)
                 self._ecn_on_ack(seg, ack_off, flight, cwnd, now)   # RFC 3168 §6.1.2
         # state-specific parts of the fifth step
@@ -422,31 +431,41 @@ class InputMixin:
         # RTT: a timestamp echo, else the one timed segment (Karn: never a retransmitted one)
         rtt = None
         expected = 1                               # samples per window of data (RFC 7323 App. G)
-        ts = seg.timestamps if self.ts_ok else None
+        if self.ts_ok:
+            opts = seg.options                     # seg.timestamps (see _in_other)
+            ts = opts[-1] if opts and opts[-1].__class__ is Timestamps else seg.timestamps
+        else:
+            ts = None
         if ts is not None and ts.ecr:
-            rtt = ((self._ts_now(now) - ts.ecr) & MASK) / 1000.0     # (never negative)
+            # (self._ts_now(now), written out)
+            rtt = (((int(now * 1000) + self._ts_offset) - ts.ecr) & MASK) / 1000.0   # (never negative)
             if rtt > 3600:
                 rtt = None
             elif self.config.rtt_appendix_g:
                 # RFC 7323 §4.2 SHOULD / Appendix G: "ExpectedSamples = ceiling(FlightSize /
                 # (SMSS * 2))" (the 2 for delayed ACKs), which scales alpha and beta down
-                expected = -(-flight // (2 * self.mss))
+                expected = -(-flight // (2 * self._eff_mss()))      # (self.mss)
         elif self._rtt_off is not None and ack_off > self._rtt_off:
             rtt = now - self._rtt_time
         if self._rtt_off is not None and ack_off > self._rtt_off:
             self._rtt_off = None
         if rtt is not None:
             self.rtt.sample(rtt, expected)
-            self.rack.rtt_sample(now, rtt)         # RFC 8985 §6.2 Step 1
+            self.rack.min_rtt.update(now, rtt)     # RFC 8985 §6.2 Step 1 (self.rack.rtt_sample)
             self.tlp.rtt_sampled = True            # §7.3 condition 2
             self.cc.on_rtt_sample(now, rtt, self._una, self._max)   # HyStart++ rounds (RFC 9406)
             if self.log:
                 self.log(RttSample(now, self.id, rtt, self.rtt.srtt, self.rtt.rttvar, self.rtt.rto))
         if self._undo is not None:
             self._undo_if_spurious(ts, now)
-        if self.state.synchronized or self.state is _SYN_RECEIVED:
-            self.cc.cwnd_limited = self._cwnd_limited()
-            self._cc_on_ack(ack_off, acked, now, rtt)
+        st = self.state
+        if st.synchronized or st is _SYN_RECEIVED:
+            cc = self.cc            # self._cwnd_limited(), written out (in_slow_start: its test)
+            cc.cwnd_limited = self._cwnd_full or (cc.cwnd < cc.ssthresh and cc.cwnd < 2 * self._cwnd_used)
+            if self.sack_ok and self._una >= 0:    # (the dispatch _cc_on_ack begins with)
+                self._sack_cc_on_ack(ack_off, acked, now)
+            else:
+                self._cc_on_ack(ack_off, acked, now, rtt)
         self._dupacks = 0
         # RFC 6298 §5.2/5.3: all acked -> stop the timer, else restart it
         if self._una >= self._max:
@@ -454,7 +473,7 @@ class InputMixin:
             if self.sack_ok:
                 self.sb.clear()
         elif not self._in_recovery or ack_off >= self._recover or self.sack_ok:
-            self._arm_rto(now, self.rtt._rto)                     # (_rto: rtt.rto)
+            self.timers.rto = now + self.rtt._rto  # self._arm_rto(now, self.rtt.rto)
         if self._was_full and sndbuf.free > 0:
             self._was_full = False
             self._events.append(Writable(now, self.id))
@@ -666,8 +685,9 @@ class InputMixin:
                 self._take_text(seg, now)
         # ---- eighth: FIN ----
         if f & _FIN and st is not _CLOSED and st is not _LISTEN and st is not _SYN_SENT:
-            # (self._rcv_nxt(): the rcv_nxt property's method, called directly)
-            off = self.rcvbuf.next_offset + seq_sub(seg.seq, self._rcv_nxt()) + len(seg.payload)
+            # (self._rcv_nxt(): the rcv_nxt property's method, called directly; seq_sub written out)
+            d = (seg.seq - self._rcv_nxt()) & MASK
+            off = self.rcvbuf.next_offset + (d - MOD if d >= HALF else d) + len(seg.payload)
             if self._fin_rcvd:
                 self._ack_now = True                            # a repeated FIN: ACK it again
                 if self.state is _TIME_WAIT:
@@ -692,7 +712,8 @@ class InputMixin:
         had_gap = rcvbuf._ooo > 0                   # rcvbuf.ooo_bytes > 0 (the property's attribute)
         nxt = rcvbuf.next_offset
         before = self._rcv_nxt()                    # RCV.NXT (the offset nxt) before the text
-        off = nxt + seq_sub(seg.seq, before)
+        d = (seg.seq - before) & MASK               # seq_sub(SEG.SEQ, RCV.NXT), written out
+        off = nxt + (d - MOD if d >= HALF else d)
         in_order = off == nxt
         if had_gap and self.sack_ok:
             dup = rcvbuf.held_overlap(off, off + len(seg.payload))
@@ -722,7 +743,7 @@ class InputMixin:
                     or (self.config.ack_count_segments and self._unacked_segs >= self.config.ack_every)):
                 self._ack_now = True
             elif self.timers.delayed_ack is None:
-                self._arm("delayed_ack", now + self.config.ack_delay, now)
+                self.timers.delayed_ack = now + self.config.ack_delay     # self._arm("delayed_ack", ...)
         if self._peer_fin_off is not None and rcvbuf.next_offset == self._peer_fin_off:
             self._take_fin(now)
 

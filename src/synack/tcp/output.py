@@ -7,7 +7,7 @@ book-keeping of every segment sent.
 
 from __future__ import annotations
 
-from synack.tcp.events import OptionError
+from synack.tcp.events import OptionError, SegmentOut
 from synack.tcp.states import State
 from synack.wire.seq import HALF, MASK, MOD, seq_sub
 from synack.wire.tcp import _FLAGS, Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
@@ -21,7 +21,8 @@ ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags
 ECE, CWR = Flags.ECE, Flags.CWR
 SYN_ACK = SYN | ACK
 _FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80   # plain ints
-_NOP = Nop()
+_NOP, _SACK_PERMITTED = Nop(), SackPermitted()   # values without fields: one of each
+_NO_DEADLINES = (None,) * 10                       # Timers.deadlines() with no timer armed
 
 
 class OutputMixin:
@@ -29,12 +30,28 @@ class OutputMixin:
 
     # ================================================================ options and windows
 
-    def _take_syn_options(self, seg: TcpSegment, syn_ack: bool) -> None:
+    def _take_syn_options(self, seg: TcpSegment, syn_ack: bool) -> Timestamps | None:
         """Negotiate from the peer's SYN (or SYN-ACK): MSS (MUST-14/15), window scale (only when
-        both SYNs carry it, RFC 7323 §2.2), SACK-permitted (RFC 2018 §2), timestamps (RFC 7323 §3.2)."""
+        both SYNs carry it, RFC 7323 §2.2), SACK-permitted (RFC 2018 §2), timestamps (RFC 7323 §3.2).
+        Returns the segment's Timestamps option (``seg.timestamps``), for TS.Recent."""
         cfg = self.config
         offered = not self._syn_bare()                   # what our (last) SYN offered
-        mss, wscale = seg.mss, seg.wscale                # (each a search of the options)
+        # seg.mss, seg.wscale, seg.sack_permitted and seg.timestamps (each the first option of
+        # its kind), read in one walk over the options instead of four property reads and searches
+        mss = wscale = ts = None
+        sack = False
+        for o in seg.options:
+            cls = o.__class__                            # (the option classes are final)
+            if cls is Mss:
+                if mss is None:
+                    mss = o.value
+            elif cls is WindowScale:
+                if wscale is None:
+                    wscale = o.shift
+            elif cls is SackPermitted:
+                sack = True
+            elif cls is Timestamps and ts is None:
+                ts = o
         if mss is not None:
             self.peer_mss = mss if mss > 64 else 64
         if cfg.window_scaling and wscale is not None and offered:
@@ -47,9 +64,10 @@ class OutputMixin:
         else:
             self.ws_ok = False
             self.snd_wscale = self.rcv_wscale = 0
-        self.sack_ok = cfg.sack and seg.sack_permitted and offered
-        self.ts_ok = cfg.timestamps and seg.timestamps is not None and offered
+        self.sack_ok = cfg.sack and sack and offered
+        self.ts_ok = cfg.timestamps and ts is not None and offered
         self.cc.set_mss(self._eff_mss())
+        return ts
 
     def _syn_bare(self) -> bool:
         """FreeBSD rexmit_drop_options (TcpConfig.syn_rexmit_drop_options): from the third
@@ -97,14 +115,16 @@ class OutputMixin:
         adv = cfg.advertised_mss(self.ipv6)
         mss = Mss(min(adv, self.pmtu_mss + (12 if self.ts_ok else 0)) if self.pmtu_mss else adv)
         if syn_ack:
-            ws = self.ws_ok
+            # the shift _take_syn_options agreed on (cfg.offered_wscale() then), which scales
+            # every window we send from now on
+            wscale = WindowScale(self.rcv_wscale) if self.ws_ok else None
             sack = self.sack_ok
-            ts = Timestamps(self._ts_now(now), self.ts_recent) if self.ts_ok else None
+            ts = Timestamps((int(now * 1000) + self._ts_offset) & MASK, self.ts_recent) if self.ts_ok else None
         else:
             bare = self._syn_bare()
-            ws, sack = cfg.window_scaling and not bare, cfg.sack and not bare
+            wscale = WindowScale(cfg.offered_wscale()) if cfg.window_scaling and not bare else None
+            sack = cfg.sack and not bare
             ts = Timestamps(self._ts_now(now), 0) if cfg.timestamps and not bare else None
-        wscale = WindowScale(cfg.offered_wscale()) if ws else None
         return syn_option_layout(cfg.syn_option_order, mss, wscale, sack, ts)
 
     def _advertise_window(self, rcv_nxt: int | None = None) -> int:
@@ -124,7 +144,12 @@ class OutputMixin:
         if free < 0:
             free = 0                                     # ... never negative
         step = cap // 2
-        mss = self.config.advertised_mss(self.ipv6)
+        cfg = self.config           # cfg.advertised_mss(self.ipv6), written out (every segment)
+        mss = cfg.mss
+        if mss is None:
+            mss = (cfg.mtu or 1500) - (60 if self.ipv6 else 40)
+            if mss < 88:
+                mss = 88
         if mss < step:
             step = mss
         new = free if free - cur >= step or free >= cap else cur
@@ -194,7 +219,8 @@ class OutputMixin:
             f &= ~_ACK
         if self._ecn_echo and f & _ACK and not f & (_SYN | _RST):
             f |= _ECE                            # RFC 3168 §6.1.3, until a CWR arrives
-        rcv_nxt = self._rcv_nxt()
+        # RCV.NXT: self._rcv_nxt(), written out (every segment)
+        rcv_nxt = (self.irs + 1 + self.rcvbuf.next_offset + (1 if self._fin_rcvd else 0)) & MASK
         ackno = rcv_nxt if f & _ACK else 0
         if f & _RST:
             window = 0
@@ -255,7 +281,11 @@ class OutputMixin:
         # recovery: both tested here first, which saves the calls on nearly every pass)
         if self.sack_ok and self.sb.lost_bytes > 0 and self._sack_rexmit_due() is not None:
             return True
-        if self._next_data_segment() is not None:      # (a dry run: it changes nothing)
+        # (a dry run: it changes nothing. Nothing unsent and no FIN to send: it would say None,
+        # tested here without the call, as on nearly every query)
+        nxt = self._nxt
+        if ((nxt < self.sndbuf.end or (self._fin_off is not None and nxt <= self._fin_off))
+                and self._next_data_segment() is not None):
             return True
         return self.sack_ok and self._in_recovery and self._sack_last_resort() is not None
 
@@ -340,9 +370,17 @@ class OutputMixin:
         of cwnd (what stopped the sending), and the most that was in flight. A new window starts
         when SND.UNA passes the previous one's end, or at once on a stronger signal."""
         # self._pipe() and self._cwnd(), written out (this runs after every output pass)
-        p = self.sb._pipe() if self.sack_ok and self._una >= 0 else self._flight_size()
+        if self.sack_ok and self._una >= 0:
+            sb = self.sb                                 # sb._pipe()
+            p = (sb.high - sb.una) - sb.sacked_bytes - sb.lost_bytes + sb.dup_bytes
+        else:
+            p = self._nxt - self._una                    # self._flight_size()
+            if p < 0:
+                p = 0
         cwnd = self._prr_cwnd if self._in_recovery and self.sack_ok else self.cc.cwnd + self._inflate
-        limited = p + self._eff_mss() > cwnd
+        # p + self._eff_mss() > cwnd. The effective MSS is never above peer_mss (at least 64),
+        # so with a peer_mss's room to spare it is not asked
+        limited = p + self.peer_mss > cwnd and p + self._eff_mss() > cwnd
         if (self._una >= self._cwnd_used_end or limited
                 or (not self._cwnd_full and p > self._cwnd_used)):
             self._cwnd_full = limited
@@ -363,10 +401,12 @@ class OutputMixin:
         if now > self._now:
             self._now = now                                  # max(self._now, now)
         t = self.timers           # _due() less its "send" check (a dry run of the sending below)
-        for d in t.deadlines(t):
-            if d is not None and d <= now:
-                self.handle_timer(now)
-                break
+        ds = t.deadlines(t)
+        if ds != _NO_DEADLINES:                              # (no timer armed: no loop)
+            for d in ds:
+                if d is not None and d <= now:
+                    self.handle_timer(now)
+                    break
         out: list[TcpSegment] = []
         if self._queue:
             for seg, retransmit in self._queue:
@@ -386,7 +426,9 @@ class OutputMixin:
                     out.append(self._note_sent(self._retransmit_rec(rec, now), now, True))
             sent_new = False
             self._idle_pass = self._una >= self._max
-            while (nf := self._next_data_segment()) is not None:
+            nxt = self._nxt           # (nothing unsent and no FIN to send: no segment, no call)
+            while ((nxt < self.sndbuf.end or (self._fin_off is not None and nxt <= self._fin_off))
+                   and (nf := self._next_data_segment()) is not None):
                 if self._una >= self._max and self._last_data_snd is not None and not sent_new:
                     # RFC 5681 §4.1 restart window (and CUBIC §5.8 epoch shift): the first
                     # data after the pipe ran empty.
@@ -400,6 +442,7 @@ class OutputMixin:
                 retransmit = self._nxt < self._max
                 out.append(self._note_sent(self._transmit_new(self._nxt, n, fin, now), now, retransmit))
                 sent_new = sent_new or not retransmit
+                nxt = self._nxt
             self._idle_pass = False
             if self.sack_ok and self._in_recovery:
                 # NextSeg() rules (3) and (4), when (1) and (2) have nothing (RFC 6675 §4)
@@ -408,13 +451,16 @@ class OutputMixin:
             if sent_new:
                 self._arm_tlp(now)                                   # RFC 8985 §7.2
             self._note_cwnd_use()
-            self._check_persist(now)
+            if self._nxt < self.sndbuf.end:                          # (_check_persist's first test)
+                self._check_persist(now)
             self._out_una = self._una
         if self._ack_now and (st.synchronized or st is SYN_RECEIVED):
             # A pure ACK carries the highest sequence number sent, not a rewound SND.NXT: a peer
             # that already has the retransmitted data would find SND.NXT old and drop the ACK
             # unread (4.4BSD tcp_output uses snd_max here for the same reason).
-            out.append(self._note_sent(self._segment(self._seq(self._nxt_for_rst()), ACK), now, False))
+            # (self._seq(self._nxt_for_rst()), written out)
+            top = self._max if self._max > self._nxt else self._nxt
+            out.append(self._note_sent(self._segment((self.iss + 1 + top) & MASK, ACK), now, False))
         if self._ect_new or self._ect_out:                   # (what _ecn_batch_done tests first)
             self._ecn_batch_done()
         return out
@@ -427,13 +473,15 @@ class OutputMixin:
         if self._ecn_cwr and payload and not retransmit:
             f |= _CWR                            # RFC 3168 §6.1.2: the first new data after a reduction
             self._ecn_cwr = False
-        seg = self._segment(self._seq(off), _FLAGS[f], payload)
+        seg = self._segment((self.iss + 1 + off) & MASK, _FLAGS[f], payload)     # (self._seq(off))
+        room = self._payload_mss() if payload else 0     # (asked below, with the segment built)
         if payload and not retransmit:
-            self._ecn_mark_new(seg)              # ECT(0): RFC 3168 §6.1.2, not on retransmissions (§6.1.5)
+            if self.ecn_ok:                      # (what _ecn_mark_new tests first)
+                self._ecn_mark_new(seg)          # ECT(0): RFC 3168 §6.1.2, not on retransmissions (§6.1.5)
             if (self.config.quickack_pingpong and self._last_data_rcv is not None
                     and now - self._last_data_rcv < (self.config.ack_delay or 0.0)):
                 self._pingpong = True            # a reply: Linux tcp_event_data_sent, pingpong
-            if n < self._payload_mss():
+            if n < room:
                 self._sml = off + n + (1 if fin else 0)    # Minshall: the last small segment's end
         self._nxt = off + n + (1 if fin else 0)
         if retransmit:
@@ -441,7 +489,7 @@ class OutputMixin:
         elif self._rtt_off is None and payload:
             self._rtt_off, self._rtt_time = off, now
         if self.sack_ok:
-            if n > 64 and n > (step := self._payload_mss()):
+            if n > 64 and n > (step := room):
                 # a TSO segment: one scoreboard record per MSS piece the link will cut, so
                 # partial SACKs and retransmissions work as for MSS-sized output
                 self.sb.on_transmit_pieces(off, self._nxt, step, now)
@@ -469,8 +517,9 @@ class OutputMixin:
         if self._nxt > self._max:
             self._max = self._nxt
         self._last_data_snd = now
-        if self.timers.rto is None:
-            self._arm_rto(now, self.rtt._rto)                        # RFC 6298 §5.1 (_rto: rtt.rto)
+        timers = self.timers
+        if timers.rto is None:
+            timers.rto = now + self.rtt._rto     # RFC 6298 §5.1: self._arm_rto(now, self.rtt.rto)
         return seg
 
     def _send_syn(self, now: float, flags: Flags) -> TcpSegment:
@@ -488,14 +537,16 @@ class OutputMixin:
             self._max = 0
         if not retransmit:
             self._rtt_off, self._rtt_time = -1, now
-        if self.timers.rto is None:
-            self._arm_rto(now, self.rtt._rto)                        # (_rto: rtt.rto)
+        timers = self.timers
+        if timers.rto is None:
+            timers.rto = now + self.rtt._rto     # self._arm_rto(now, self.rtt.rto)
         return self._note_sent(seg, now, retransmit)
 
     def _note_sent(self, seg: TcpSegment, now: float, retransmit: bool) -> TcpSegment:
         """Book-keeping for a segment leaving from segments_to_send."""
         self._book_ack(seg, now)
-        self._trace_out(seg, now, retransmit)
+        if self.log:                            # self._trace_out(seg, now, retransmit)
+            self.log(SegmentOut(now, self.id, seg, retransmit))
         return seg
 
     def _book_ack(self, seg: TcpSegment, now: float) -> None:
@@ -535,18 +586,18 @@ def syn_option_layout(order: str, mss: Mss, wscale: WindowScale | None, sack: bo
     ``"linux"``: mss, sackOK, TS, nop, wscale (NOPs where sackOK or TS is missing).
     ``"freebsd"``: mss, nop, wscale, sackOK, then NOPs to align TS, EOL padding (tcp_addoptions).
     """
-    opts: list = [mss]
     if order == "freebsd":
+        opts: list = [mss]
         n = 4
         if wscale:
-            opts += [Nop(), wscale]
+            opts += [_NOP, wscale]
             n = 8
         if sack:
-            opts.append(SackPermitted())
+            opts.append(_SACK_PERMITTED)
             n += 2
         if ts:
             while n % 4 != 2:
-                opts.append(Nop())
+                opts.append(_NOP)
                 n += 1
             opts.append(ts)
             n += 10
@@ -554,11 +605,11 @@ def syn_option_layout(order: str, mss: Mss, wscale: WindowScale | None, sack: bo
             opts.append(Eol())              # emit_options pads the rest with zeros
         return tuple(opts)
     if sack and ts:
-        opts += [SackPermitted(), ts]
+        opts = (mss, _SACK_PERMITTED, ts)
     elif ts:
-        opts += [Nop(), Nop(), ts]
+        opts = (mss, _NOP, _NOP, ts)
     elif sack:
-        opts += [Nop(), Nop(), SackPermitted()]
-    if wscale:
-        opts += [Nop(), wscale]
-    return tuple(opts)
+        opts = (mss, _NOP, _NOP, _SACK_PERMITTED)
+    else:
+        opts = (mss,)
+    return opts + (_NOP, wscale) if wscale else opts

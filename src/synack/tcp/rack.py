@@ -17,6 +17,7 @@ from synack.wire.seq import MASK
 MIN_RTT_WINDOW = 300.0      # seconds; Linux tcp_min_rtt_wlen (RFC 8985 §6.2 Step 1: "windowed")
 REO_WND_PERSIST = 16        # §6.2 Step 4: keep an inflated window for 16 recoveries
 _END = attrgetter("end")
+_NEG_INF = -math.inf
 
 
 class WindowedMin:
@@ -61,12 +62,15 @@ def sent_after(t1: float, seq1: int, t2: float, seq2: int) -> bool:
 class Rack:
     """RFC 8985 §5.3 per-connection variables and §6.2 / §6.3 procedures."""
 
+    __slots__ = ("min_rtt", "rtt", "xmit_ts", "end_seq", "ack_ts", "fack", "reordering_seen", "reo_wnd",
+                 "reo_wnd_mult", "reo_wnd_persist", "dsack_round")     # (one per connection: no __dict__)
+
     def __init__(self) -> None:
         self.min_rtt = WindowedMin(MIN_RTT_WINDOW)      # RACK.min_RTT
         self.rtt = 0.0                                  # RACK.rtt
-        self.xmit_ts = -math.inf                        # RACK.xmit_ts
+        self.xmit_ts = _NEG_INF                         # RACK.xmit_ts
         self.end_seq = -1                               # RACK.end_seq
-        self.ack_ts = -math.inf                         # RACK.ack_ts
+        self.ack_ts = _NEG_INF                          # RACK.ack_ts
         self.fack = 0                                   # RACK.fack
         self.reordering_seen = False
         self.reo_wnd = 0.0

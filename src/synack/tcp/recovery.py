@@ -22,7 +22,7 @@ from synack.tcp.events import (LossProbe, PipeChanged, RecoveryEntered, Recovery
                                SegmentLost)
 from synack.tcp.sack import Rec
 from synack.wire.seq import MASK, seq_sub
-from synack.wire.tcp import Flags, TcpSegment
+from synack.wire.tcp import Flags, Sack, TcpSegment, Timestamps
 
 ACK, FIN, PSH = Flags.ACK, Flags.FIN, Flags.PSH
 PTO_MIN = 0.010
@@ -135,11 +135,17 @@ class RecoveryMixin:
 
     def _sack_ack(self, seg: TcpSegment, ack_off: int, now: float) -> None:
         """An acceptable ACK (SND.UNA =< SEG.ACK) on a SACK connection: RFC 6675 §5."""
-        if (ack_off >= self._max and not self._in_recovery and not seg.sack_blocks
-                and (ack_off > self._una or self.sb.idle)):
-            self._sack_ack_all(seg, ack_off, now)
-        else:
-            self._sack_ack_general(seg, ack_off, now)
+        if ack_off >= self._max and not self._in_recovery:
+            sb = self.sb
+            if ack_off > self._una or (not sb.recs and not sb._tq and not sb._tq_dirty):   # sb.idle
+                blocks = ()                            # seg.sack_blocks, without the property
+                for o in seg.options:
+                    if o.__class__ is Sack:
+                        blocks = o.blocks
+                        break
+                if not blocks:
+                    return self._sack_ack_all(seg, ack_off, now)
+        self._sack_ack_general(seg, ack_off, now)
 
     def _sack_ack_all(self, seg: TcpSegment, ack_off: int, now: float) -> None:
         """``_sack_ack_general`` for an ACK that leaves nothing outstanding (SEG.ACK = SND.MAX),
@@ -175,7 +181,11 @@ class RecoveryMixin:
         # properties return: a property read costs a C call and a frame, several per ACK)
         if self.config.rack and self.sack_ok:
             if delivered_recs:
-                ts = seg.timestamps if self.ts_ok else None
+                if self.ts_ok:
+                    opts = seg.options                 # seg.timestamps, its usual case written out
+                    ts = opts[-1] if opts and opts[-1].__class__ is Timestamps else seg.timestamps
+                else:
+                    ts = None
                 self.rack.update(delivered_recs, now, ts.ecr if ts is not None else None, self._ts_now)
             self.rack.update_reo_wnd(self._una, self._max, False,
                                      self._in_recovery or (self._rto_recovery and self._una < self._recover),
@@ -357,8 +367,9 @@ class RecoveryMixin:
                     self.log(RecoveryExited(now, self.id, "sack", self.cc.cwnd, self.cc.ssthresh))
                     self._trace_cwnd(now, "recovery exit")
             return
-        # (self.flight_size and self.rtt.srtt: the properties' method and attribute, read directly)
-        self.cc.on_ack(now, acked, self._flight_size() + acked, self.rtt._srtt)
+        # (self.flight_size and self.rtt.srtt: what the properties return, read directly)
+        flight = self._nxt - self._una
+        self.cc.on_ack(now, acked, (flight if flight > 0 else 0) + acked, self.rtt._srtt)
         if self.log:
             self._trace_cwnd(now, "ack")
 

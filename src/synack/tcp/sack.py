@@ -63,6 +63,9 @@ class Rec:
 class Scoreboard:
     """SACK scoreboard over ``[una, high)``; see the module docstring."""
 
+    __slots__ = ("recs", "_starts", "ranges", "una", "high", "sacked_bytes", "lost_bytes", "sacked_segs",
+                 "dup_bytes", "_tq", "_tq_dirty", "_lostq", "_tick")   # (one per connection: no __dict__)
+
     def __init__(self) -> None:
         self.recs: list[Rec] = []
         self._starts: list[int] = []           # recs[i].start, for bisect
@@ -405,6 +408,9 @@ class Scoreboard:
 
     def clear(self) -> None:
         """Nothing outstanding any more (all of it was acknowledged)."""
+        if not (self.recs or self._tq or self._tq_dirty or self._lostq or self.ranges or self.sacked_bytes
+                or self.lost_bytes or self.sacked_segs or self.dup_bytes):
+            return                             # cleared already (a fresh one: the handshake's ACK)
         self.recs, self._starts, self.ranges = [], [], []
         self.sacked_bytes = self.lost_bytes = self.sacked_segs = self.dup_bytes = 0
         self._tq, self._lostq, self._tq_dirty = {}, [], False

@@ -47,7 +47,7 @@ def get(name: str) -> type[CongestionControl]:
 def make(config, mss: int) -> CongestionControl:
     """A new controller for a connection with ``config`` (a ``TcpConfig``): its ``cc`` by name,
     with ``cc_options`` as keyword arguments; ``ValueError`` for an option the class does not take."""
-    cls = get(config.cc)
+    cls = _REGISTRY.get(config.cc) or get(config.cc)     # (get() only to name what is there)
     # (no options, the usual case made per connection: the same call without the dict and **)
     options = dict(config.cc_options) if config.cc_options else None
     try:

@@ -62,6 +62,9 @@ def initial_window(mss: int) -> int:
     return iw if iw < floor else floor      # min(10*MSS, ...)
 
 
+_initial_window = initial_window        # (for CongestionControl.__init__, whose argument hides it)
+
+
 def rfc3390_window(mss: int) -> int:
     """RFC 3390 §1's initial window, in bytes: min(4*MSS, max(2*MSS, 4380))."""
     return min(4 * mss, max(2 * mss, 4380))
@@ -98,7 +101,8 @@ class CongestionControl(ABC):
         self.mss = mss
         self.abc_limit = abc_limit
         self._iw_given = initial_window
-        self.cwnd = self.initial_window
+        # self.initial_window (the parameter hides the module's function: _initial_window)
+        self.cwnd = initial_window if initial_window is not None else _initial_window(mss)
         self.ssthresh = INFINITE_SSTHRESH
         self._pristine = True          # nothing acked or lost yet: IW may still follow the MSS
         self._in_recovery = False
@@ -159,7 +163,8 @@ class CongestionControl(ABC):
             raise ValueError("mss must be positive")
         old, self.mss = self.mss, mss
         if self._pristine:
-            self.cwnd = self.initial_window
+            iw = self._iw_given                 # self.initial_window (asked once per connection)
+            self.cwnd = iw if iw is not None else initial_window(mss)
         elif mss < old:
             self.cwnd = max(mss, self.cwnd * mss // old)
 

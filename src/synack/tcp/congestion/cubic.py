@@ -43,7 +43,9 @@ class Cubic(CongestionControl):
 
     def __init__(self, mss: int, initial_window: int | None = None, *, abc_limit: int = 2,
                  hystart: bool = False, fast_convergence: bool = True) -> None:
-        super().__init__(mss, initial_window, abc_limit=abc_limit, hystart=hystart)
+        # (the base class's __init__, set_mss and on_ack, asked per connection or per ACK, are
+        # called by name, not through super(): a super object costs as much as the call)
+        CongestionControl.__init__(self, mss, initial_window, abc_limit=abc_limit, hystart=hystart)
         self.fast_convergence = fast_convergence
         self.w_max: float | None = None      # segments; None until the first congestion event
         self.cwnd_prior: float | None = None # segments (§4.1.2)
@@ -68,7 +70,7 @@ class Cubic(CongestionControl):
                 # out of t; an idle gap is on_idle's.
                 self.t_epoch += max(0.0, now - self._t_seen)
             self._t_seen = now
-        super().on_ack(now, acked, flight_size, rtt)
+        CongestionControl.on_ack(self, now, acked, flight_size, rtt)
 
     def _congestion_avoidance(self, now: float, acked: int, flight_size: int,
                               rtt: float | None) -> None:
@@ -193,7 +195,7 @@ class Cubic(CongestionControl):
         """W_max and cwnd_prior are in segments: rescale them to keep their byte values, and
         start a new stage (K was computed in the old segment size)."""
         old = self.mss
-        super().set_mss(mss)
+        CongestionControl.set_mss(self, mss)
         if mss != old:
             r = old / mss
             if self.w_max is not None:

@@ -14,7 +14,7 @@ from typing import Union
 
 from synack.wire.checksum import checksum, ones_sum
 from synack.wire.errors import WireError
-from synack.wire.frozen import fast_init
+from synack.wire.frozen import fast_init, maker
 
 PROTO_TCP = 6
 HEADER_LEN = 20
@@ -140,12 +140,12 @@ def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
     if n == 12:
         lead, val, ecr = _NNTS.unpack_from(raw, 0)
         if lead == _NOP_NOP_TS:
-            return (_NOP, _NOP, Timestamps(val, ecr))
+            return (_NOP, _NOP, _new_timestamps(val, ecr))
     elif n == 20:
         m, mss, st, val, ecr, nw, shift = _LINUX_SYN.unpack_from(raw, 0)
         if m == b"\x02\x04" and st == b"\x04\x02\x08\x0a" and nw == b"\x01\x03\x03":
             # Linux's SYN: mss, sackOK, TS, nop, wscale
-            return (Mss(mss), _SACK_PERMITTED, Timestamps(val, ecr), _NOP, WindowScale(shift))
+            return (Mss(mss), _SACK_PERMITTED, _new_timestamps(val, ecr), _NOP, WindowScale(shift))
     out: list[TcpOption] = []
     while i < n:
         kind = raw[i]
@@ -294,6 +294,12 @@ class TcpSegment:
         return s
 
 
+# ``TcpSegment(...)`` and ``Timestamps(...)`` without the class call, for the values made per
+# segment (synack.wire.frozen.maker): the same arguments, the same values
+_new_segment = maker(TcpSegment)
+_new_timestamps = maker(Timestamps)
+
+
 def format_option(o: TcpOption) -> str:
     """packetdrill/tcpdump spelling of one option."""
     if isinstance(o, Eol):
@@ -353,8 +359,8 @@ def parse_tcp_summed(data: bytes | bytearray | memoryview, addr_sum: int | None)
         if checksum(data, addr_sum + PROTO_TCP + n) != 0:
             raise WireError("bad TCP checksum")
     options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
-    return TcpSegment(sport, dport, seq, ack, _FLAGS[flags], window, urgent, options,
-                      bytes(data[doff:]), off_res & 0x0F)
+    return _new_segment(sport, dport, seq, ack, _FLAGS[flags], window, urgent, options,
+                        bytes(data[doff:]), off_res & 0x0F)
 
 
 def emit_tcp(seg: TcpSegment, src: bytes | None = None, dst: bytes | None = None,

@@ -137,7 +137,7 @@ _LINUX_SYN = struct.Struct("!2sH4sII3sB")
 def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
     """Parse the option bytes of a TCP header. Illegal lengths raise ``WireError`` (MUST-7)."""
     i, n = 0, len(raw)
-    if n == 12:
+    if n == 12:                 # (its twin: parse_tcp_summed reads this case in place)
         lead, val, ecr = _NNTS.unpack_from(raw, 0)
         if lead == _NOP_NOP_TS:
             return (_NOP, _NOP, _new_timestamps(val, ecr))
@@ -358,7 +358,16 @@ def parse_tcp_summed(data: bytes | bytearray | memoryview, addr_sum: int | None)
     if addr_sum is not None:
         if checksum(data, addr_sum + PROTO_TCP + n) != 0:
             raise WireError("bad TCP checksum")
-    options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
+    if doff == 32:
+        # 12 option bytes: parse_options' first case (NOP, NOP, Timestamps: nearly every segment
+        # but a SYN) read in place, without the memoryview slice and the call
+        lead, val, ecr = _NNTS.unpack_from(data, HEADER_LEN)
+        if lead == _NOP_NOP_TS:
+            options = (_NOP, _NOP, _new_timestamps(val, ecr))
+        else:
+            options = parse_options(memoryview(data)[HEADER_LEN:doff])
+    else:
+        options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
     return _new_segment(sport, dport, seq, ack, _FLAGS[flags], window, urgent, options,
                         bytes(data[doff:]), off_res & 0x0F)
 

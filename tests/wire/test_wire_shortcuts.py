@@ -135,4 +135,6 @@ def test_options_of_any_segment_as_parse_options(seg):
     except WireError:
         return                                    # more than 40 option bytes: no segment
     doff = (raw[12] >> 4) * 4
-    assert parse_tcp_summed(memoryview(raw), None).options == (parse_options(raw[20:doff]) if doff > 20 else ())
+    got = parse_tcp_summed(memoryview(raw), None)
+    assert got.options == (parse_options(raw[20:doff]) if doff > 20 else ())
+    assert got.payload == raw[doff:] and type(got.payload) is bytes     # b"" too, without the slice

@@ -368,8 +368,9 @@ def parse_tcp_summed(data: bytes | bytearray | memoryview, addr_sum: int | None)
             options = parse_options(memoryview(data)[HEADER_LEN:doff])
     else:
         options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
+    # (no payload, as on most segments: b"" without slicing and copying an empty view)
     return _new_segment(sport, dport, seq, ack, _FLAGS[flags], window, urgent, options,
-                        bytes(data[doff:]), off_res & 0x0F)
+                        bytes(data[doff:]) if n > doff else b"", off_res & 0x0F)
 
 
 def emit_tcp(seg: TcpSegment, src: bytes | None = None, dst: bytes | None = None,

@@ -1,5 +1,6 @@
 """wire/frozen.fast_init: the same __init__ as the frozen dataclass's own (arguments, defaults,
-equality, frozenness), refused where it would not be."""
+equality, frozenness), refused where it would not be; ``maker(cls)``, its class-call-free
+constructor, gives the same values as ``cls(...)``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import dataclasses
 
 import pytest
 
-from synack.wire.frozen import fast_init
+from synack.tcp import events
+from synack.wire.frozen import fast_init, maker
 from synack.wire.tcp import Flags, TcpSegment, Timestamps
 
 
@@ -81,3 +83,45 @@ def test_post_init_and_missing_slots_are_refused():
 
     with pytest.raises(TypeError, match="slots"):
         fast_init(NoSlots)
+
+
+def test_the_maker_builds_what_the_class_call_builds():
+    make = maker(Point)
+    for args, kwargs in (((1,), {}), ((1, 2), {}), ((), {"y": 3, "x": 4})):
+        p, q = make(*args, **kwargs), Point(*args, **kwargs)
+        assert type(p) is Point and p == q and hash(p) == hash(q) and repr(p) == repr(q)
+        assert (p.x, p.y) == (q.x, q.y)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.x = 5                               # type: ignore[misc]
+    with pytest.raises(TypeError):
+        make()                                    # x has no default
+    with pytest.raises(TypeError):
+        make(1, 2, 3)
+
+
+def test_the_makers_of_the_per_segment_values():
+    seg = maker(TcpSegment)(1, 2, 3, 4, Flags(0x10), 65535, 0, (Timestamps(5, 6),), b"ab", 1)
+    assert type(seg) is TcpSegment
+    assert seg == TcpSegment(1, 2, 3, 4, Flags(0x10), 65535, 0, (Timestamps(5, 6),), b"ab", 1)
+    assert dataclasses.astuple(seg) == (1, 2, 3, 4, Flags(0x10), 65535, 0, ((5, 6),), b"ab", 1)
+    assert maker(TcpSegment)(1, 2, 3, 4, Flags(0x10), 65535) == TcpSegment(1, 2, 3, 4, Flags(0x10), 65535)
+    assert maker(Timestamps)(7, 8) == Timestamps(7, 8) and type(maker(Timestamps)(7, 8)) is Timestamps
+    cid = events.ConnId("192.0.2.1", 80, "192.0.2.2", 1234)
+    ev = maker(events.DataReceived)(1.5, cid, 10, True)
+    assert type(ev) is events.DataReceived and ev == events.DataReceived(1.5, cid, 10, urgent=True)
+    assert dataclasses.asdict(ev) == dataclasses.asdict(events.DataReceived(1.5, cid, 10, True))
+    assert maker(events.DataReceived)(1.5, cid, 10) == events.DataReceived(1.5, cid, 10)
+    assert maker(events.Closed)(2.0, cid) == events.Closed(2.0, cid)
+
+
+def test_a_subclass_is_refused():
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Derived(Base):
+        b: int
+
+    with pytest.raises(TypeError, match="derive from object"):
+        fast_init(Derived)

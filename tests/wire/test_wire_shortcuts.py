@@ -1,6 +1,7 @@
 """The wire module's shortcuts give the same bytes and values as the general paths they stand
 for: ``ipv4_tcp_packet`` as ``emit_tcp`` inside ``emit_ipv4``; ``parse_tcp_summed`` as
-``parse_tcp`` with the addresses; ``ipv4_fields``' checksum test as ``checksum(header) != 0``."""
+``parse_tcp`` with the addresses, and its options read in place (12 option bytes) as
+``parse_options``; ``ipv4_fields``' checksum test as ``checksum(header) != 0``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from synack.wire.errors import WireError
 from synack.wire.ip4 import IPv4Packet, emit_ipv4, ipv4_fields
 from synack.wire.packet import build_tcp_packet, ipv4_tcp_packet
 from synack.wire.tcp import (_FLAGS, Eol, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, UnknownOption,
-                             WindowScale, emit_tcp, parse_tcp, parse_tcp_summed)
+                             WindowScale, emit_tcp, parse_options, parse_tcp, parse_tcp_summed)
 
 u16, u32 = st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
 option = st.one_of(st.just(Nop()), st.just(SackPermitted()), st.just(Eol()), st.builds(Mss, u16),
@@ -110,3 +111,30 @@ def test_ipv4_fields_checksum_check(raw, fix):
     else:
         with pytest.raises(WireError, match="checksum"):
             ipv4_fields(hdr)
+
+
+_TWELVE = [(Nop(), Nop(), Timestamps(1, 2)), (Timestamps(0xFFFFFFFF, 0), Nop(), Nop()),
+           (Nop(), Nop(), Nop(), Nop(), Mss(1460), WindowScale(7), Eol()), (Sack(((5, 9),)), Nop(), Nop()),
+           (UnknownOption(30, b"0123456789"),), (Mss(536), Mss(1), Nop(), Nop(), Nop(), Nop())]
+
+
+@pytest.mark.parametrize("opts", _TWELVE)
+def test_twelve_option_bytes_read_in_place_as_parse_options(opts):
+    raw = emit_tcp(TcpSegment(1, 2, 3, 4, _FLAGS[0x18], 5, 0, opts, b"data"))
+    assert (raw[12] >> 4) * 4 == 32
+    for data in (raw, memoryview(raw), bytearray(raw)):
+        seg = parse_tcp_summed(data, None)
+        assert seg.options == parse_options(raw[20:32]) and seg.payload == b"data"
+
+
+@settings(max_examples=300, deadline=None)
+@given(segments)
+def test_options_of_any_segment_as_parse_options(seg):
+    try:
+        raw = emit_tcp(seg)
+    except WireError:
+        return                                    # more than 40 option bytes: no segment
+    doff = (raw[12] >> 4) * 4
+    got = parse_tcp_summed(memoryview(raw), None)
+    assert got.options == (parse_options(raw[20:doff]) if doff > 20 else ())
+    assert got.payload == raw[doff:] and type(got.payload) is bytes     # b"" too, without the slice

@@ -33,6 +33,7 @@ from synack.tcp.rtt import RttEstimator
 from synack.tcp.sack import Scoreboard
 from synack.tcp.sendbuf import SendBuffer
 from synack.tcp.states import _BY_NAME, Cause, State, advance
+from synack.wire.frozen import maker
 from synack.wire.seq import HALF, MASK
 from synack.wire.tcp import Flags, TcpSegment
 
@@ -46,6 +47,8 @@ ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT = S.ESTABLISHED, S.FIN_WAIT_1, S
 CLOSING, LAST_ACK, TIME_WAIT = S.CLOSING, S.LAST_ACK, S.TIME_WAIT
 SYNCHRONIZED_DATA_STATES = (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2)   # where text is accepted
 _PASSIVE_OPEN, _CLOSE = Cause.PASSIVE_OPEN, Cause.CLOSE   # (causes every served connection takes: globals too)
+# StateChanged(...), Connected(...), Closed(...) without the class call (synack.wire.frozen.maker)
+_state_changed, _connected, _closed = maker(StateChanged), maker(Connected), maker(Closed)
 
 
 @dataclass(slots=True)
@@ -703,7 +706,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
             new = advance(old, cause)
         self.state = new
         self.state_history.append((now, new))
-        ev = StateChanged(now, self.id, old, new, cause._value_)   # (.value is a slow descriptor)
+        ev = _state_changed(now, self.id, old, new, cause._value_)   # (.value is a slow descriptor)
         self._events.append(ev)
         if self.log:
             self.log(ev)
@@ -714,7 +717,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         else:
             self.timers.connect = None
         if new is ESTABLISHED:
-            self._events.append(Connected(now, self.id))
+            self._events.append(_connected(now, self.id))
             if cfg.rcv_buf_round_mss:
                 m = self._eff_mss()
                 self.rcvbuf.capacity = -(-self.rcvbuf.capacity // m) * m    # FreeBSD tcp_mss()
@@ -735,7 +738,7 @@ class TcpConnection(InputMixin, OutputMixin, RecoveryMixin, EcnMixin):
         elif new is CLOSED:
             self.timers = Timers()
             self._ack_now = False
-            self._events.append(Closed(now, self.id))
+            self._events.append(_closed(now, self.id))
 
 
 

@@ -12,6 +12,7 @@ from synack.tcp.errors import ConnectionRefused, ConnectionReset, HostUnreachabl
 from synack.tcp.events import (DataReceived, Dropped, EndOfStream, RecoveryEntered, RecoveryExited, Reset,
                                RttSample, SegmentIn, SoftError, UrgentData, Writable)
 from synack.tcp.states import Cause, State
+from synack.wire.frozen import maker
 from synack.wire.seq import HALF, MASK, MOD, seq_le, seq_lt, seq_sub
 from synack.wire.tcp import Flags, Nop, TcpSegment, Timestamps
 
@@ -20,6 +21,8 @@ ACK, SYN, FIN, RST, PSH, URG = Flags.ACK, Flags.SYN, Flags.FIN, Flags.RST, Flags
 SYNCHRONIZED_DATA_STATES = (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)   # where text is accepted
 _FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20             # the same bits as plain ints
 _NOP = Nop()
+# DataReceived(...) and EndOfStream(...) without the class call (synack.wire.frozen.maker)
+_data_received, _end_of_stream = maker(DataReceived), maker(EndOfStream)
 # The states as module constants: ``S.X`` looks the member up through the enum's metaclass,
 # several times slower than a global, and the per-segment path asks many times.
 _CLOSED, _LISTEN, _SYN_SENT, _SYN_RECEIVED = S.CLOSED, S.LISTEN, S.SYN_SENT, S.SYN_RECEIVED
@@ -724,7 +727,7 @@ class InputMixin:
             # urgent: the octets just delivered start before RCV.UP, i.e. include urgent data
             # (§3.8.5, MUST-31/32: urgent data may span any number of segments)
             urgent = self._rcv_up is not None and seq_lt(before, self._rcv_up)
-            self._events.append(DataReceived(now, self.id, advanced, urgent=urgent))
+            self._events.append(_data_received(now, self.id, advanced, urgent))
         # When to ACK (§3.8.6.3, RFC 5681 §4.2): at once for out-of-order data and for data that
         # fills a hole; otherwise at least every second full-sized segment, else after ack_delay.
         if in_order and self.config.quickack:
@@ -779,7 +782,7 @@ class InputMixin:
         self._fin_rcvd = True
         self._peer_fin_off = None
         self._ack_now = True
-        self._events.append(EndOfStream(now, self.id))
+        self._events.append(_end_of_stream(now, self.id))
         st = self.state
         if st is _ESTABLISHED or st is _SYN_RECEIVED or st is _FIN_WAIT_2:
             self._advance(_RCV_FIN, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from synack.tcp.events import OptionError, SegmentOut
 from synack.tcp.states import State
 from synack.wire.seq import HALF, MASK, MOD, seq_sub
+from synack.wire.frozen import maker
 from synack.wire.tcp import _FLAGS, Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
 
 S = State
@@ -22,6 +23,8 @@ ECE, CWR = Flags.ECE, Flags.CWR
 SYN_ACK = SYN | ACK
 _FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80   # plain ints
 _NOP, _SACK_PERMITTED = Nop(), SackPermitted()   # values without fields: one of each
+# TcpSegment(...) and Timestamps(...) without the class call (synack.wire.frozen.maker): per segment
+_new_segment, _new_timestamps = maker(TcpSegment), maker(Timestamps)
 _NO_DEADLINES = (None,) * 10                       # Timers.deadlines() with no timer armed
 
 
@@ -236,7 +239,7 @@ class OutputMixin:
         else:
             window = self._advertise_window(rcv_nxt)
         if self.ts_ok and (not f & (_SYN | _RST) or (ts_on_rst and not f & _SYN)):
-            ts = Timestamps((int(self._now * 1000) + self._ts_offset) & MASK, self.ts_recent)   # _ts_now()
+            ts = _new_timestamps((int(self._now * 1000) + self._ts_offset) & MASK, self.ts_recent)   # _ts_now()
             options = (_NOP, _NOP, ts) + options if options else (_NOP, _NOP, ts)
         # (rcvbuf._ooo: what the ooo_bytes property returns, without the property call)
         if self.sack_ok and f & _ACK and not f & _SYN and (self.rcvbuf._ooo or self._dsack):
@@ -251,8 +254,8 @@ class OutputMixin:
                 f |= _URG
                 urgent = min(up_rel, 65535)
         cid = self.id
-        return TcpSegment(cid.local_port, cid.remote_port, seq, ackno, _FLAGS[f], window,
-                          urgent, options, payload)
+        return _new_segment(cid.local_port, cid.remote_port, seq, ackno, _FLAGS[f], window,   # TcpSegment(...)
+                            urgent, options, payload)
 
     def _payload_mss(self) -> int:
         """Payload room in the next segment: the effective MSS less the SACK option it will

@@ -14,7 +14,7 @@ from typing import Union
 
 from synack.wire.checksum import checksum, ones_sum
 from synack.wire.errors import WireError
-from synack.wire.frozen import fast_init
+from synack.wire.frozen import fast_init, maker
 
 PROTO_TCP = 6
 HEADER_LEN = 20
@@ -137,15 +137,15 @@ _LINUX_SYN = struct.Struct("!2sH4sII3sB")
 def parse_options(raw: bytes | memoryview) -> tuple[TcpOption, ...]:
     """Parse the option bytes of a TCP header. Illegal lengths raise ``WireError`` (MUST-7)."""
     i, n = 0, len(raw)
-    if n == 12:
+    if n == 12:                 # (its twin: parse_tcp_summed reads this case in place)
         lead, val, ecr = _NNTS.unpack_from(raw, 0)
         if lead == _NOP_NOP_TS:
-            return (_NOP, _NOP, Timestamps(val, ecr))
+            return (_NOP, _NOP, _new_timestamps(val, ecr))
     elif n == 20:
         m, mss, st, val, ecr, nw, shift = _LINUX_SYN.unpack_from(raw, 0)
         if m == b"\x02\x04" and st == b"\x04\x02\x08\x0a" and nw == b"\x01\x03\x03":
             # Linux's SYN: mss, sackOK, TS, nop, wscale
-            return (Mss(mss), _SACK_PERMITTED, Timestamps(val, ecr), _NOP, WindowScale(shift))
+            return (Mss(mss), _SACK_PERMITTED, _new_timestamps(val, ecr), _NOP, WindowScale(shift))
     out: list[TcpOption] = []
     while i < n:
         kind = raw[i]
@@ -294,6 +294,12 @@ class TcpSegment:
         return s
 
 
+# ``TcpSegment(...)`` and ``Timestamps(...)`` without the class call, for the values made per
+# segment (synack.wire.frozen.maker): the same arguments, the same values
+_new_segment = maker(TcpSegment)
+_new_timestamps = maker(Timestamps)
+
+
 def format_option(o: TcpOption) -> str:
     """packetdrill/tcpdump spelling of one option."""
     if isinstance(o, Eol):
@@ -352,9 +358,19 @@ def parse_tcp_summed(data: bytes | bytearray | memoryview, addr_sum: int | None)
     if addr_sum is not None:
         if checksum(data, addr_sum + PROTO_TCP + n) != 0:
             raise WireError("bad TCP checksum")
-    options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
-    return TcpSegment(sport, dport, seq, ack, _FLAGS[flags], window, urgent, options,
-                      bytes(data[doff:]), off_res & 0x0F)
+    if doff == 32:
+        # 12 option bytes: parse_options' first case (NOP, NOP, Timestamps: nearly every segment
+        # but a SYN) read in place, without the memoryview slice and the call
+        lead, val, ecr = _NNTS.unpack_from(data, HEADER_LEN)
+        if lead == _NOP_NOP_TS:
+            options = (_NOP, _NOP, _new_timestamps(val, ecr))
+        else:
+            options = parse_options(memoryview(data)[HEADER_LEN:doff])
+    else:
+        options = parse_options(memoryview(data)[HEADER_LEN:doff]) if doff > HEADER_LEN else ()
+    # (no payload, as on most segments: b"" without slicing and copying an empty view)
+    return _new_segment(sport, dport, seq, ack, _FLAGS[flags], window, urgent, options,
+                        bytes(data[doff:]) if n > doff else b"", off_res & 0x0F)
 
 
 def emit_tcp(seg: TcpSegment, src: bytes | None = None, dst: bytes | None = None,

@@ -167,20 +167,27 @@ def test_handle_still_serves_asyncio_start_server_streams():
     asyncio.run(main())
 
 
-def test_a_deferred_start_waits_for_input_and_shutdown_between_input_and_handler_is_quiet():
-    """With ``made`` the task starts at the first input, not at connection_made; a shutdown of
-    the server after that input but before the handler ran closes the connection as an idle
-    one (no response), as cancelling an idle handler's read did."""
+def _hi_server_stream(config=None):
+    """An HttpServer answering "hi" and a ServerStream of it (deferred start) over a
+    FakeTransport, connection made: (server, stream, transport). Call in a running loop."""
     from synack.http.server import HttpServer, Response
 
     async def app(req):
         return Response.text(200, "hi\n")
 
+    server = HttpServer(app, config)
+    s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
+    t = FakeTransport()
+    s.connection_made(t)
+    return server, s, t
+
+
+def test_a_deferred_start_waits_for_input_and_shutdown_between_input_and_handler_is_quiet():
+    """With ``made`` the task starts at the first input, not at connection_made; a shutdown of
+    the server after that input but before the handler ran closes the connection as an idle
+    one (no response), as cancelling an idle handler's read did."""
     async def main():
-        server = HttpServer(app)
-        s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
-        t = FakeTransport()
-        s.connection_made(t)
+        server, s, t = _hi_server_stream()
         await asyncio.sleep(0)
         assert not s.started and server.stats["connections"] == 1 and len(server.conns) == 1
         s.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -191,10 +198,7 @@ def test_a_deferred_start_waits_for_input_and_shutdown_between_input_and_handler
         assert t.calls == ["close"] and not server.conns and server.stats["requests"] == 0
         assert server.stats["connections"] == 1                 # counted once
 
-        server = HttpServer(app)                          # the same without the shutdown: served
-        s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
-        t = FakeTransport()
-        s.connection_made(t)
+        server, s, t = _hi_server_stream()                # the same without the shutdown: served
         s.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         for _ in range(3):
             await asyncio.sleep(0)
@@ -210,16 +214,8 @@ def test_a_deferred_start_waits_for_input_and_shutdown_between_input_and_handler
 def _served_close_mode(config=None):
     """A server on a ServerStream over a FakeTransport, after one ``Connection: close`` request
     was answered: (server, stream, transport, the handler's task)."""
-    from synack.http.server import HttpServer, Response
-
-    async def app(req):
-        return Response.text(200, "hi\n")
-
     async def start():
-        server = HttpServer(app, config)
-        s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
-        t = FakeTransport()
-        s.connection_made(t)
+        server, s, t = _hi_server_stream(config)
         s.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         task = s._task
         for _ in range(3):
@@ -272,16 +268,8 @@ def test_the_detached_lingering_close_ends_at_its_time_or_after_1_mib_or_at_a_lo
 
 
 def test_a_fin_with_the_request_ends_the_lingering_close_at_once():
-    from synack.http.server import HttpServer, Response
-
-    async def app(req):
-        return Response.text(200, "hi\n")
-
     async def main():
-        server = HttpServer(app)
-        s = ServerStream(server.handle, asyncio.get_running_loop(), 1024, server._made)
-        t = FakeTransport()
-        s.connection_made(t)
+        server, s, t = _hi_server_stream()
         s.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         s.eof_received()
         for _ in range(3):

@@ -138,7 +138,8 @@ class TcpConfig:
     def advertised_mss(self, ipv6: bool) -> int:
         """The MSS option we send: ``mss`` if set, else the MTU less the fixed IP and TCP headers,
         RFC 9293 §3.7.1 (MUST-14, MUST-67): 40 octets for IPv4, 60 for IPv6 (1460 / 1440 at MTU 1500)."""
-        # (TcpConnection._eff_mss writes this out: a change here goes there too)
+        # (TcpConnection._eff_mss and OutputMixin._advertise_window write this out: a change
+        # here goes to both)
         m = self.mss
         if m is not None:
             return m

@@ -147,7 +147,8 @@ class OutputMixin:
         if free < 0:
             free = 0                                     # ... never negative
         step = cap // 2
-        cfg = self.config           # cfg.advertised_mss(self.ipv6), written out (every segment)
+        cfg = self.config           # cfg.advertised_mss(self.ipv6), written out (every segment;
+        # its twin in TcpConnection._eff_mss)
         mss = cfg.mss
         if mss is None:
             mss = (cfg.mtu or 1500) - (60 if self.ipv6 else 40)

@@ -18,8 +18,9 @@ system CPU of the serving process(es) over the run, divided by the requests wrk 
 system part, the kernel's work in those processes, also on its own) are
 printed with the ratios. CPU per request is the figure to compare across runs on a shared
 machine: req/s moves with whatever else runs, CPU per request much less. ``--rounds N`` runs the
-whole sequence N times over and prints the median of each ratio over the rounds (with the
-lowest and highest), since one run's ratios move by 10-30 % on a shared machine. Not a test:
+whole sequence N times over, each round starting one server later in the order, and prints
+the median of each ratio over the rounds (with the lowest and highest), since one run's ratios
+move by 10-30 % on a shared machine. Not a test:
 numbers depend on the machine (wrk shares the CPUs with the servers). Needs root, wrk and /dev/net/tun; everything it makes (namespace,
 TUN device, server processes) is removed at the end, also on Ctrl-C.
 """
@@ -145,9 +146,16 @@ def main() -> int:
                       "http.server": lambda: pid_cpu(http_server.pid)}
             print(f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.size}-byte file, "
                   f"namespace {peer.ns}", flush=True)
+            names = list(targets)
             for rnd in range(1, args.rounds + 1):
+                # each round starts one server later, so no server always runs right after the
+                # same one (a kernel server's close-mode run leaves thousands of TIME-WAIT
+                # sockets in the namespace for whichever runs next)
+                k = (rnd - 1) % len(names)
+                order = names[k:] + names[:k]
                 for mode in ("keep-alive", "close"):
-                    for name, url in targets.items():
+                    for name in order:
+                        url = targets[name]
                         argv = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
                                 "--timeout", "10s", url]
                         if mode == "close":

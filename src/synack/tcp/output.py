@@ -10,8 +10,10 @@ from __future__ import annotations
 from synack.tcp.events import OptionError, SegmentOut
 from synack.tcp.states import State
 from synack.wire.seq import HALF, MASK, MOD, seq_sub
-from synack.wire.frozen import maker
-from synack.wire.tcp import _FLAGS, Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale
+# _new_segment, _new_timestamps: TcpSegment(...), Timestamps(...) without the class call, per
+# segment (synack.wire.frozen.maker; wire.tcp makes them for its own parsing)
+from synack.wire.tcp import (_FLAGS, Eol, Flags, Mss, Nop, Sack, SackPermitted, TcpSegment, Timestamps, WindowScale,
+                             _new_segment, _new_timestamps)
 
 S = State
 # The states tested on every output pass as module globals (see connection.py: reading a member
@@ -23,8 +25,6 @@ ECE, CWR = Flags.ECE, Flags.CWR
 SYN_ACK = SYN | ACK
 _FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80   # plain ints
 _NOP, _SACK_PERMITTED = Nop(), SackPermitted()   # values without fields: one of each
-# TcpSegment(...) and Timestamps(...) without the class call (synack.wire.frozen.maker): per segment
-_new_segment, _new_timestamps = maker(TcpSegment), maker(Timestamps)
 _NO_DEADLINES = (None,) * 10                       # Timers.deadlines() with no timer armed
 
 
